@@ -1,0 +1,121 @@
+// Entry point of the distill-ts native addon: tensor creation, global state and module init.
+#include "common.h"
+
+#include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
+#include <torch/version.h>
+
+#include <cstring>
+
+namespace distill {
+namespace {
+
+Napi::Value SetTensorClass(const Napi::CallbackInfo& info) {
+  auto* data = info.Env().GetInstanceData<AddonData>();
+  data->tensorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+// fromBuffer(typedArray, shape, dtypeCode, device, requiresGrad): copies the elements into a
+// new tensor of the given dtype (the typed array's element type must match its size).
+Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
+  Napi::Array shapeArr = info[1].As<Napi::Array>();
+  std::vector<int64_t> shape;
+  int64_t numel = 1;
+  for (uint32_t i = 0; i < shapeArr.Length(); i++) {
+    int64_t d = shapeArr.Get(i).As<Napi::Number>().Int64Value();
+    shape.push_back(d);
+    numel *= d;
+  }
+  auto dtype = c10::ScalarType(info[2].As<Napi::Number>().Int32Value());
+  std::string device = info[3].As<Napi::String>();
+  bool requiresGrad = info[4].ToBoolean().Value();
+  size_t elem = c10::elementSize(dtype);
+  if (arr.ByteLength() != size_t(numel) * elem) {
+    throw Napi::Error::New(env, "tensor: " + std::to_string(arr.ElementLength()) + " values do not fill shape [" +
+                                    c10::str(c10::IntArrayRef(shape)) + "] (" + std::to_string(numel) + " elements)");
+  }
+  try {
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype));
+    if (numel) std::memcpy(t.data_ptr(), static_cast<char*>(arr.ArrayBuffer().Data()) + arr.ByteOffset(), arr.ByteLength());
+    c10::Device dev = ParseDevice(env, device);
+    if (!dev.is_cpu()) t = t.to(dev);
+    if (requiresGrad) t.set_requires_grad(true);
+    return WrapTensor(env, std::move(t));
+  } catch (...) {
+    ThrowAsJs(env, "tensor");
+  }
+}
+
+Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
+  c10::GradMode::set_enabled(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), c10::GradMode::is_enabled());
+}
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  uint64_t seed = uint64_t(info[0].As<Napi::Number>().Int64Value());
+  at::manual_seed(seed);
+  return info.Env().Undefined();
+}
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  int n = info[0].As<Napi::Number>().Int32Value();
+  if (n < 1) throw Napi::RangeError::New(info.Env(), "setNumThreads: need at least 1 thread");
+  at::set_num_threads(n);
+  return info.Env().Undefined();
+}
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::get_num_threads());
+}
+Napi::Value SetDeterministic(const Napi::CallbackInfo& info) {
+  bool on = info[0].ToBoolean().Value();
+  at::globalContext().setDeterministicAlgorithms(on, /*warn_only=*/false);
+  at::globalContext().setDeterministicCuDNN(on);
+  at::globalContext().setBenchmarkCuDNN(!on && at::globalContext().benchmarkCuDNN());
+  return info.Env().Undefined();
+}
+Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), at::hasCUDA() && at::getNumGPUs() > 0);
+}
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), at::hasCUDA() ? double(at::getNumGPUs()) : 0.0);
+}
+Napi::Value LiveTensors(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(LiveTensorCount()));
+}
+Napi::Value Version(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), TORCH_VERSION);
+}
+
+}  // namespace
+}  // namespace distill
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  using namespace distill;
+  auto* data = new AddonData();
+  env.SetInstanceData(data);
+  Napi::Function cls = NativeTensor::Init(env);
+  data->nativeTensorClass = Napi::Persistent(cls);
+  exports.Set("NativeTensor", cls);
+  exports.Set("setTensorClass", Napi::Function::New(env, SetTensorClass));
+  exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer));
+  exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
+  exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
+  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("setDeterministic", Napi::Function::New(env, SetDeterministic));
+  exports.Set("cudaIsAvailable", Napi::Function::New(env, CudaIsAvailable));
+  exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
+  exports.Set("liveTensors", Napi::Function::New(env, LiveTensors));
+  exports.Set("torchVersion", Napi::Function::New(env, Version));
+  InitOps(env, exports);
+  InitAllocator(env, exports);
+  InitSerialize(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(distill_native, Init)

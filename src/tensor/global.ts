@@ -1,0 +1,52 @@
+// Process-wide engine settings: grad mode, seeds, threads, determinism, devices, memory.
+import { native, type AllocatorStats } from './native.js';
+
+/** Runs `fn` with gradient recording off (torch.no_grad). */
+export function noGrad<T>(fn: () => T): T {
+  const previous = native.isGradEnabled();
+  native.setGradEnabled(false);
+  try {
+    return fn();
+  } finally {
+    native.setGradEnabled(previous);
+  }
+}
+/** Runs `fn` with gradient recording on (torch.enable_grad). */
+export function enableGrad<T>(fn: () => T): T {
+  const previous = native.isGradEnabled();
+  native.setGradEnabled(true);
+  try {
+    return fn();
+  } finally {
+    native.setGradEnabled(previous);
+  }
+}
+export const isGradEnabled = (): boolean => native.isGradEnabled();
+export const setGradEnabled = (on: boolean): void => native.setGradEnabled(on);
+
+export function manualSeed(seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0) throw new Error(`manualSeed: seed must be a non-negative integer, got ${seed}`);
+  native.manualSeed(seed);
+}
+/** Intra-op threads. Use no more than the free cores: OpenMP collapses when oversubscribed. */
+export const setNumThreads = (n: number): void => native.setNumThreads(n);
+export const getNumThreads = (): number => native.getNumThreads();
+/** Deterministic algorithms only (torch.use_deterministic_algorithms). */
+export const useDeterministicAlgorithms = (on: boolean): void => native.setDeterministic(on);
+
+export const cuda = {
+  isAvailable: (): boolean => native.cudaIsAvailable(),
+  deviceCount: (): number => native.cudaDeviceCount(),
+};
+
+export const memory = {
+  /** Native tensors alive (not disposed nor collected). */
+  liveTensors: (): number => native.liveTensors(),
+  /** Statistics of the caching CPU allocator. */
+  stats: (): AllocatorStats => native.allocatorStats(),
+  resetPeak: (): void => native.resetPeakMemory(),
+  /** Gives every cached CPU block back to the system. */
+  emptyCache: (): void => native.emptyCache(),
+};
+
+export const version = (): string => native.torchVersion();

@@ -1,0 +1,80 @@
+// Deterministic release of native memory: scopes that free every tensor created inside them.
+//
+// N-API finalizers only run when the event loop turns, so a synchronous training loop that
+// relied on garbage collection would never free a tensor. tidy() frees intermediates at the
+// end of the scope; what the function returns moves to the enclosing scope.
+
+export interface Disposable {
+  dispose(): void;
+  _isDisposed(): boolean;
+}
+
+const scopes: Disposable[][] = [];
+const kept = new WeakSet<Disposable>();
+
+/** Called by the Tensor constructor: registers a new tensor with the innermost scope. */
+export function track(t: Disposable): void {
+  const scope = scopes[scopes.length - 1];
+  if (scope) scope.push(t);
+}
+
+/** Marks a tensor to survive every scope (parameters, buffers, optimizer state). */
+export function keep<T extends Disposable>(t: T): T {
+  kept.add(t);
+  return t;
+}
+
+export function isKept(t: Disposable): boolean {
+  return kept.has(t);
+}
+
+function collect(value: unknown, out: Set<Disposable>, depth = 0): void {
+  if (value === null || typeof value !== 'object' || depth > 8) return;
+  if (typeof (value as Disposable).dispose === 'function' && typeof (value as Disposable)._isDisposed === 'function') {
+    out.add(value as Disposable);
+    return;
+  }
+  if (Array.isArray(value)) for (const v of value) collect(v, out, depth + 1);
+  else if (value instanceof Map) for (const v of value.values()) collect(v, out, depth + 1);
+  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, depth + 1);
+}
+
+/**
+ * Runs `fn` and disposes every tensor created during it, except those it returns (found in
+ * arrays, plain objects and Maps of the result) and those marked with keep().
+ */
+export function tidy<T>(fn: () => T): T {
+  scopes.push([]);
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    for (const t of scopes.pop()!) if (!kept.has(t)) t.dispose();
+    throw err;
+  }
+  const created = scopes.pop()!;
+  if (result instanceof Promise) {
+    for (const t of created) if (!kept.has(t)) t.dispose();
+    throw new Error('tidy: the function returned a Promise; tidy() scopes are synchronous (await outside the scope)');
+  }
+  const returned = new Set<Disposable>();
+  collect(result, returned);
+  const parent = scopes[scopes.length - 1];
+  for (const t of created) {
+    if (returned.has(t)) parent?.push(t);
+    else if (!kept.has(t)) t.dispose();
+  }
+  return result;
+}
+
+/** Disposes every tensor found in a value (a tensor, or arrays/objects/Maps of tensors). */
+export function dispose(value: unknown): void {
+  const found = new Set<Disposable>();
+  collect(value, found);
+  for (const t of found) t.dispose();
+}
+
+/** Number of open tidy() scopes (for tests and diagnostics). */
+export function scopeDepth(): number {
+  return scopes.length;
+}
