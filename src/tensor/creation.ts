@@ -76,7 +76,10 @@ export function tensor(
     const natural = typedArrayDType(data);
     dtype = options.dtype ?? natural;
     shape = shapeGiven ?? [data.length];
-    buffer = dtype === natural || (dtype === 'bool' && natural === 'uint8') ? data : fillTyped(dtype, Array.from(data as ArrayLike<number>, Number));
+    buffer =
+      dtype === natural || (dtype === 'bool' && natural === 'uint8')
+        ? data
+        : fillTyped(dtype, Array.from(data as ArrayLike<number>, Number));
   } else {
     const inferred = inferShape(data);
     const flat: (number | boolean)[] = [];
@@ -86,7 +89,8 @@ export function tensor(
     };
     flatten(data);
     for (const v of flat) {
-      if (typeof v !== 'number' && typeof v !== 'boolean') throw new Error(`tensor: expected numbers or booleans, got ${typeof v}`);
+      if (typeof v !== 'number' && typeof v !== 'boolean')
+        throw new Error(`tensor: expected numbers or booleans, got ${typeof v}`);
     }
     dtype = options.dtype ?? (flat.length > 0 && typeof flat[0] === 'boolean' ? 'bool' : 'float32');
     shape = shapeGiven ?? inferred;
@@ -147,7 +151,14 @@ export function empty(shape: number[], o: CreationOptions & { memoryFormat?: Mem
   return finish(O.empty.call([shape, ...factoryTail(o), mf]) as Tensor, o);
 }
 export function full(shape: number[], fillValue: number | boolean, o: CreationOptions = {}): Tensor {
-  return finish(O.full.call([shape, fillValue, ...factoryTail({ dtype: o.dtype ?? (typeof fillValue === 'boolean' ? 'bool' : 'float32'), device: o.device })]) as Tensor, o);
+  return finish(
+    O.full.call([
+      shape,
+      fillValue,
+      ...factoryTail({ dtype: o.dtype ?? (typeof fillValue === 'boolean' ? 'bool' : 'float32'), device: o.device }),
+    ]) as Tensor,
+    o,
+  );
 }
 /** arange(end), arange(start, end), arange(start, end, step); int64 for integer arguments, as PyTorch. */
 export function arange(startOrEnd: number, end?: number, step = 1, o: CreationOptions = {}): Tensor {

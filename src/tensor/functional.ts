@@ -54,7 +54,8 @@ export interface Conv2dOptions {
 }
 export function conv2d(input: Tensor, weight: Tensor, options: Conv2dOptions = {}): Tensor {
   const { bias = null, stride = 1, padding = 0, dilation = 1, groups = 1 } = options;
-  if (typeof padding === 'string') return O.conv2dPadding.call([input, weight, bias, stride, padding, dilation, groups]) as Tensor;
+  if (typeof padding === 'string')
+    return O.conv2dPadding.call([input, weight, bias, stride, padding, dilation, groups]) as Tensor;
   return O.conv2d.call([input, weight, bias, stride, padding, dilation, groups]) as Tensor;
 }
 
@@ -83,7 +84,12 @@ export interface BatchNormOptions {
   eps?: number;
 }
 /** Normalises over the batch (training, updating the running stats in place) or with the running stats (eval). */
-export function batchNorm(input: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, options: BatchNormOptions = {}): Tensor {
+export function batchNorm(
+  input: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  options: BatchNormOptions = {},
+): Tensor {
   const { weight = null, bias = null, training = false, momentum = 0.1, eps = 1e-5 } = options;
   return O.batchNorm.call([input, weight, bias, runningMean, runningVar, training, momentum, eps, true]) as Tensor;
 }
@@ -137,7 +143,8 @@ export interface InterpolateOptions {
 }
 export function interpolate(input: Tensor, options: InterpolateOptions): Tensor {
   const { size, scaleFactor, mode = 'nearest', alignCorners = false } = options;
-  if ((size === undefined) === (scaleFactor === undefined)) throw new Error('interpolate: give exactly one of size and scaleFactor');
+  if ((size === undefined) === (scaleFactor === undefined))
+    throw new Error('interpolate: give exactly one of size and scaleFactor');
   const outputSize = size === undefined ? null : typeof size === 'number' ? [size, size] : size;
   const scales = scaleFactor === undefined ? null : typeof scaleFactor === 'number' ? [scaleFactor, scaleFactor] : scaleFactor;
   if (mode === 'nearest') return O.upsampleNearest.call([input, outputSize, scales]) as Tensor;
@@ -161,7 +168,14 @@ export interface CrossEntropyOptions {
 /** Cross entropy from logits; `target` holds class indices (int64) or class probabilities. */
 export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   const { weight = null, ignoreIndex = -100, reduction, labelSmoothing = 0 } = options;
-  return O.crossEntropy.call([input, target, weight, reductionCode(reduction, 'crossEntropy'), ignoreIndex, labelSmoothing]) as Tensor;
+  return O.crossEntropy.call([
+    input,
+    target,
+    weight,
+    reductionCode(reduction, 'crossEntropy'),
+    ignoreIndex,
+    labelSmoothing,
+  ]) as Tensor;
 }
 export function nllLoss(input: Tensor, target: Tensor, options: Omit<CrossEntropyOptions, 'labelSmoothing'> = {}): Tensor {
   const { weight = null, ignoreIndex = -100, reduction } = options;
@@ -169,7 +183,11 @@ export function nllLoss(input: Tensor, target: Tensor, options: Omit<CrossEntrop
 }
 
 /** KL divergence with `input` in log-space, as F.kl_div; 'batchmean' divides the sum by the batch size. */
-export function klDiv(input: Tensor, target: Tensor, options: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {}): Tensor {
+export function klDiv(
+  input: Tensor,
+  target: Tensor,
+  options: { reduction?: Reduction | 'batchmean'; logTarget?: boolean } = {},
+): Tensor {
   const { reduction = 'mean', logTarget = false } = options;
   if (reduction === 'batchmean') {
     const total = O.klDiv.call([input, target, 2, logTarget]) as Tensor;
@@ -208,6 +226,10 @@ export function oneHot(input: Tensor, numClasses = -1): Tensor {
   return O.oneHot.call([input, numClasses]) as Tensor;
 }
 /** Pads the last dimensions: `pad` lists (left, right, top, bottom, ...) as F.pad. */
-export function pad(input: Tensor, padding: number[], options: { mode?: 'constant' | 'reflect' | 'replicate' | 'circular'; value?: number } = {}): Tensor {
+export function pad(
+  input: Tensor,
+  padding: number[],
+  options: { mode?: 'constant' | 'reflect' | 'replicate' | 'circular'; value?: number } = {},
+): Tensor {
   return O.pad.call([input, padding, options.mode ?? 'constant', options.value ?? null]) as Tensor;
 }

@@ -45,13 +45,7 @@ export interface AllocatorStats {
 export interface NativeAddon {
   NativeTensor: new () => NativeTensorBase;
   setTensorClass(cls: new () => NativeTensorBase): void;
-  fromBuffer(
-    data: ArrayBufferView,
-    shape: number[],
-    dtype: number,
-    device: string,
-    requiresGrad: boolean,
-  ): NativeTensorBase;
+  fromBuffer(data: ArrayBufferView, shape: number[], dtype: number, device: string, requiresGrad: boolean): NativeTensorBase;
   resolveOp(name: string, overload: string): OpInfo;
   callOp(id: number, args: unknown[]): unknown;
   callOpInplace(id: number, args: unknown[]): void;

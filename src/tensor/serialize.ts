@@ -107,7 +107,7 @@ function readZip(buf: Buffer): Map<string, ZipEntry> {
     if (p + 46 > buf.length || buf.readUInt32LE(p) !== 0x02014b50) throw new Error('corrupt zip central directory');
     const method = buf.readUInt16LE(p + 10);
     let compressedSize = buf.readUInt32LE(p + 20);
-    let uncompressedSize = buf.readUInt32LE(p + 24);
+    const uncompressedSize = buf.readUInt32LE(p + 24);
     const nameLen = buf.readUInt16LE(p + 28);
     const extraLen = buf.readUInt16LE(p + 30);
     const commentLen = buf.readUInt16LE(p + 32);
@@ -121,8 +121,11 @@ function readZip(buf: Buffer): Map<string, ZipEntry> {
       const size = buf.readUInt16LE(e + 2);
       if (id === 0x0001) {
         let q = e + 4;
-        if (uncompressedSize === 0xffffffff) (uncompressedSize = Number(buf.readBigUInt64LE(q))), (q += 8);
-        if (compressedSize === 0xffffffff) (compressedSize = Number(buf.readBigUInt64LE(q))), (q += 8);
+        if (uncompressedSize === 0xffffffff) q += 8;
+        if (compressedSize === 0xffffffff) {
+          compressedSize = Number(buf.readBigUInt64LE(q));
+          q += 8;
+        }
         if (offset === 0xffffffff) offset = Number(buf.readBigUInt64LE(q));
       }
       e += 4 + size;
@@ -192,6 +195,12 @@ const allowedGlobals = new Set([
   'torch._utils._rebuild_tensor_v2',
   'torch._utils._rebuild_parameter',
   'torch.Size',
+  // Written by libtorch's own pickler (C++ torch::pickle_save): identity functions on plain data.
+  'torch.jit._pickle.restore_type_tag',
+  'torch.jit._pickle.build_intlist',
+  'torch.jit._pickle.build_doublelist',
+  'torch.jit._pickle.build_boollist',
+  'torch.jit._pickle.build_tensorlist',
   ...Object.keys(storageDTypes).map((s) => `torch.${s}`),
   ...['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool'].map((d) => `torch.${d}`),
 ]);
@@ -251,7 +260,8 @@ export function loadFromBuffer(bytes: Buffer, options: LoadOptions = {}): unknow
 
   const persistentLoad = (pid: unknown): StorageRef => {
     const items = pid instanceof PyTuple ? pid.items : null;
-    if (!items || items[0] !== 'storage' || !(items[1] instanceof PyGlobal)) throw new Error('unsupported persistent id in data.pkl');
+    if (!items || items[0] !== 'storage' || !(items[1] instanceof PyGlobal))
+      throw new Error('unsupported persistent id in data.pkl');
     const dtype = storageDTypes[items[1].name];
     const key = String(items[2]);
     if (!dtype) throw new Error(`unsupported storage type ${items[1].name}`);
@@ -272,6 +282,12 @@ export function loadFromBuffer(bytes: Buffer, options: LoadOptions = {}): unknow
     switch (`${fn.module}.${fn.name}`) {
       case 'collections.OrderedDict':
         return new PyDict();
+      case 'torch.jit._pickle.restore_type_tag':
+      case 'torch.jit._pickle.build_intlist':
+      case 'torch.jit._pickle.build_doublelist':
+      case 'torch.jit._pickle.build_boollist':
+      case 'torch.jit._pickle.build_tensorlist':
+        return a[0];
       case 'torch.Size':
         return a[0] instanceof PyTuple ? a[0] : new PyTuple([]);
       case 'torch._utils._rebuild_tensor_v2': {
@@ -316,7 +332,11 @@ function toJs(v: unknown): unknown {
   return v;
 }
 
-function unpickle(data: Buffer, persistentLoad: (pid: unknown) => unknown, call: (fn: unknown, args: unknown) => unknown): unknown {
+function unpickle(
+  data: Buffer,
+  persistentLoad: (pid: unknown) => unknown,
+  call: (fn: unknown, args: unknown) => unknown,
+): unknown {
   const stack: unknown[] = [];
   const marks: number[] = [];
   const memo = new Map<number, unknown>();

@@ -65,7 +65,9 @@ const O = {
   logicalNot: op('aten::logical_not'),
   logicalAnd: op('aten::logical_and'),
   logicalOr: op('aten::logical_or'),
+  sumAll: op('aten::sum'),
   sum: op('aten::sum', 'dim_IntList'),
+  meanAll: op('aten::mean'),
   mean: op('aten::mean', 'dim'),
   var: op('aten::var', 'dim'),
   std: op('aten::std', 'dim'),
@@ -349,9 +351,11 @@ export class Tensor extends Base {
 
   // ---- reductions ----
   sum(dim?: number | number[] | null, options?: { keepdim?: boolean; dtype?: DType }): Tensor {
+    if (dim === undefined || dim === null) return O.sumAll.call([this, optDtype(options?.dtype)]) as Tensor;
     return O.sum.call([this, dimList(dim), options?.keepdim ?? false, optDtype(options?.dtype)]) as Tensor;
   }
   mean(dim?: number | number[] | null, options?: { keepdim?: boolean; dtype?: DType }): Tensor {
+    if (dim === undefined || dim === null) return O.meanAll.call([this, optDtype(options?.dtype)]) as Tensor;
     return O.mean.call([this, dimList(dim), options?.keepdim ?? false, optDtype(options?.dtype)]) as Tensor;
   }
   var(dim?: number | number[] | null, options?: { unbiased?: boolean; keepdim?: boolean }): Tensor {
@@ -480,13 +484,13 @@ export class Tensor extends Base {
    * `x.index(0, slice(1, 3), idx)` is `x[0, 1:3, idx]`.
    */
   index(...specs: IndexSpec[]): Tensor {
-    let current: Tensor = this;
+    let current: Tensor | null = null; // the running view; null while it is still `this`
     const intermediates: Tensor[] = [];
     const advanced: (Tensor | null)[] = [];
     let dim = 0;
     for (const spec of specs) {
       if (typeof spec === 'number') {
-        current = current.select(dim, spec);
+        current = (current ?? this).select(dim, spec);
         intermediates.push(current);
       } else if (spec === null) {
         advanced.push(null);
@@ -495,19 +499,17 @@ export class Tensor extends Base {
         advanced.push(spec);
         dim++;
       } else {
-        current = current.slice(dim, spec.start, spec.end, spec.step);
+        current = (current ?? this).slice(dim, spec.start, spec.end, spec.step);
         intermediates.push(current);
         advanced.push(null);
         dim++;
       }
     }
-    if (advanced.some((a) => a !== null)) {
-      current = O.index.call([current, advanced]) as Tensor;
-    } else if (current === this) {
-      current = O.slice.call([this, 0, null, null, 1]) as Tensor; // a view, as x[:] is
-    }
-    for (const t of intermediates) if (t !== current) t.dispose();
-    return current;
+    let result: Tensor;
+    if (advanced.some((a) => a !== null)) result = O.index.call([current ?? this, advanced]) as Tensor;
+    else result = current ?? (O.slice.call([this, 0, null, null, 1]) as Tensor); // a view, as x[:] is
+    for (const t of intermediates) if (t !== result) t.dispose();
+    return result;
   }
   indexSelect(dim: number, index: Tensor): Tensor {
     return O.indexSelect.call([this, dim, index]) as Tensor;

@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Reference values for the engine tests, computed by PyTorch (Debian's python3-torch).
+
+Run from the repository root with `npm run fixtures` (= /usr/bin/python3 scripts/make_fixtures.py).
+Writes test/fixtures/ops.json (op values and gradients), cnn.json (a small CNN and its weights after
+5 SGD steps) and the serialization fixtures. Never a runtime dependency: the outputs are committed.
+"""
+import collections
+import json
+import os
+import subprocess
+import sys
+
+import torch
+import torch.nn.functional as F
+
+OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures')
+DTYPES = {torch.float32: 'float32', torch.float64: 'float64', torch.int64: 'int64', torch.bool: 'bool',
+          torch.int32: 'int32', torch.uint8: 'uint8'}
+
+
+def enc(t):
+    t = t.detach()
+    data = t.to(torch.float64).flatten().tolist() if t.dtype != torch.bool else t.to(torch.int64).flatten().tolist()
+    return {'shape': list(t.shape), 'dtype': DTYPES[t.dtype], 'data': data}
+
+
+def make_input(spec, gen):
+    """A trailing '!' marks an input without gradient. 'n:2,3' normal, 'p:2,3' positive, 'u:2,3' uniform(-1,1), 'i:4:10' ints in [0,10), 'b:2,3' bool."""
+    kind, rest = spec.rstrip('!').split(':', 1)
+    if kind == 'i':
+        shape, high = rest.rsplit(':', 1)
+        return torch.randint(0, int(high), [int(s) for s in shape.split(',')], generator=gen)
+    shape = [int(s) for s in rest.split(',')] if rest else []
+    if kind == 'n':
+        return torch.randn(shape, generator=gen)
+    if kind == 'p':
+        return torch.rand(shape, generator=gen) + 0.5
+    if kind == 'u':
+        return torch.rand(shape, generator=gen) * 2 - 1
+    if kind == 'b':
+        return torch.rand(shape, generator=gen) > 0.5
+    raise ValueError(spec)
+
+
+def cotangent(out):
+    return torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+
+
+CASES = []
+
+
+def case(name, specs, fn, grad=True):
+    CASES.append((name, specs, fn, grad))
+
+
+# arithmetic and math
+case('add', ['n:3,4', 'n:3,4'], lambda a, b: a + b)
+case('add_alpha', ['n:3,4', 'n:3,4'], lambda a, b: torch.add(a, b, alpha=0.5))
+case('add_scalar', ['n:3,4'], lambda a: a + 2.5)
+case('add_broadcast', ['n:3,1', 'n:1,4'], lambda a, b: a + b)
+case('add_promote_int', ['i:3,4:10', 'n:3,4'], lambda a, b: a + b, grad=False)
+case('mul_int_by_float', ['i:5:10'], lambda a: a * 2.5, grad=False)
+case('sub', ['n:3,4', 'n:4'], lambda a, b: a - b)
+case('mul', ['n:3,4', 'n:3,4'], lambda a, b: a * b)
+case('mul_scalar', ['n:3,4'], lambda a: a * -1.5)
+case('div', ['n:3,4', 'p:3,4'], lambda a, b: a / b)
+case('div_scalar', ['n:3,4'], lambda a: a / 3.0)
+case('div_floor', ['n:3,4', 'p:3,4'], lambda a, b: torch.div(a, b, rounding_mode='floor'), grad=False)
+case('neg', ['n:3,4'], lambda a: -a)
+case('pow_scalar', ['n:3,4'], lambda a: a ** 3)
+case('pow_tensor', ['p:3,4', 'n:3,4'], lambda a, b: a ** b)
+case('sqrt', ['p:3,4'], torch.sqrt)
+case('rsqrt', ['p:3,4'], torch.rsqrt)
+case('exp', ['n:3,4'], torch.exp)
+case('log', ['p:3,4'], torch.log)
+case('abs', ['n:3,4'], torch.abs)
+case('sign', ['n:3,4'], torch.sign)
+case('clamp', ['n:3,4'], lambda a: torch.clamp(a, min=-0.5, max=0.7))
+case('clamp_min', ['n:3,4'], lambda a: torch.clamp(a, min=0.1))
+case('sigmoid', ['n:3,4'], torch.sigmoid)
+case('tanh', ['n:3,4'], torch.tanh)
+case('relu', ['n:3,4'], torch.relu)
+case('maximum', ['n:3,4', 'n:3,4'], torch.maximum)
+case('minimum', ['n:3,4', 'n:3,4'], torch.minimum)
+case('reciprocal', ['p:3,4'], torch.reciprocal)
+case('square', ['n:3,4'], torch.square)
+case('floor', ['n:3,4'], torch.floor, grad=False)
+case('round', ['n:3,4'], torch.round, grad=False)
+# comparisons
+case('eq', ['i:3,4:3', 'i:3,4:3'], torch.eq, grad=False)
+case('gt_scalar', ['n:3,4'], lambda a: a > 0.1, grad=False)
+case('le', ['n:3,4', 'n:3,4'], torch.le, grad=False)
+case('where', ['b:3,4', 'n:3,4', 'n:3,4'], torch.where)
+case('masked_fill', ['n:3,4', 'b:3,4'], lambda a, m: a.masked_fill(m, -1.0))
+# reductions
+case('sum_all', ['n:3,4'], torch.sum)
+case('sum_dim_keepdim', ['n:3,4,5'], lambda a: a.sum(dim=(0, 2), keepdim=True))
+case('mean_dim', ['n:3,4,5'], lambda a: a.mean(dim=1))
+case('var_dim', ['n:3,4,5'], lambda a: a.var(dim=2))
+case('var_biased', ['n:3,4'], lambda a: a.var(dim=1, unbiased=False, keepdim=True))
+case('std_all', ['n:3,4'], torch.std)
+case('max_all', ['n:3,4'], torch.max)
+case('max_dim', ['n:3,4'], lambda a: tuple(torch.max(a, dim=1)))
+case('min_dim_keepdim', ['n:3,4'], lambda a: tuple(torch.min(a, dim=0, keepdim=True)))
+case('argmax_dim', ['n:3,4'], lambda a: torch.argmax(a, dim=1), grad=False)
+case('argmax_all', ['n:3,4'], torch.argmax, grad=False)
+case('norm_dim', ['n:3,4'], lambda a: torch.linalg.vector_norm(a, 2, dim=1))
+case('norm_p1_all', ['n:3,4'], lambda a: torch.linalg.vector_norm(a, 1))
+case('logsumexp', ['n:3,4'], lambda a: torch.logsumexp(a, dim=1))
+case('cumsum', ['n:3,4'], lambda a: torch.cumsum(a, dim=1))
+case('prod', ['p:2,3'], torch.prod)
+# linear algebra and sorting
+case('matmul', ['n:3,4', 'n:4,2'], torch.matmul)
+case('matmul_broadcast', ['n:2,3,4', 'n:4,5'], torch.matmul)
+case('mm', ['n:3,4', 'n:4,2'], torch.mm)
+case('bmm', ['n:2,3,4', 'n:2,4,2'], torch.bmm)
+case('t', ['n:3,4'], torch.t)
+case('topk', ['n:3,6'], lambda a: tuple(torch.topk(a, 2, dim=1)))
+case('topk_smallest', ['n:3,6'], lambda a: tuple(torch.topk(a, 3, dim=0, largest=False)))
+case('sort', ['n:3,5'], lambda a: tuple(torch.sort(a, dim=1)))
+case('sort_desc', ['n:3,5'], lambda a: tuple(torch.sort(a, dim=0, descending=True)))
+# shapes and views
+case('reshape', ['n:3,4'], lambda a: a.reshape(2, 6))
+case('view_infer', ['n:3,4'], lambda a: a.view(-1, 2))
+case('permute', ['n:2,3,4'], lambda a: a.permute(2, 0, 1))
+case('transpose', ['n:2,3,4'], lambda a: a.transpose(0, 2))
+case('flatten', ['n:2,3,4'], lambda a: a.flatten(1))
+case('squeeze', ['n:3,1,4,1'], lambda a: a.squeeze())
+case('squeeze_dim', ['n:3,1,4,1'], lambda a: a.squeeze(1))
+case('unsqueeze', ['n:3,4'], lambda a: a.unsqueeze(1))
+case('expand', ['n:3,1'], lambda a: a.expand(3, 4))
+case('cat', ['n:2,3', 'n:4,3'], lambda a, b: torch.cat([a, b], dim=0))
+case('stack', ['n:2,3', 'n:2,3'], lambda a, b: torch.stack([a, b], dim=1))
+case('split', ['n:5,3'], lambda a: tuple(torch.split(a, 2, dim=0)))
+case('split_sizes', ['n:5,3'], lambda a: tuple(torch.split(a, [1, 4], dim=0)))
+case('chunk', ['n:6,3'], lambda a: tuple(torch.chunk(a, 3, dim=0)))
+case('narrow', ['n:5,4'], lambda a: a.narrow(1, 1, 2))
+case('index_mixed', ['n:3,4,5', 'i:2:5'], lambda a, i: a[0, 1:3, i])
+case('index_step', ['n:6,4'], lambda a: a[1:6:2])
+case('index_bool', ['n:3,4', 'b:3'], lambda a, m: a[m])
+case('index_select', ['n:5,3', 'i:4:5'], lambda a, i: torch.index_select(a, 0, i))
+case('gather', ['n:3,4', 'i:3,2:4'], lambda a, i: torch.gather(a, 1, i))
+case('scatter', ['n:3,4', 'i:3,1:4', 'n:3,1'], lambda a, i, s: a.scatter(1, i, s))
+case('scatter_value', ['n:3,4', 'i:3,1:4'], lambda a, i: a.scatter(1, i, 5.0))
+case('flip', ['n:3,4'], lambda a: torch.flip(a, [0, 1]))
+case('repeat', ['n:2,3'], lambda a: a.repeat(2, 1, 2))
+case('channels_last', ['n:2,3,4,5'], lambda a: a.contiguous(memory_format=torch.channels_last) * 2)
+# nn.functional
+case('conv2d', ['n:2,3,6,6', 'n:4,3,3,3', 'n:4'], lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1))
+case('conv2d_dilation', ['n:1,2,7,7', 'n:3,2,3,3'], lambda x, w: F.conv2d(x, w, dilation=2, padding=2))
+case('conv2d_groups', ['n:1,4,5,5', 'n:4,1,3,3'], lambda x, w: F.conv2d(x, w, padding=1, groups=4))
+case('conv2d_same', ['n:1,2,5,5', 'n:3,2,3,3'], lambda x, w: F.conv2d(x, w, padding='same'))
+case('conv_transpose2d', ['n:1,3,4,4', 'n:3,2,3,3', 'n:2'],
+     lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1))
+case('linear', ['n:4,5', 'n:3,5', 'n:3'], F.linear)
+case('batch_norm_eval', ['n:4,3,2,2', 'n:3!', 'p:3!', 'n:3', 'n:3'],
+     lambda x, rm, rv, w, b: F.batch_norm(x, rm, rv, w, b, training=False, eps=1e-5))
+case('batch_norm_train', ['n:4,3,2,2', 'n:3!', 'p:3!', 'n:3', 'n:3'],
+     lambda x, rm, rv, w, b: (F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.2, eps=1e-3), rm, rv))
+case('leaky_relu', ['n:3,4'], lambda a: F.leaky_relu(a, negative_slope=0.2))
+case('gelu', ['n:3,4'], F.gelu)
+case('gelu_tanh', ['n:3,4'], lambda a: F.gelu(a, approximate='tanh'))
+case('max_pool2d', ['n:2,2,6,6'], lambda a: F.max_pool2d(a, 2))
+case('max_pool2d_pad', ['n:1,2,7,7'], lambda a: F.max_pool2d(a, 3, stride=2, padding=1))
+case('avg_pool2d', ['n:2,2,6,6'], lambda a: F.avg_pool2d(a, 3, stride=2))
+case('avg_pool2d_pad', ['n:1,2,5,5'], lambda a: F.avg_pool2d(a, 3, stride=2, padding=1, count_include_pad=False))
+case('adaptive_avg_pool2d', ['n:2,3,5,5'], lambda a: F.adaptive_avg_pool2d(a, 3))
+case('adaptive_avg_pool2d_1', ['n:2,3,4,4'], lambda a: F.adaptive_avg_pool2d(a, 1))
+case('interpolate_nearest', ['n:1,2,3,3'], lambda a: F.interpolate(a, size=(6, 5), mode='nearest'))
+case('interpolate_bilinear', ['n:1,2,3,3'], lambda a: F.interpolate(a, scale_factor=2, mode='bilinear', align_corners=False))
+case('interpolate_bilinear_ac', ['n:1,2,3,3'], lambda a: F.interpolate(a, size=5, mode='bilinear', align_corners=True))
+case('softmax', ['n:3,5'], lambda a: F.softmax(a, dim=1))
+case('log_softmax', ['n:3,5'], lambda a: F.log_softmax(a, dim=0))
+case('cross_entropy', ['n:4,5', 'i:4:5'], F.cross_entropy)
+case('cross_entropy_sum_ignore', ['n:4,5', 'i:4:5'], lambda a, y: F.cross_entropy(a, y, ignore_index=2, reduction='sum'))
+case('cross_entropy_smoothing', ['n:4,5', 'i:4:5'], lambda a, y: F.cross_entropy(a, y, label_smoothing=0.1))
+case('cross_entropy_soft', ['n:4,5', 'p:4,5'], lambda a, p: F.cross_entropy(a, p / p.sum(1, keepdim=True)))
+case('nll_loss', ['n:4,5', 'i:4:5'], lambda a, y: F.nll_loss(F.log_softmax(a, 1), y))
+case('kl_div_batchmean', ['n:4,5', 'n:4,5'],
+     lambda a, b: F.kl_div(F.log_softmax(a, 1), F.softmax(b, 1), reduction='batchmean'))
+case('kl_div_log_target', ['n:4,5', 'n:4,5'],
+     lambda a, b: F.kl_div(F.log_softmax(a, 1), F.log_softmax(b, 1), reduction='sum', log_target=True))
+case('kl_div_none', ['n:4,5', 'n:4,5'], lambda a, b: F.kl_div(F.log_softmax(a, 1), F.softmax(b, 1), reduction='none'))
+case('mse_loss', ['n:3,4', 'n:3,4'], F.mse_loss)
+case('l1_loss', ['n:3,4', 'n:3,4'], F.l1_loss)
+case('smooth_l1_loss', ['n:3,4', 'n:3,4'], lambda a, b: F.smooth_l1_loss(a, b, beta=0.5))
+case('normalize', ['n:3,4'], lambda a: F.normalize(a, dim=1))
+case('normalize_p1', ['n:3,4'], lambda a: F.normalize(a, p=1, dim=0))
+case('cosine_similarity', ['n:3,4', 'n:3,4'], lambda a, b: F.cosine_similarity(a, b, dim=1))
+case('one_hot', ['i:5:4'], lambda y: F.one_hot(y, 4), grad=False)
+case('pad_constant', ['n:1,2,3,3'], lambda a: F.pad(a, (1, 2, 0, 1), value=0.5))
+case('pad_reflect', ['n:1,2,3,3'], lambda a: F.pad(a, (1, 1, 1, 1), mode='reflect'))
+
+
+def build_ops():
+    out = {}
+    for i, (name, specs, fn, grad) in enumerate(CASES):
+        gen = torch.Generator().manual_seed(1000 + i)
+        inputs = [make_input(s, gen) for s in specs]
+        leaves = [x.clone().requires_grad_(grad and x.is_floating_point() and not s.endswith('!'))
+                  for x, s in zip(inputs, specs)]
+        res = fn(*leaves)
+        outs = list(res) if isinstance(res, tuple) else [res]
+        entry = {'inputs': [enc(x) for x in inputs], 'outputs': [enc(o) for o in outs]}
+        if grad and outs[0].requires_grad:
+            (outs[0] * cotangent(outs[0])).sum().backward()
+            entry['grads'] = [enc(x.grad) if x.grad is not None else None for x in leaves]
+        out[name] = entry
+    # Random generators: the same seed gives the same numbers as PyTorch.
+    torch.manual_seed(7)
+    out['random_seeded'] = {'inputs': [], 'outputs': [enc(torch.randn(2, 3)), enc(torch.rand(4)),
+                                                        enc(torch.randint(0, 10, (5,))), enc(torch.randperm(6))]}
+    out['creation'] = {'inputs': [], 'outputs': [enc(torch.arange(5)), enc(torch.arange(1, 2, 0.25)),
+                                                  enc(torch.linspace(-1, 1, 5)), enc(torch.eye(2, 3)),
+                                                  enc(torch.full((2, 2), 1.5))]}
+    return out
+
+
+def build_cnn():
+    """A small CNN (conv, BN, ReLU, pool, linear) trained 5 SGD steps on fixed data."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+    bn = torch.nn.BatchNorm2d(4)
+    fc = torch.nn.Linear(4 * 4 * 4, 3)
+    params = collections.OrderedDict([('conv.weight', conv.weight), ('conv.bias', conv.bias), ('bn.weight', bn.weight),
+                                      ('bn.bias', bn.bias), ('fc.weight', fc.weight), ('fc.bias', fc.bias)])
+    initial = {k: enc(v) for k, v in params.items()}
+    x = torch.randn(8, 1, 8, 8)
+    y = torch.randint(0, 3, (8,))
+    opt = torch.optim.SGD(params.values(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    losses = []
+    for _ in range(5):
+        h = F.max_pool2d(F.relu(bn(conv(x))), 2)
+        loss = F.cross_entropy(fc(h.flatten(1)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return {'initial': initial, 'x': enc(x), 'y': enc(y), 'losses': losses,
+            'final': {k: enc(v) for k, v in params.items()},
+            'running_mean': enc(bn.running_mean), 'running_var': enc(bn.running_var)}
+
+
+def build_serialization():
+    """A PyTorch-written checkpoint of mdistiller's shape, and the values it must load to (keys: paths joined by /)."""
+    torch.manual_seed(3)
+    sd = torch.nn.Sequential(torch.nn.Conv2d(2, 3, 3), torch.nn.BatchNorm2d(3)).state_dict()
+    shared = torch.arange(12, dtype=torch.float32)
+    ckpt = {'model': sd, 'epoch': 240, 'best_acc': 73.5, 'name': 'resnet8x4',
+            'optimizer': {'state': {0: {'momentum_buffer': torch.ones(3)}}, 'param_groups': [{'lr': 0.05, 'params': [0]}]},
+            'views': [shared[2:6], shared.view(3, 4).t()], 'dtypes': [torch.tensor([1, 2], dtype=torch.int64),
+                                                                    torch.tensor([True, False]), torch.tensor([1.5], dtype=torch.float64)]}
+    torch.save(ckpt, os.path.join(OUT, 'py_checkpoint.pt'))
+    flat = {'model/' + k: enc(v) for k, v in sd.items()}
+    flat['views/0'] = enc(shared[2:6])
+    flat['views/1'] = enc(shared.view(3, 4).t())
+    flat['dtypes/0'] = enc(ckpt['dtypes'][0])
+    flat['dtypes/1'] = enc(ckpt['dtypes'][1])
+    flat['dtypes/2'] = enc(ckpt['dtypes'][2])
+    flat['optimizer/state/0/momentum_buffer'] = enc(torch.ones(3))
+    return flat
+
+
+def check_js_saved():
+    """Loads the file our engine wrote (test/fixtures/js_saved.pt) and records what PyTorch sees."""
+    path = os.path.join(OUT, 'js_saved.pt')
+    if not os.path.exists(path):
+        print('note: test/fixtures/js_saved.pt missing; run `node dist/scripts/write_js_fixture.js` then this again')
+        return None
+    obj = torch.load(path)
+    return {'epoch': obj['epoch'], 'lr': obj['lr'], 'tag': obj['tag'], 'weight': enc(obj['weights']['weight']),
+            'labels': enc(obj['weights']['labels']), 'list': [enc(t) for t in obj['list']]}
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, 'ops.json'), 'w') as f:
+        json.dump({'torch': torch.__version__, 'cases': build_ops()}, f)
+    with open(os.path.join(OUT, 'cnn.json'), 'w') as f:
+        json.dump(build_cnn(), f)
+    with open(os.path.join(OUT, 'py_checkpoint.json'), 'w') as f:
+        json.dump(build_serialization(), f)
+    seen = check_js_saved()
+    if seen is not None:
+        with open(os.path.join(OUT, 'js_saved.seen-by-pytorch.json'), 'w') as f:
+            json.dump(seen, f)
+    print(f'fixtures written: {len(CASES)} op cases')
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs everything distill-ts needs on a Debian machine: libtorch (and an optimised BLAS),
+# the embedded Fashion-MNIST data set, the npm dependencies and the native addon.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+need=()
+[ -e /usr/include/ATen/ATen.h ] || [ -n "${LIBTORCH:-}" ] || need+=(libtorch-dev)
+dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
+[ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]} (libtorch-dev is about 1 GB; this takes a few minutes)"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
+fi
+npm ci --no-audit --no-fund

@@ -1,0 +1,200 @@
+// Engine behaviour: creation, dtypes, scopes and disposal, autograd API, errors, settings.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as torch from '../src/index.js';
+import { F, Tensor, tensor, tidy, keep, memory, noGrad } from '../src/index.js';
+
+test('tensor() from nested arrays and typed arrays keeps values, shape and dtype', () => {
+  const a = tensor([
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
+  assert.deepEqual(a.shape, [2, 3]);
+  assert.equal(a.dtype, 'float32');
+  assert.deepEqual(a.tolist(), [
+    [1, 2, 3],
+    [4, 5, 6],
+  ]);
+  assert.equal(tensor([true, false]).dtype, 'bool');
+  assert.equal(tensor(new Float64Array([1, 2])).dtype, 'float64');
+  assert.equal(tensor(new Int32Array([1, 2])).dtype, 'int32');
+  const l = tensor(new BigInt64Array([3n, -4n]));
+  assert.equal(l.dtype, 'int64');
+  assert.deepEqual(Array.from(l.dataSync() as BigInt64Array), [3n, -4n]);
+  assert.deepEqual(tensor([1, 2, 3, 4, 5, 6], [3, 2], { dtype: 'int64' }).tolist(), [
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ]);
+  assert.equal(tensor(7.5).item(), 7.5);
+  assert.throws(() => tensor([[1, 2], [3]]), /ragged/);
+  assert.throws(() => tensor([1, 2, 3], [2, 2]), /do not fill shape/);
+  for (const d of ['float32', 'float64', 'int64', 'int32', 'uint8', 'bool'] as const) {
+    const t = torch.ones([2], { dtype: d });
+    assert.equal(t.dtype, d);
+    assert.equal(t.to('float64').dtype, 'float64');
+  }
+});
+
+test('creation functions: shapes, dtypes, requiresGrad and *Like', () => {
+  assert.deepEqual(torch.zeros(2, 3).shape, [2, 3]);
+  assert.deepEqual(torch.ones([4], { dtype: 'int64' }).tolist(), [1, 1, 1, 1]);
+  assert.equal(torch.randn([2, 2], { requiresGrad: true }).requiresGrad, true);
+  const x = torch.rand(3, 4);
+  const mn = x.min().item();
+  const mx = x.max().item();
+  assert.ok(mn >= 0 && mx < 1);
+  assert.deepEqual(torch.zerosLike(x).shape, [3, 4]);
+  assert.equal(torch.onesLike(x, { dtype: 'float64' }).dtype, 'float64');
+  assert.deepEqual(torch.fullLike(x, 2).sum().item(), 24);
+  assert.deepEqual(torch.randnLike(x).shape, [3, 4]);
+  assert.equal(torch.randint(0, 5, [100]).max().item() < 5, true);
+  assert.deepEqual(torch.randperm(5).sort().values.tolist(), [0, 1, 2, 3, 4]);
+});
+
+test('tidy() frees intermediates, keeps returned and kept tensors; dispose() frees at once', () => {
+  const before = memory.liveTensors();
+  const kept = torch.ones(2);
+  const out = tidy(() => {
+    const a = torch.ones(3).mul(2);
+    const b = a.add(1);
+    keep(torch.zeros(1));
+    return { b, list: [a.sum()] };
+  });
+  assert.equal(out.b.isDisposed, false);
+  assert.equal(out.list[0]!.item(), 6);
+  assert.equal(kept.isDisposed, false);
+  assert.equal(memory.liveTensors(), before + 4, 'kept, b, sum and the kept zeros remain');
+  out.b.dispose();
+  assert.equal(out.b.isDisposed, true);
+  assert.throws(() => out.b.add(1), /disposed/);
+  assert.throws(() => out.b.shape, /disposed/);
+  // Nested scopes: what the inner scope returns is owned by the outer one.
+  let inner: Tensor | undefined;
+  tidy(() => {
+    inner = tidy(() => torch.ones(2).mul(3));
+    assert.equal(inner.isDisposed, false);
+  });
+  assert.equal(inner!.isDisposed, true);
+  // An exception inside the scope still frees what it created.
+  let leaked: Tensor | undefined;
+  assert.throws(() =>
+    tidy(() => {
+      leaked = torch.ones(2);
+      throw new Error('boom');
+    }),
+  );
+  assert.equal(leaked!.isDisposed, true);
+  assert.throws(() => tidy(() => Promise.resolve(1) as unknown as number), /Promise/);
+  torch.dispose([kept, out.list]);
+  assert.equal(kept.isDisposed, true);
+});
+
+test('autograd: backward, grad accumulation, detach, noGrad, retainGraph, gradients survive scopes', () => {
+  const w = torch.tensor([1, 2, 3], { requiresGrad: true });
+  tidy(() => w.mul(w).sum().backward());
+  assert.deepEqual(w.grad!.tolist(), [2, 4, 6]);
+  tidy(() => w.sum().backward());
+  assert.deepEqual(w.grad!.tolist(), [3, 5, 7], 'gradients accumulate');
+  w.grad!.zero_();
+  assert.deepEqual(w.grad!.tolist(), [0, 0, 0]);
+  const y = noGrad(() => w.mul(2));
+  assert.equal(y.requiresGrad, false);
+  assert.equal(torch.isGradEnabled(), true);
+  assert.equal(w.mul(2).detach().requiresGrad, false);
+  const z = w.mul(w).sum();
+  assert.equal(z.gradFn, 'SumBackward0');
+  assert.equal(w.isLeaf, true);
+  z.backward(undefined, { retainGraph: true });
+  z.backward();
+  const v = w.mul(2);
+  assert.throws(() => v.backward(), /scalar outputs/);
+  v.backward(torch.ones(3));
+  assert.deepEqual(w.grad!.tolist(), [6, 10, 14]);
+  w.grad = null;
+  assert.equal(w.grad, null);
+});
+
+test('in-place ops modify the tensor itself', () => {
+  const t = torch.zeros(3);
+  const id = t._storageId();
+  assert.equal(t.add_(2), t);
+  t.mul_(3).sub_(1, { alpha: 2 }).div_(2);
+  assert.deepEqual(t.tolist(), [2, 2, 2]);
+  t.copy_(tensor([1, 2, 3]));
+  t.addcmul_(tensor([1, 1, 1]), tensor([2, 2, 2]), { value: 0.5 });
+  assert.deepEqual(t.tolist(), [2, 3, 4]);
+  t.clamp_({ max: 3 }).fill_(9);
+  assert.deepEqual(t.tolist(), [9, 9, 9]);
+  assert.equal(t._storageId(), id);
+  const v = t.view(3, 1);
+  assert.equal(v._storageId(), id, 'views share storage');
+});
+
+test('libtorch errors become JS errors naming the op; nothing aborts the process', () => {
+  const a = torch.ones(2, 3);
+  assert.throws(() => a.matmul(torch.ones(2, 3)), /aten::matmul: .*cannot be multiplied/);
+  assert.throws(() => a.add(torch.ones(4)), /aten::add.Tensor: The size of tensor a \(3\) must match/);
+  assert.throws(() => a.index(5), /aten::select.int: .*out of range/);
+  assert.throws(() => a.reshape(4, 2), /aten::reshape: shape '\[4, 2\]' is invalid/);
+  assert.throws(() => F.crossEntropy(torch.ones(2, 3), torch.ones(2)), /aten::cross_entropy_loss/);
+  assert.throws(() => torch.ones(2).to('float128' as never), /invalid device|unknown dtype/);
+  assert.throws(() => torch.ones(2).to('tpu'), /invalid device 'tpu'/);
+  assert.throws(() => a.reshape(2.5 as number), /must be an integer/);
+  assert.throws(
+    () => F.conv2d(torch.ones(1, 3, 4, 4), torch.ones(2, 2, 3, 3)),
+    /aten::conv2d: .*expected input\[1, 3, 4, 4\] to have 2 channels/,
+  );
+  assert.throws(() => torch.op('aten::no_such_op').call([]), /unknown operator aten::no_such_op/);
+  assert.throws(() => F.dropout(a, { p: 2 }), /probability/);
+  assert.throws(() => F.klDiv(a, a, { reduction: 'avg' as never }), /unknown reduction 'avg'/);
+  assert.throws(() => a.add('x' as never), /expected a Tensor/);
+  assert.deepEqual(a.sum().item(), 6, 'the engine still works after errors');
+});
+
+test('devices: cpu always; cuda reported honestly; a cuda request without CUDA fails clearly', () => {
+  assert.equal(torch.ones(1).device, 'cpu');
+  assert.equal(typeof torch.cuda.isAvailable(), 'boolean');
+  if (!torch.cuda.isAvailable()) {
+    assert.throws(() => torch.ones(1).to('cuda'), /aten::to|CUDA/);
+    assert.equal(torch.cuda.deviceCount(), 0);
+  } else {
+    const g = torch.ones(2, { device: 'cuda' });
+    assert.match(g.device, /^cuda/);
+    assert.deepEqual(g.mul(2).cpu().tolist(), [2, 2]);
+  }
+});
+
+test('threads, seeds and deterministic mode', () => {
+  const before = torch.getNumThreads();
+  torch.setNumThreads(1);
+  assert.equal(torch.getNumThreads(), 1);
+  torch.setNumThreads(before);
+  assert.throws(() => torch.setNumThreads(0), /at least 1/);
+  torch.manualSeed(42);
+  const a = torch.randn(5).tolist();
+  torch.manualSeed(42);
+  assert.deepEqual(torch.randn(5).tolist(), a);
+  torch.useDeterministicAlgorithms(true);
+  torch.useDeterministicAlgorithms(false);
+  assert.throws(() => torch.manualSeed(-1), /non-negative integer/);
+});
+
+test('dropout: zero in eval mode changes nothing; in training keeps about 1-p, scaled by 1/(1-p)', () => {
+  const x = torch.ones(10000);
+  assert.deepEqual(F.dropout(x, { p: 0.3, training: false }).sum().item(), 10000);
+  const y = F.dropout(x, { p: 0.3 });
+  const kept = y.gt(0).sum().item();
+  assert.ok(Math.abs(kept / 10000 - 0.7) < 0.03, `kept fraction ${kept / 10000}`);
+  assert.ok(Math.abs(y.max().item() - 1 / 0.7) < 1e-5);
+});
+
+test('the caching allocator is on and reuses blocks', () => {
+  const s0 = memory.stats();
+  assert.equal(s0.enabled, true);
+  for (let i = 0; i < 10; i++) tidy(() => torch.ones(1000).mul(2));
+  const s1 = memory.stats();
+  assert.ok(s1.hits > s0.hits, 'freed blocks are reused');
+  memory.emptyCache();
+  assert.equal(memory.stats().cachedBytes, 0);
+});
