@@ -1,8 +1,8 @@
 // distill-ts: knowledge distillation for TypeScript on libtorch.
 export * from './tensor/index.js';
-import * as functional from './tensor/functional.js';
-
-/** torch.nn namespace: `nn.functional` (modules arrive with src/nn). */
-export const nn = { functional };
+/** torch.nn: modules, layers, init, and `nn.functional`. */
+export * as nn from './nn/index.js';
 /** Short alias, as `import torch.nn.functional as F`. */
-export const F = functional;
+export * as F from './tensor/functional.js';
+export * as models from './models/index.js';
+export { createModel, type Model, type ModelOutput } from './models/index.js';

@@ -1,0 +1,27 @@
+// The feature contract every model of the zoo follows (shared/docs/methods.md):
+// logits, the output of each stage, the same before its final ReLU, and the pooled vector.
+import type { Tensor } from '../tensor/index.js';
+import { Module } from '../nn/module.js';
+
+export interface ModelOutput {
+  logits: Tensor;
+  /** Output of the stem and of each stage, shallow to deep. */
+  feats: Tensor[];
+  /** The same maps before the ReLU that ends each stage (pre-activation). */
+  preactFeats: Tensor[];
+  /** The vector given to the classifier. */
+  pooled: Tensor;
+}
+
+export interface ModelOptions {
+  numClasses?: number;
+  inChannels?: number;
+}
+
+export abstract class Model extends Module {
+  /** Channels of each entry of `feats`. */
+  abstract readonly featChannels: number[];
+  /** Length of `pooled`. */
+  abstract readonly pooledDim: number;
+  abstract forward(x: Tensor): ModelOutput;
+}

@@ -1,0 +1,346 @@
+// The layers of torch.nn with PyTorch's parameter names, shapes and default initialisation.
+import { Tensor, empty, ones, zeros, tensor, type DType } from '../tensor/index.js';
+import * as F from '../tensor/functional.js';
+import { Module } from './module.js';
+import { fanInOut, kaimingUniform_, uniform_ } from './init.js';
+
+type Pair = number | [number, number];
+const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
+
+/** A module with one input and one output: what Sequential chains. */
+export abstract class Layer extends Module {
+  abstract forward(x: Tensor): Tensor;
+}
+
+/** PyTorch's reset_parameters for Conv and Linear: kaiming_uniform(a=sqrt(5)), bias U(-1/sqrt(fan_in), ..). */
+function resetLinearLike(weight: Tensor, bias: Tensor | null, fanInFromWeight = true): void {
+  kaimingUniform_(weight, { a: Math.sqrt(5) });
+  if (bias) {
+    const [fanIn] = fanInOut(weight);
+    const bound = fanIn > 0 && fanInFromWeight ? 1 / Math.sqrt(fanIn) : 0;
+    uniform_(bias, -bound, bound);
+  }
+}
+
+export interface Conv2dOptions {
+  stride?: Pair;
+  padding?: Pair | 'same' | 'valid';
+  dilation?: Pair;
+  groups?: number;
+  bias?: boolean;
+  dtype?: DType;
+  device?: string;
+}
+export class Conv2d extends Layer {
+  readonly stride: [number, number];
+  readonly padding: [number, number] | 'same' | 'valid';
+  readonly dilation: [number, number];
+  readonly groups: number;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    options: Conv2dOptions = {},
+  ) {
+    super();
+    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, dtype, device } = options;
+    if (inChannels % groups || outChannels % groups) {
+      throw new Error(
+        `Conv2d: inChannels (${inChannels}) and outChannels (${outChannels}) must be divisible by groups (${groups})`,
+      );
+    }
+    this.stride = pair(stride);
+    this.padding = typeof padding === 'string' ? padding : pair(padding);
+    this.dilation = pair(dilation);
+    this.groups = groups;
+    const [kh, kw] = pair(kernelSize);
+    const w = this.registerParameter('weight', empty([outChannels, inChannels / groups, kh, kw], { dtype, device }));
+    const b = this.registerParameter('bias', bias ? empty([outChannels], { dtype, device }) : null);
+    resetLinearLike(w, b);
+  }
+  get weight(): Tensor {
+    return this.param('weight')!;
+  }
+  get bias(): Tensor | null {
+    return this.param('bias');
+  }
+  forward(x: Tensor): Tensor {
+    return F.conv2d(x, this.weight, {
+      bias: this.bias,
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
+  }
+}
+
+export class ConvTranspose2d extends Layer {
+  readonly stride: [number, number];
+  readonly padding: [number, number];
+  readonly outputPadding: [number, number];
+  readonly dilation: [number, number];
+  readonly groups: number;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    options: Omit<Conv2dOptions, 'padding'> & { padding?: Pair; outputPadding?: Pair } = {},
+  ) {
+    super();
+    const { stride = 1, padding = 0, outputPadding = 0, dilation = 1, groups = 1, bias = true, dtype, device } = options;
+    this.stride = pair(stride);
+    this.padding = pair(padding);
+    this.outputPadding = pair(outputPadding);
+    this.dilation = pair(dilation);
+    this.groups = groups;
+    const [kh, kw] = pair(kernelSize);
+    // PyTorch's transposed weight layout: [in, out / groups, kh, kw].
+    const w = this.registerParameter('weight', empty([inChannels, outChannels / groups, kh, kw], { dtype, device }));
+    const b = this.registerParameter('bias', bias ? empty([outChannels], { dtype, device }) : null);
+    resetLinearLike(w, b);
+  }
+  get weight(): Tensor {
+    return this.param('weight')!;
+  }
+  get bias(): Tensor | null {
+    return this.param('bias');
+  }
+  forward(x: Tensor): Tensor {
+    return F.convTranspose2d(x, this.weight, {
+      bias: this.bias,
+      stride: this.stride,
+      padding: this.padding,
+      outputPadding: this.outputPadding,
+      groups: this.groups,
+      dilation: this.dilation,
+    });
+  }
+}
+
+export class Linear extends Layer {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    options: { bias?: boolean; dtype?: DType; device?: string } = {},
+  ) {
+    super();
+    const { bias = true, dtype, device } = options;
+    const w = this.registerParameter('weight', empty([outFeatures, inFeatures], { dtype, device }));
+    const b = this.registerParameter('bias', bias ? empty([outFeatures], { dtype, device }) : null);
+    resetLinearLike(w, b);
+  }
+  get weight(): Tensor {
+    return this.param('weight')!;
+  }
+  get bias(): Tensor | null {
+    return this.param('bias');
+  }
+  forward(x: Tensor): Tensor {
+    return F.linear(x, this.weight, { bias: this.bias });
+  }
+}
+
+export interface BatchNormOptions {
+  eps?: number;
+  /** null: cumulative moving average, as PyTorch's momentum=None. */
+  momentum?: number | null;
+  affine?: boolean;
+  trackRunningStats?: boolean;
+  dtype?: DType;
+  device?: string;
+}
+abstract class BatchNormBase extends Layer {
+  readonly eps: number;
+  readonly momentum: number | null;
+
+  constructor(
+    readonly numFeatures: number,
+    options: BatchNormOptions = {},
+  ) {
+    super();
+    const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true, dtype, device } = options;
+    this.eps = eps;
+    this.momentum = momentum;
+    this.registerParameter('weight', affine ? ones([numFeatures], { dtype, device }) : null);
+    this.registerParameter('bias', affine ? zeros([numFeatures], { dtype, device }) : null);
+    this.registerBuffer('running_mean', trackRunningStats ? zeros([numFeatures], { dtype, device }) : null);
+    this.registerBuffer('running_var', trackRunningStats ? ones([numFeatures], { dtype, device }) : null);
+    this.registerBuffer('num_batches_tracked', trackRunningStats ? tensor(new BigInt64Array(1), [], { device }) : null);
+  }
+  protected abstract checkInput(x: Tensor): void;
+  get weight(): Tensor | null {
+    return this.param('weight');
+  }
+  get bias(): Tensor | null {
+    return this.param('bias');
+  }
+  get runningMean(): Tensor | null {
+    return this.buffer('running_mean');
+  }
+  get runningVar(): Tensor | null {
+    return this.buffer('running_var');
+  }
+  forward(x: Tensor): Tensor {
+    this.checkInput(x);
+    const runningMean = this.runningMean;
+    let momentum = this.momentum ?? 0;
+    if (this.training && runningMean) {
+      const tracked = this.buffer('num_batches_tracked')!;
+      tracked.add_(1);
+      if (this.momentum === null) momentum = 1 / tracked.item();
+    }
+    const useBatchStats = this.training || !runningMean;
+    return F.batchNorm(x, runningMean, this.runningVar, {
+      weight: this.weight,
+      bias: this.bias,
+      training: useBatchStats,
+      momentum,
+      eps: this.eps,
+    });
+  }
+}
+export class BatchNorm2d extends BatchNormBase {
+  protected checkInput(x: Tensor): void {
+    if (x.ndim !== 4) throw new Error(`BatchNorm2d: expected a 4D input [N, C, H, W], got [${x.shape.join(', ')}]`);
+  }
+}
+export class BatchNorm1d extends BatchNormBase {
+  protected checkInput(x: Tensor): void {
+    if (x.ndim !== 2 && x.ndim !== 3) throw new Error(`BatchNorm1d: expected a 2D or 3D input, got [${x.shape.join(', ')}]`);
+  }
+}
+
+export class ReLU extends Layer {
+  forward(x: Tensor): Tensor {
+    return F.relu(x);
+  }
+}
+export class LeakyReLU extends Layer {
+  constructor(readonly negativeSlope = 0.01) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.leakyRelu(x, { negativeSlope: this.negativeSlope });
+  }
+}
+export class MaxPool2d extends Layer {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly options: { stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean } = {},
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.maxPool2d(x, this.kernelSize, this.options);
+  }
+}
+export class AvgPool2d extends Layer {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly options: { stride?: Pair; padding?: Pair; ceilMode?: boolean; countIncludePad?: boolean } = {},
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.avgPool2d(x, this.kernelSize, this.options);
+  }
+}
+export class AdaptiveAvgPool2d extends Layer {
+  constructor(readonly outputSize: Pair) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.adaptiveAvgPool2d(x, this.outputSize);
+  }
+}
+export class Dropout extends Layer {
+  constructor(readonly p = 0.5) {
+    super();
+    if (p < 0 || p > 1) throw new Error(`Dropout: probability must be in [0, 1], got ${p}`);
+  }
+  forward(x: Tensor): Tensor {
+    return F.dropout(x, { p: this.p, training: this.training });
+  }
+}
+export class Flatten extends Layer {
+  constructor(
+    readonly startDim = 1,
+    readonly endDim = -1,
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return x.flatten(this.startDim, this.endDim);
+  }
+}
+export class Identity extends Layer {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
+
+/** Layers applied in order; children are named 0, 1, 2 ... as in PyTorch. */
+export class Sequential extends Layer {
+  readonly layers: Layer[];
+  constructor(...layers: Layer[]) {
+    super();
+    this.layers = layers;
+    layers.forEach((l, i) => this.registerModule(String(i), l));
+  }
+  get length(): number {
+    return this.layers.length;
+  }
+  at(i: number): Layer {
+    return this.layers[i < 0 ? i + this.layers.length : i]!;
+  }
+  forward(x: Tensor): Tensor {
+    let h = x;
+    for (const layer of this.layers) h = layer.forward(h);
+    return h;
+  }
+}
+
+/** A list of modules registered as 0, 1, 2 ... */
+export class ModuleList<M extends Module = Module> extends Module {
+  readonly items: M[] = [];
+  constructor(modules: M[] = []) {
+    super();
+    for (const m of modules) this.append(m);
+  }
+  append(m: M): this {
+    this.registerModule(String(this.items.length), m);
+    this.items.push(m);
+    return this;
+  }
+  get length(): number {
+    return this.items.length;
+  }
+  at(i: number): M {
+    return this.items[i < 0 ? i + this.items.length : i]!;
+  }
+  [Symbol.iterator](): Iterator<M> {
+    return this.items[Symbol.iterator]();
+  }
+}
+
+/** Modules by name. */
+export class ModuleDict<M extends Module = Module> extends Module {
+  readonly entries = new Map<string, M>();
+  constructor(modules: Record<string, M> = {}) {
+    super();
+    for (const [k, m] of Object.entries(modules)) this.set(k, m);
+  }
+  set(name: string, m: M): this {
+    this.registerModule(name, m);
+    this.entries.set(name, m);
+    return this;
+  }
+  get(name: string): M {
+    const m = this.entries.get(name);
+    if (!m) throw new Error(`ModuleDict: no module '${name}'; have ${[...this.entries.keys()].join(', ')}`);
+    return m;
+  }
+}
