@@ -6,3 +6,4 @@ export * as nn from './nn/index.js';
 export * as F from './tensor/functional.js';
 export * as models from './models/index.js';
 export { createModel, type Model, type ModelOutput } from './models/index.js';
+export * as optim from './optim/index.js';

@@ -1,6 +1,6 @@
 // Module: the shape of torch.nn.Module. Parameters, buffers and submodules are registered by
 // name in order, so state-dict keys are PyTorch's (`layer1.0.conv1.weight`, `bn1.running_mean`).
-import { Tensor, keep, noGrad, tidy, isFloatingPoint } from '../tensor/index.js';
+import { Tensor, keep, noGrad, tidy, isFloatingPoint, type MemoryFormat } from '../tensor/index.js';
 
 const floatNames = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 const isDTypeName = (s: string): boolean => floatNames.has(s) || ['int64', 'int32', 'uint8', 'bool'].includes(s);
@@ -152,12 +152,16 @@ export abstract class Module {
     return { missing, unexpected };
   }
 
-  /** Moves parameters and buffers to a device, or casts floating ones to a dtype, like Module.to. */
-  to(target: string): this {
-    const castOnlyFloats = isDTypeName(target);
+  /**
+   * Moves parameters and buffers to a device, casts floating ones to a dtype, or gives 4-D ones
+   * the channels-last memory format, like Module.to(device | dtype | memory_format).
+   */
+  to(target: string | { memoryFormat: MemoryFormat }): this {
+    const castOnlyFloats = typeof target === 'string' && isDTypeName(target);
     const move = (t: Tensor, isParam: boolean): Tensor | null => {
       if (castOnlyFloats && !isFloatingPoint(t.dtype)) return null;
-      const moved = noGrad(() => t.to(target));
+      if (typeof target !== 'string' && t.ndim !== 4) return null;
+      const moved = noGrad(() => (typeof target === 'string' ? t.to(target) : t.contiguous(target)));
       if (moved._storageId() === t._storageId() && moved.dtype === t.dtype) {
         moved.dispose();
         return null;

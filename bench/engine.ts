@@ -1,0 +1,96 @@
+// Engine benchmark: CIFAR ResNet-20 and resnet8x4 training steps (batch 64, 32x32, SGD) from JS
+// and from PyTorch (bench/engine_torch.py, the same step) at 1 and 2 threads, in one run.
+// Prints images/second, the ratio, and the per-call overhead of a tiny op.
+// Usage: npm run bench [-- --steps 20]
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as torch from '../src/index.js';
+import { F, optim, tidy, createModel, memory } from '../src/index.js';
+
+const steps = Number(process.argv[process.argv.indexOf('--steps') + 1] || 20) || 20;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const pyScript = path.join(here, '..', '..', 'bench', 'engine_torch.py');
+const python = '/usr/bin/python3';
+
+function trainJs(name: string, threads: number, channelsLast: boolean): { img_s: number; peak_mb: number } {
+  torch.setNumThreads(threads);
+  torch.manualSeed(0);
+  const model = createModel(name, { numClasses: 100 });
+  let x = torch.randn(64, 3, 32, 32).keep();
+  const y = torch.randint(0, 100, [64]).keep();
+  if (channelsLast) {
+    model.to({ memoryFormat: 'channelsLast' });
+    x = x.contiguous({ memoryFormat: 'channelsLast' }).keep();
+  }
+  const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+  const step = () =>
+    tidy(() => {
+      const loss = F.crossEntropy(model.forward(x).logits, y);
+      opt.zeroGrad();
+      loss.backward();
+      opt.step();
+    });
+  for (let i = 0; i < 3; i++) step();
+  memory.resetPeak();
+  const start = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  const elapsed = (performance.now() - start) / 1000;
+  const peak = memory.stats().peakLiveBytes / 2 ** 20;
+  model.dispose();
+  return { img_s: (64 * steps) / elapsed, peak_mb: peak };
+}
+
+function overheadJs(): number {
+  const a = torch.ones(1).keep();
+  const b = torch.ones(1).keep();
+  const run = (n: number) => {
+    for (let i = 0; i < n; i += 1000)
+      tidy(() => {
+        for (let j = 0; j < 1000; j++) a.add(b);
+      });
+  };
+  run(10000);
+  const n = 100000;
+  const start = performance.now();
+  run(n);
+  return ((performance.now() - start) * 1000) / n;
+}
+
+function py(args: string[]): Record<string, number> | null {
+  try {
+    return JSON.parse(execFileSync(python, [pyScript, ...args], { encoding: 'utf8' }).trim()) as Record<string, number>;
+  } catch {
+    return null;
+  }
+}
+
+const rows: string[] = [];
+const fmt = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(0));
+for (const name of ['resnet20', 'resnet8x4']) {
+  for (const threads of [1, 2]) {
+    const jsPlain = trainJs(name, threads, false);
+    const jsCl = trainJs(name, threads, true);
+    const pyPlain = py([name, String(threads), String(steps), '0']);
+    const pyCl = py([name, String(threads), String(steps), '1']);
+    const jsBest = Math.max(jsPlain.img_s, jsCl.img_s);
+    const pyBest = pyPlain && pyCl ? Math.max(pyPlain.img_s!, pyCl.img_s!) : undefined;
+    rows.push(
+      `| ${name} | ${threads} | ${fmt(jsPlain.img_s)} | ${fmt(jsCl.img_s)} | ${fmt(pyPlain?.img_s)} | ${fmt(pyCl?.img_s)} | ${pyBest ? (jsBest / pyBest).toFixed(2) + 'x' : 'n/a'} | ${jsPlain.peak_mb.toFixed(0)} |`,
+    );
+    console.error(rows[rows.length - 1]);
+  }
+}
+torch.setNumThreads(1);
+const jsOverhead = overheadJs();
+const pyOverhead = py(['overhead', '1']);
+
+console.log(`\nTraining step, batch 64, 32x32, SGD (img/s; ${steps} timed steps after 3 warm-up; libtorch ${torch.version()})\n`);
+console.log(
+  '| model | threads | JS | JS channels-last | PyTorch | PyTorch channels-last | best JS / best PyTorch | JS peak tensor MB |',
+);
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of rows) console.log(r);
+console.log(
+  `\nPer-op overhead (add of two 1-element tensors): JS ${jsOverhead.toFixed(2)} us/call, PyTorch ${pyOverhead ? pyOverhead.us_per_call!.toFixed(2) : 'n/a'} us/call`,
+);

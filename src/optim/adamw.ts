@@ -1,0 +1,37 @@
+// AdamW as torch.optim.AdamW: decoupled weight decay, bias-corrected moments.
+import type { Tensor } from '../tensor/index.js';
+import { zerosLike } from '../tensor/index.js';
+import { Optimizer, type ParamGroupInput } from './optimizer.js';
+
+export interface AdamWOptions {
+  lr: number;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+}
+
+export class AdamW extends Optimizer<AdamWOptions> {
+  constructor(params: Tensor[] | ParamGroupInput<AdamWOptions>[], options: Partial<AdamWOptions> = {}) {
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, ...options });
+  }
+
+  protected update(p: Tensor, grad: Tensor, o: AdamWOptions, state: Record<string, Tensor | number>): void {
+    const [beta1, beta2] = o.betas;
+    if (state.step === undefined) {
+      state.step = 0;
+      state.exp_avg = this.persist(zerosLike(p));
+      state.exp_avg_sq = this.persist(zerosLike(p));
+    }
+    const step = (state.step as number) + 1;
+    state.step = step;
+    const expAvg = state.exp_avg as Tensor;
+    const expAvgSq = state.exp_avg_sq as Tensor;
+    p.mul_(1 - o.lr * o.weightDecay);
+    expAvg.lerp_(grad, 1 - beta1);
+    expAvgSq.mul_(beta2).addcmul_(grad, grad, { value: 1 - beta2 });
+    const bias1 = 1 - beta1 ** step;
+    const bias2 = 1 - beta2 ** step;
+    const denom = expAvgSq.sqrt().div(Math.sqrt(bias2)).add(o.eps);
+    p.addcdiv_(expAvg, denom, { value: -o.lr / bias1 });
+  }
+}
