@@ -273,6 +273,122 @@ def check_js_saved():
             'labels': enc(obj['weights']['labels']), 'list': [enc(t) for t in obj['list']]}
 
 
+class MdBasicBlock(torch.nn.Module):
+    """mdistiller's CIFAR BasicBlock (same submodule order, so the same RNG draws)."""
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(planes)
+        self.relu = torch.nn.ReLU()
+        self.conv2 = torch.nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = torch.nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        pre = self.bn2(self.conv2(h)) + (x if self.downsample is None else self.downsample(x))
+        return F.relu(pre), pre
+
+
+class MdResNet(torch.nn.Module):
+    def __init__(self, depth, filters, num_classes=10, in_channels=3):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.inplanes = filters[0]
+        self.conv1 = torch.nn.Conv2d(in_channels, filters[0], 3, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(filters[0])
+        self.relu = torch.nn.ReLU()
+        self.layer1 = self._make_layer(filters[1], n, 1)
+        self.layer2 = self._make_layer(filters[2], n, 2)
+        self.layer3 = self._make_layer(filters[3], n, 2)
+        self.fc = torch.nn.Linear(filters[3], num_classes)
+        for m in self.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                torch.nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+
+    def _make_layer(self, planes, blocks, stride):
+        down = None
+        if stride != 1 or self.inplanes != planes:
+            down = torch.nn.Sequential(torch.nn.Conv2d(self.inplanes, planes, 1, stride, bias=False), torch.nn.BatchNorm2d(planes))
+        layers = [MdBasicBlock(self.inplanes, planes, stride, down)]
+        self.inplanes = planes
+        layers += [MdBasicBlock(planes, planes) for _ in range(1, blocks)]
+        return torch.nn.Sequential(*layers)
+
+    def forward(self, x):
+        f0 = F.relu(self.bn1(self.conv1(x)))
+        feats, pre, h = [f0], [f0], f0
+        for layer in (self.layer1, self.layer2, self.layer3):
+            for b in layer:
+                h, p = b(h)
+            feats.append(h)
+            pre.append(p)
+        pooled = F.adaptive_avg_pool2d(h, 1).flatten(1)
+        return self.fc(pooled), feats, pre, pooled
+
+
+def build_nn():
+    """Default initialisations with a fixed seed, BN statistics, and resnet8x4 weights and outputs."""
+    out = {}
+    torch.manual_seed(5)
+    conv = torch.nn.Conv2d(3, 4, 3)
+    lin = torch.nn.Linear(5, 2)
+    convt = torch.nn.ConvTranspose2d(3, 2, 3, stride=2)
+    out['init'] = {'conv.weight': enc(conv.weight), 'conv.bias': enc(conv.bias), 'linear.weight': enc(lin.weight),
+                   'linear.bias': enc(lin.bias), 'convt.weight': enc(convt.weight), 'convt.bias': enc(convt.bias)}
+    gen = torch.Generator().manual_seed(9)
+    xs = [torch.randn(6, 3, 4, 4, generator=gen) for _ in range(3)]
+    bn = torch.nn.BatchNorm2d(3)
+    bn_cum = torch.nn.BatchNorm2d(3, momentum=None)
+    for x in xs:
+        bn(x)
+        bn_cum(x)
+    bn.eval()
+    out['bn'] = {'xs': [enc(x) for x in xs], 'running_mean': enc(bn.running_mean), 'running_var': enc(bn.running_var),
+                 'cum_running_mean': enc(bn_cum.running_mean), 'cum_running_var': enc(bn_cum.running_var),
+                 'num_batches_tracked': int(bn.num_batches_tracked), 'eval_out': enc(bn(xs[0]))}
+    torch.manual_seed(0)
+    model = MdResNet(8, [32, 64, 128, 256], num_classes=10)
+    torch.save(model.state_dict(), os.path.join(OUT, 'resnet8x4_seed0.pt'))
+    x = torch.randn(2, 3, 32, 32, generator=gen)
+    model.eval()
+    logits, feats, pre, pooled = model(x)
+    out['resnet8x4'] = {'x': enc(x), 'logits': enc(logits), 'feat3': enc(feats[3]), 'pre3': enc(pre[3]), 'pooled': enc(pooled),
+                        'keys': list(model.state_dict().keys()),
+                        'first_weights': {k: enc(v.flatten()[:8]) for k, v in model.state_dict().items() if k.endswith('weight')}}
+    return out
+
+
+def build_optim():
+    """Ten steps of torch.optim on a small problem, for several optimizer settings."""
+    gen = torch.Generator().manual_seed(11)
+    p1_0 = torch.randn(3, 4, generator=gen)
+    p2_0 = torch.randn(4, generator=gen)
+    x = torch.randn(5, 3, generator=gen)
+    configs = {
+        'sgd_momentum_wd': lambda a, b: torch.optim.SGD([a, b], lr=0.1, momentum=0.9, weight_decay=5e-4),
+        'sgd_nesterov': lambda a, b: torch.optim.SGD([a, b], lr=0.05, momentum=0.9, nesterov=True),
+        'sgd_dampening': lambda a, b: torch.optim.SGD([a, b], lr=0.1, momentum=0.9, dampening=0.1),
+        'sgd_plain': lambda a, b: torch.optim.SGD([a, b], lr=0.2),
+        'sgd_groups': lambda a, b: torch.optim.SGD([{'params': [a]}, {'params': [b], 'lr': 0.01, 'momentum': 0.5}], lr=0.1, momentum=0.9),
+        'adamw': lambda a, b: torch.optim.AdamW([a, b], lr=0.01, weight_decay=0.1),
+        'adamw_betas': lambda a, b: torch.optim.AdamW([a, b], lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.0),
+    }
+    out = {'p1': enc(p1_0), 'p2': enc(p2_0), 'x': enc(x), 'runs': {}}
+    for name, make in configs.items():
+        a = p1_0.clone().requires_grad_()
+        b = p2_0.clone().requires_grad_()
+        opt = make(a, b)
+        for _ in range(10):
+            loss = torch.tanh(x @ a + b).pow(2).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        out['runs'][name] = {'p1': enc(a), 'p2': enc(b)}
+    return out
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, 'ops.json'), 'w') as f:
@@ -281,6 +397,10 @@ def main():
         json.dump(build_cnn(), f)
     with open(os.path.join(OUT, 'py_checkpoint.json'), 'w') as f:
         json.dump(build_serialization(), f)
+    with open(os.path.join(OUT, 'nn.json'), 'w') as f:
+        json.dump(build_nn(), f)
+    with open(os.path.join(OUT, 'optim.json'), 'w') as f:
+        json.dump(build_optim(), f)
     seen = check_js_saved()
     if seen is not None:
         with open(os.path.join(OUT, 'js_saved.seen-by-pytorch.json'), 'w') as f:

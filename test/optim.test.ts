@@ -1,0 +1,91 @@
+// Optimizers against torch.optim (10 steps, fixture), schedules, and optimizer state dicts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Tensor, optim, tidy } from '../src/index.js';
+import { assertClose, decode, readFixture, type Encoded } from './helpers.js';
+
+const fx = readFixture<{ p1: Encoded; p2: Encoded; x: Encoded; runs: Record<string, { p1: Encoded; p2: Encoded }> }>(
+  'optim.json',
+);
+const x = decode(fx.x).keep();
+
+const makers: Record<string, (a: Tensor, b: Tensor) => optim.Optimizer<{ lr: number }>> = {
+  sgd_momentum_wd: (a, b) => new optim.SGD([a, b], { lr: 0.1, momentum: 0.9, weightDecay: 5e-4 }),
+  sgd_nesterov: (a, b) => new optim.SGD([a, b], { lr: 0.05, momentum: 0.9, nesterov: true }),
+  sgd_dampening: (a, b) => new optim.SGD([a, b], { lr: 0.1, momentum: 0.9, dampening: 0.1 }),
+  sgd_plain: (a, b) => new optim.SGD([a, b], { lr: 0.2 }),
+  sgd_groups: (a, b) => new optim.SGD([{ params: [a] }, { params: [b], lr: 0.01, momentum: 0.5 }], { lr: 0.1, momentum: 0.9 }),
+  adamw: (a, b) => new optim.AdamW([a, b], { lr: 0.01, weightDecay: 0.1 }),
+  adamw_betas: (a, b) => new optim.AdamW([a, b], { lr: 0.02, betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0 }),
+};
+
+function run(
+  make: (a: Tensor, b: Tensor) => optim.Optimizer<{ lr: number }>,
+  steps: number,
+  a: Tensor,
+  b: Tensor,
+  opt = make(a, b),
+) {
+  for (let i = 0; i < steps; i++) {
+    tidy(() => {
+      const loss = x.matmul(a).add(b).tanh().pow(2).sum();
+      opt.zeroGrad();
+      loss.backward();
+    });
+    opt.step();
+  }
+  return opt;
+}
+
+for (const [name, make] of Object.entries(makers)) {
+  test(`optim ${name}: 10 steps equal torch.optim to 1e-6`, () => {
+    const a = decode(fx.p1).requiresGrad_();
+    const b = decode(fx.p2).requiresGrad_();
+    run(make, 10, a, b);
+    assertClose(a, fx.runs[name]!.p1, 'p1', 0, 1e-6);
+    assertClose(b, fx.runs[name]!.p2, 'p2', 0, 1e-6);
+  });
+}
+
+test('optimizer state dict resumes exactly: 5 steps, save, new optimizer, 5 steps = 10 steps', () => {
+  for (const name of ['sgd_momentum_wd', 'adamw']) {
+    const a = decode(fx.p1).requiresGrad_();
+    const b = decode(fx.p2).requiresGrad_();
+    const first = run(makers[name]!, 5, a, b);
+    const sd = first.stateDict();
+    assert.deepEqual(sd.param_groups[0]!.params, [0, 1]);
+    const second = makers[name]!(a, b);
+    second.loadStateDict(sd as never);
+    run(makers[name]!, 5, a, b, second);
+    assertClose(a, fx.runs[name]!.p1, `${name} p1 after resume`, 0, 1e-6);
+  }
+  const a = decode(fx.p1).requiresGrad_();
+  const opt = new optim.SGD([a], { lr: 0.1 });
+  assert.throws(() => opt.loadStateDict({ state: {}, param_groups: [] }), /0 parameter groups in the checkpoint, 1 here/);
+});
+
+test('schedules: multi-step 150/180/210, cosine, warm-up, bound to an optimizer', () => {
+  const ms = optim.multiStep([150, 180, 210], 0.1);
+  assert.deepEqual(
+    [0, 149, 150, 179, 180, 210, 239].map((e) => +ms.factor(e).toPrecision(6)),
+    [1, 1, 0.1, 0.1, 0.01, 0.001, 0.001],
+  );
+  const cos = optim.cosine(10);
+  assert.equal(cos.factor(0), 1);
+  assert.ok(Math.abs(cos.factor(5) - 0.5) < 1e-12);
+  assert.ok(Math.abs(cos.factor(10)) < 1e-12);
+  const warm = optim.linearWarmup(5, optim.constant(), 0);
+  assert.deepEqual(
+    [0, 1, 4, 5, 6].map((e) => warm.factor(e)),
+    [0, 0.2, 0.8, 1, 1],
+  );
+  const p = decode(fx.p1).requiresGrad_();
+  const q = decode(fx.p2).requiresGrad_();
+  const opt = new optim.SGD([{ params: [p] }, { params: [q], lr: 0.01 }], { lr: 0.05 });
+  const sched = new optim.LRScheduler(opt, ms);
+  sched.setEpoch(150);
+  assert.ok(Math.abs(opt.paramGroups[0]!.options.lr - 0.005) < 1e-12);
+  assert.ok(Math.abs(opt.paramGroups[1]!.options.lr - 0.001) < 1e-12);
+  assert.throws(() => new optim.SGD([p], { lr: 0.1, nesterov: true }), /Nesterov/);
+  assert.throws(() => new optim.SGD([], { lr: 0.1 }), /empty parameter list/);
+});
