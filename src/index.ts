@@ -7,3 +7,4 @@ export * as F from './tensor/functional.js';
 export * as models from './models/index.js';
 export { createModel, type Model, type ModelOutput } from './models/index.js';
 export * as optim from './optim/index.js';
+export * as data from './data/index.js';

@@ -1,0 +1,3 @@
+export * from './datasets.js';
+export * from './transforms.js';
+export * from './loader.js';

@@ -1,0 +1,30 @@
+// Batch rendering shared by the loader's main-thread path and its workers.
+import { mulberry32 } from './datasets.js';
+import { renderSample, type AugmentConfig, type ImageGeometry } from './transforms.js';
+
+export interface WorkerSetup {
+  images: Uint8Array;
+  geometry: ImageGeometry;
+  augment: AugmentConfig | null;
+  views: number;
+}
+
+export interface BatchRequest {
+  id: number;
+  indices: Int32Array;
+  seed: number;
+}
+
+/** Renders `views` independently augmented copies of the batch (DLB uses two). */
+export function renderBatch(setup: WorkerSetup, req: BatchRequest): Float32Array[] {
+  const { channels, height, width } = setup.geometry;
+  const per = channels * height * width;
+  const rand = mulberry32(req.seed);
+  const out: Float32Array[] = [];
+  for (let v = 0; v < setup.views; v++) {
+    const buf = new Float32Array(req.indices.length * per);
+    for (let i = 0; i < req.indices.length; i++) renderSample(setup.images, req.indices[i]!, setup.geometry, buf, i * per, setup.augment, rand);
+    out.push(buf);
+  }
+  return out;
+}

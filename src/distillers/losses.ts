@@ -1,0 +1,122 @@
+// The pure distillation losses, each reading like its formula in shared/docs/methods.md.
+// Every function returns a scalar tensor with gradients to its student inputs; teacher inputs
+// are constants (detached), as in the reference implementations.
+import { cat, eye, type Tensor } from '../tensor/index.js';
+import * as F from '../tensor/functional.js';
+
+/** KD: T² · mean_batch Σ_k p_t,k (log p_t,k − log p_s,k), p = softmax(z / T). */
+export function kd(zS: Tensor, zT: Tensor, options: { T?: number } = {}): Tensor {
+  const t = options.T ?? 4;
+  const logPs = F.logSoftmax(zS.div(t), 1);
+  const pT = F.softmax(zT.detach().div(t), 1);
+  return F.klDiv(logPs, pT, { reduction: 'none' }).sum(1).mean().mul(t * t);
+}
+
+/** Pearson correlation of the rows of two matrices: cos(a − mean a, b − mean b), eps 1e-8. */
+function pearsonRows(a: Tensor, b: Tensor, eps = 1e-8): Tensor {
+  const ac = a.sub(a.mean(1, { keepdim: true }));
+  const bc = b.sub(b.mean(1, { keepdim: true }));
+  return ac.mul(bc).sum(1).div(ac.norm(2, 1).mul(bc.norm(2, 1)).add(eps));
+}
+
+/** DIST: τ² (β (1 − mean_i pearson(y_s[i,:], y_t[i,:])) + γ (1 − mean_k pearson(y_s[:,k], y_t[:,k]))), y = softmax(z/τ). */
+export function dist(zS: Tensor, zT: Tensor, options: { beta?: number; gamma?: number; tau?: number } = {}): Tensor {
+  const { beta = 1, gamma = 1, tau = 4 } = options;
+  const yS = F.softmax(zS.div(tau), 1);
+  const yT = F.softmax(zT.detach().div(tau), 1);
+  const inter = pearsonRows(yS, yT).mean().neg().add(1);
+  const intra = pearsonRows(yS.t(), yT.t()).mean().neg().add(1);
+  return inter.mul(beta).add(intra.mul(gamma)).mul(tau * tau);
+}
+
+/**
+ * DKD: α · TCKD + β · NCKD, both · T² and averaged over the batch. TCKD is the KL of the binary
+ * (target, non-target) probabilities; NCKD the KL among the non-target classes only.
+ */
+export function dkd(zS: Tensor, zT: Tensor, y: Tensor, options: { alpha?: number; beta?: number; T?: number } = {}): Tensor {
+  const { alpha = 1, beta = 8, T: t = 4 } = options;
+  const scale = (t * t) / zS.shape[0]!;
+  const gt = F.oneHot(y, zS.shape[1]!).to(zS.dtype); // 1 at the label
+  const binary = (p: Tensor) => cat([p.mul(gt).sum(1, { keepdim: true }), p.mul(gt.neg().add(1)).sum(1, { keepdim: true })], 1);
+  const bS = binary(F.softmax(zS.div(t), 1));
+  const bT = binary(F.softmax(zT.detach().div(t), 1));
+  const tckd = F.klDiv(bS.log(), bT, { reduction: 'sum' }).mul(scale);
+  const hideTarget = (z: Tensor) => z.div(t).sub(gt.mul(1000));
+  const nckd = F.klDiv(F.logSoftmax(hideTarget(zS), 1), F.softmax(hideTarget(zT.detach()), 1), { reduction: 'sum' }).mul(scale);
+  return tckd.mul(alpha).add(nckd.mul(beta));
+}
+
+/** SP: G = row-normalised Q Qᵀ of the flattened maps (B × B); ‖G_t − G_s‖²_F / B². */
+export function sp(fS: Tensor, fT: Tensor): Tensor {
+  const b = fS.shape[0]!;
+  const gram = (f: Tensor) => {
+    const q = f.reshape(b, -1);
+    return F.normalize(q.mm(q.t()), { dim: 1 });
+  };
+  return gram(fT.detach()).sub(gram(fS)).pow(2).sum().div(b * b);
+}
+
+/** FT: mean |FT(F_s) − FT(F_t)| with FT(x) = l2-normalised flattened factor per sample. */
+export function ft(factorS: Tensor, factorT: Tensor): Tensor {
+  const factor = (x: Tensor) => F.normalize(x.reshape(x.shape[0]!, -1), { dim: 1 });
+  return factor(factorS).sub(factor(factorT.detach())).abs().mean();
+}
+
+/**
+ * AB for one layer: (s + μ)² [s > −μ and t ≤ 0] + (s − μ)² [s ≤ μ and t > 0], summed, divided
+ * by the batch. `s` is the student's pre-ReLU map through its connector, `t` the teacher's.
+ */
+export function ab(s: Tensor, t: Tensor, options: { margin?: number } = {}): Tensor {
+  const mu = options.margin ?? 1;
+  const tt = t.detach();
+  const teacherOff = tt.le(0);
+  const teacherOn = tt.gt(0);
+  const pushDown = s.add(mu).pow(2).mul(s.gt(-mu).logicalAnd(teacherOff).to(s.dtype));
+  const pushUp = s.sub(mu).pow(2).mul(s.le(mu).logicalAnd(teacherOn).to(s.dtype));
+  return pushDown.add(pushUp).sum().div(s.shape[0]!);
+}
+
+/** AT for one layer pair: mean((a_s − a_t)²), a(f) = l2_normalize(flatten(mean_c(f^p))); pooled to the smaller size. */
+export function at(fS: Tensor, fT: Tensor, options: { p?: number } = {}): Tensor {
+  const p = options.p ?? 2;
+  let s = fS;
+  let t = fT.detach();
+  const [hs, ht] = [s.shape[2]!, t.shape[2]!];
+  if (hs > ht) s = F.adaptiveAvgPool2d(s, [ht, ht]);
+  else if (hs < ht) t = F.adaptiveAvgPool2d(t, [hs, hs]);
+  const attention = (f: Tensor) => F.normalize(f.pow(p).mean(1).reshape(f.shape[0]!, -1), { dim: 1 });
+  return attention(s).sub(attention(t)).pow(2).mean();
+}
+
+/** Pairwise Euclidean distances (not squared), clamped at eps, zero diagonal. */
+function pairwiseDistances(e: Tensor, eps = 1e-12): Tensor {
+  const sq = e.pow(2).sum(1);
+  const d = sq.unsqueeze(1).add(sq.unsqueeze(0)).sub(e.mm(e.t()).mul(2)).clampMin(eps).sqrt();
+  const offDiagonal = eye(e.shape[0]!, e.shape[0]!, { dtype: e.dtype, device: e.device }).neg().add(1);
+  return d.mul(offDiagonal);
+}
+
+/** RKD distance: smooth-L1 between the pairwise-distance matrices, each divided by its mean positive entry. */
+export function rkdDistance(eS: Tensor, eT: Tensor): Tensor {
+  const normalised = (e: Tensor) => {
+    const d = pairwiseDistances(e.reshape(e.shape[0]!, -1));
+    const positive = d.gt(0);
+    return d.div(d.sum().div(positive.sum()));
+  };
+  return F.smoothL1Loss(normalised(eS), normalised(eT.detach()));
+}
+
+/** RKD angle: smooth-L1 between the cosines of the angles formed by every triplet of embeddings. */
+export function rkdAngle(eS: Tensor, eT: Tensor): Tensor {
+  const angles = (e: Tensor) => {
+    const flat = e.reshape(e.shape[0]!, -1);
+    const diff = F.normalize(flat.unsqueeze(0).sub(flat.unsqueeze(1)), { p: 2, dim: 2 });
+    return diff.bmm(diff.transpose(1, 2)).reshape(-1);
+  };
+  return F.smoothL1Loss(angles(eS), angles(eT.detach()));
+}
+
+/** FitNet: MSE between the (regressed) student hint and the teacher's guided layer. */
+export function fitnet(fS: Tensor, fT: Tensor): Tensor {
+  return F.mseLoss(fS, fT.detach());
+}
