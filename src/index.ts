@@ -8,3 +8,6 @@ export * as models from './models/index.js';
 export { createModel, type Model, type ModelOutput } from './models/index.js';
 export * as optim from './optim/index.js';
 export * as data from './data/index.js';
+export * as distillers from './distillers/index.js';
+export { losses, createDistiller, methodNames, type Distiller } from './distillers/index.js';
+export * as engine from './engine/index.js';

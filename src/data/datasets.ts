@@ -67,7 +67,9 @@ export function readIdx(file: string, expectedDims: 1 | 3): { dims: number[]; da
   const magic = buf.readUInt32BE(0);
   const expectedMagic = 0x0800 + expectedDims;
   if (magic !== expectedMagic) {
-    throw new Error(`IDX file ${file} has magic number 0x${magic.toString(16).padStart(8, '0')}, expected 0x${expectedMagic.toString(16).padStart(8, '0')} (unsigned-byte ${expectedDims === 1 ? 'labels' : 'images'})`);
+    throw new Error(
+      `IDX file ${file} has magic number 0x${magic.toString(16).padStart(8, '0')}, expected 0x${expectedMagic.toString(16).padStart(8, '0')} (unsigned-byte ${expectedDims === 1 ? 'labels' : 'images'})`,
+    );
   }
   const dims = Array.from({ length: expectedDims }, (_, i) => buf.readUInt32BE(4 + 4 * i));
   const offset = 4 + 4 * expectedDims;
@@ -80,14 +82,21 @@ export function readIdx(file: string, expectedDims: 1 | 3): { dims: number[]; da
   return { dims, data };
 }
 
-function idxDataset(name: string, root: string, train: boolean, s: { mean: number[]; std: number[] }, hint: string): ImageDataset {
+function idxDataset(
+  name: string,
+  root: string,
+  train: boolean,
+  s: { mean: number[]; std: number[] },
+  hint: string,
+): ImageDataset {
   const prefix = train ? 'train' : 't10k';
   const imagesFile = findFile(root, [`${prefix}-images-idx3-ubyte`, `${prefix}-images.idx3-ubyte`], name, hint);
   const labelsFile = findFile(root, [`${prefix}-labels-idx1-ubyte`, `${prefix}-labels.idx1-ubyte`], name, hint);
   const images = readIdx(imagesFile, 3);
   const labels = readIdx(labelsFile, 1);
   const [n, h, w] = images.dims as [number, number, number];
-  if (labels.dims[0] !== n) throw new Error(`${name}: ${imagesFile} has ${n} images but ${labelsFile} has ${labels.dims[0]} labels`);
+  if (labels.dims[0] !== n)
+    throw new Error(`${name}: ${imagesFile} has ${n} images but ${labelsFile} has ${labels.dims[0]} labels`);
   const lab = Int32Array.from(labels.data);
   const bad = lab.findIndex((l) => l > 9);
   if (bad >= 0) throw new Error(`${name}: label ${lab[bad]} at index ${bad} of ${labelsFile} is out of range 0-9`);
@@ -96,20 +105,32 @@ function idxDataset(name: string, root: string, train: boolean, s: { mean: numbe
 
 export function loadFashionMnist(options: { root?: string; train?: boolean } = {}): ImageDataset {
   const root = options.root ?? DEFAULT_FASHION_MNIST;
-  return idxDataset('fashion-mnist', root, options.train ?? true, stats.fashionMnist, "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or set the dataset root");
+  return idxDataset(
+    'fashion-mnist',
+    root,
+    options.train ?? true,
+    stats.fashionMnist,
+    "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or set the dataset root",
+  );
 }
 
 export function loadMnist(options: { root: string; train?: boolean }): ImageDataset {
   return idxDataset('mnist', options.root, options.train ?? true, stats.mnist, 'point root at a folder with the MNIST IDX files');
 }
 
-function readCifarRecords(files: string[], labelBytes: 1 | 2, what: string): { images: Uint8Array; fine: Int32Array; coarse?: Int32Array } {
+function readCifarRecords(
+  files: string[],
+  labelBytes: 1 | 2,
+  what: string,
+): { images: Uint8Array; fine: Int32Array; coarse?: Int32Array } {
   const record = labelBytes + 3072;
   const buffers = files.map((f) => {
     if (!existsSync(f)) throw new Error(`${what}: ${f} not found; download the binary version and point root at its folder`);
     const size = statSync(f).size;
     if (size === 0 || size % record !== 0) {
-      throw new Error(`${what}: ${f} has ${size} bytes, not a whole number of ${record}-byte records (truncated or not the binary version)`);
+      throw new Error(
+        `${what}: ${f} has ${size} bytes, not a whole number of ${record}-byte records (truncated or not the binary version)`,
+      );
     }
     return readFileSync(f);
   });
@@ -133,11 +154,23 @@ function readCifarRecords(files: string[], labelBytes: 1 | 2, what: string): { i
 /** CIFAR-10, binary version: root is the `cifar-10-batches-bin` folder. */
 export function loadCifar10(options: { root: string; train?: boolean }): ImageDataset {
   const train = options.train ?? true;
-  const files = train ? [1, 2, 3, 4, 5].map((i) => path.join(options.root, `data_batch_${i}.bin`)) : [path.join(options.root, 'test_batch.bin')];
+  const files = train
+    ? [1, 2, 3, 4, 5].map((i) => path.join(options.root, `data_batch_${i}.bin`))
+    : [path.join(options.root, 'test_batch.bin')];
   const { images, fine } = readCifarRecords(files, 1, 'cifar10');
   const bad = fine.findIndex((l) => l > 9);
   if (bad >= 0) throw new Error(`cifar10: label ${fine[bad]} of record ${bad} is out of range 0-9 (corrupt file)`);
-  return { name: 'cifar10', images, labels: fine, length: fine.length, channels: 3, height: 32, width: 32, numClasses: 10, ...stats.cifar10 };
+  return {
+    name: 'cifar10',
+    images,
+    labels: fine,
+    length: fine.length,
+    channels: 3,
+    height: 32,
+    width: 32,
+    numClasses: 10,
+    ...stats.cifar10,
+  };
 }
 
 /** CIFAR-100, binary version: root is the `cifar-100-binary` folder; fine labels (100) by default. */
@@ -149,14 +182,31 @@ export function loadCifar100(options: { root: string; train?: boolean; labels?: 
   const k = useCoarse ? 20 : 100;
   const bad = labels.findIndex((l) => l >= k);
   if (bad >= 0) throw new Error(`cifar100: label ${labels[bad]} of record ${bad} is out of range 0-${k - 1} (corrupt file)`);
-  return { name: 'cifar100', images, labels, coarseLabels: coarse, length: labels.length, channels: 3, height: 32, width: 32, numClasses: k, ...stats.cifar100 };
+  return {
+    name: 'cifar100',
+    images,
+    labels,
+    coarseLabels: coarse,
+    length: labels.length,
+    channels: 3,
+    height: 32,
+    width: 32,
+    numClasses: k,
+    ...stats.cifar100,
+  };
 }
 
 /**
  * A deterministic synthetic dataset whose classes are learnable: each class has its own mean
  * pattern, plus noise.
  */
-export function syntheticDataset(options: { length: number; channels?: number; size?: number; numClasses?: number; seed?: number }): ImageDataset {
+export function syntheticDataset(options: {
+  length: number;
+  channels?: number;
+  size?: number;
+  numClasses?: number;
+  seed?: number;
+}): ImageDataset {
   const { length, channels = 1, size = 28, numClasses = 10, seed = 0 } = options;
   const rand = mulberry32(seed);
   const pixels = channels * size * size;

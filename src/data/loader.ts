@@ -46,7 +46,8 @@ export class DataLoader {
     readonly dataset: ImageDataset,
     options: LoaderOptions,
   ) {
-    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) throw new Error(`DataLoader: batchSize must be a positive integer, got ${options.batchSize}`);
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1)
+      throw new Error(`DataLoader: batchSize must be a positive integer, got ${options.batchSize}`);
     this.batchSize = options.batchSize;
     this.opts = {
       batchSize: options.batchSize,

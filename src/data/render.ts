@@ -23,7 +23,8 @@ export function renderBatch(setup: WorkerSetup, req: BatchRequest): Float32Array
   const out: Float32Array[] = [];
   for (let v = 0; v < setup.views; v++) {
     const buf = new Float32Array(req.indices.length * per);
-    for (let i = 0; i < req.indices.length; i++) renderSample(setup.images, req.indices[i]!, setup.geometry, buf, i * per, setup.augment, rand);
+    for (let i = 0; i < req.indices.length; i++)
+      renderSample(setup.images, req.indices[i]!, setup.geometry, buf, i * per, setup.augment, rand);
     out.push(buf);
   }
   return out;

@@ -6,5 +6,8 @@ import { renderBatch, type BatchRequest, type WorkerSetup } from './render.js';
 const setup = workerData as WorkerSetup;
 parentPort!.on('message', (req: BatchRequest) => {
   const views = renderBatch(setup, req);
-  parentPort!.postMessage({ id: req.id, views }, views.map((v) => v.buffer as ArrayBuffer));
+  parentPort!.postMessage(
+    { id: req.id, views },
+    views.map((v) => v.buffer as ArrayBuffer),
+  );
 });

@@ -9,14 +9,20 @@ export function kd(zS: Tensor, zT: Tensor, options: { T?: number } = {}): Tensor
   const t = options.T ?? 4;
   const logPs = F.logSoftmax(zS.div(t), 1);
   const pT = F.softmax(zT.detach().div(t), 1);
-  return F.klDiv(logPs, pT, { reduction: 'none' }).sum(1).mean().mul(t * t);
+  return F.klDiv(logPs, pT, { reduction: 'none' })
+    .sum(1)
+    .mean()
+    .mul(t * t);
 }
 
 /** Pearson correlation of the rows of two matrices: cos(a − mean a, b − mean b), eps 1e-8. */
 function pearsonRows(a: Tensor, b: Tensor, eps = 1e-8): Tensor {
   const ac = a.sub(a.mean(1, { keepdim: true }));
   const bc = b.sub(b.mean(1, { keepdim: true }));
-  return ac.mul(bc).sum(1).div(ac.norm(2, 1).mul(bc.norm(2, 1)).add(eps));
+  return ac
+    .mul(bc)
+    .sum(1)
+    .div(ac.norm(2, 1).mul(bc.norm(2, 1)).add(eps));
 }
 
 /** DIST: τ² (β (1 − mean_i pearson(y_s[i,:], y_t[i,:])) + γ (1 − mean_k pearson(y_s[:,k], y_t[:,k]))), y = softmax(z/τ). */
@@ -26,7 +32,10 @@ export function dist(zS: Tensor, zT: Tensor, options: { beta?: number; gamma?: n
   const yT = F.softmax(zT.detach().div(tau), 1);
   const inter = pearsonRows(yS, yT).mean().neg().add(1);
   const intra = pearsonRows(yS.t(), yT.t()).mean().neg().add(1);
-  return inter.mul(beta).add(intra.mul(gamma)).mul(tau * tau);
+  return inter
+    .mul(beta)
+    .add(intra.mul(gamma))
+    .mul(tau * tau);
 }
 
 /**
@@ -53,7 +62,11 @@ export function sp(fS: Tensor, fT: Tensor): Tensor {
     const q = f.reshape(b, -1);
     return F.normalize(q.mm(q.t()), { dim: 1 });
   };
-  return gram(fT.detach()).sub(gram(fS)).pow(2).sum().div(b * b);
+  return gram(fT.detach())
+    .sub(gram(fS))
+    .pow(2)
+    .sum()
+    .div(b * b);
 }
 
 /** FT: mean |FT(F_s) − FT(F_t)| with FT(x) = l2-normalised flattened factor per sample. */

@@ -1,0 +1,2 @@
+export * from './trainer.js';
+export * from './evaluate.js';
