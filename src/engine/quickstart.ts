@@ -1,0 +1,48 @@
+// The README's main job: on Fashion-MNIST (Debian's dataset-fashion-mnist), train a teacher, a
+// baseline student and a student with each seed method, then print the comparison table.
+import { validateConfig, type ExperimentConfig, type ExperimentInput } from './config.js';
+
+export const QUICKSTART_METHODS = ['none', 'kd', 'dist', 'sp', 'ft', 'ab', 'dlb'] as const;
+
+export interface QuickstartOptions {
+  /** A few hundred steps in all, for tests: tiny subsets and capped epochs. */
+  quick?: boolean;
+  outDir?: string;
+  threads?: number;
+  root?: string;
+}
+
+/** The configs of the quickstart: teacher first, then one run per method. */
+export function quickstartConfigs(o: QuickstartOptions = {}): { teacher: ExperimentConfig; runs: ExperimentConfig[] } {
+  const quick = o.quick ?? false;
+  const base: ExperimentInput = {
+    name: 'base',
+    dataset: {
+      name: 'fashion-mnist',
+      root: o.root,
+      trainSubset: quick ? 1024 : 12000,
+      testSubset: quick ? 512 : 10000,
+      augment: { cropPadding: 2, hflip: true },
+    },
+    student: { model: 'resnet8' },
+    solver: { epochs: quick ? 1 : 5, batchSize: 64, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, schedule: { type: 'cosine' } },
+    seed: 0,
+    output: o.outDir ?? 'runs/quickstart',
+    runtime: { threads: o.threads, workers: 1, maxStepsPerEpoch: quick ? 12 : undefined },
+  };
+  const teacher = validateConfig({ ...base, name: 'teacher', student: { model: 'resnet20' } }, 'quickstart teacher');
+  const stageEpochs = { paraphraser: { epochs: 1 }, 'ab-init': { epochs: 1, lr: 0.05 } };
+  const runs = QUICKSTART_METHODS.map((m) =>
+    validateConfig(
+      {
+        ...base,
+        name: m === 'none' ? 'baseline' : m,
+        teacher: { model: 'resnet20' },
+        method: { name: m, options: {} },
+        stages: stageEpochs,
+      },
+      `quickstart ${m}`,
+    ),
+  );
+  return { teacher, runs };
+}
