@@ -389,6 +389,118 @@ def build_optim():
     return out
 
 
+# ---- distillation losses, written here from the formulas of shared/docs/methods.md ----
+
+def ref_kd(zs, zt, T=4.0):
+    return F.kl_div(F.log_softmax(zs / T, 1), F.softmax(zt / T, 1), reduction='none').sum(1).mean() * T ** 2
+
+
+def ref_pearson_rows(a, b, eps=1e-8):
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + eps)
+
+
+def ref_dist(zs, zt, beta=1.0, gamma=1.0, tau=4.0):
+    ys, yt = (zs / tau).softmax(1), (zt / tau).softmax(1)
+    inter = 1 - ref_pearson_rows(ys, yt).mean()
+    intra = 1 - ref_pearson_rows(ys.t(), yt.t()).mean()
+    return tau ** 2 * (beta * inter + gamma * intra)
+
+
+def ref_dkd(zs, zt, y, alpha=1.0, beta=8.0, T=4.0):
+    gt = torch.zeros_like(zs).scatter_(1, y.unsqueeze(1), 1).bool()
+    ps, pt = F.softmax(zs / T, 1), F.softmax(zt / T, 1)
+    cat = lambda p: torch.stack([(p * gt).sum(1), (p * ~gt).sum(1)], 1)
+    tckd = F.kl_div(torch.log(cat(ps)), cat(pt), reduction='sum') * T ** 2 / zs.shape[0]
+    nckd = F.kl_div(F.log_softmax(zs / T - 1000.0 * gt, 1), F.softmax(zt / T - 1000.0 * gt, 1), reduction='sum') * T ** 2 / zs.shape[0]
+    return alpha * tckd + beta * nckd
+
+
+def ref_sp(fs, ft):
+    b = fs.shape[0]
+    g = lambda f: F.normalize(f.view(b, -1) @ f.view(b, -1).t())
+    return ((g(ft) - g(fs)) ** 2).sum() / (b * b)
+
+
+def ref_ft(fs, ft):
+    fac = lambda x: F.normalize(x.view(x.size(0), -1))
+    return (fac(fs) - fac(ft)).abs().mean()
+
+
+def ref_ab(s, t, margin=1.0):
+    loss = (s + margin) ** 2 * ((s > -margin) & (t <= 0)).float() + (s - margin) ** 2 * ((s <= margin) & (t > 0)).float()
+    return loss.sum() / s.shape[0]
+
+
+def ref_at(fs, ft, p=2):
+    hs, ht = fs.shape[2], ft.shape[2]
+    if hs > ht:
+        fs = F.adaptive_avg_pool2d(fs, (ht, ht))
+    elif hs < ht:
+        ft = F.adaptive_avg_pool2d(ft, (hs, hs))
+    a = lambda f: F.normalize(f.pow(p).mean(1).reshape(f.size(0), -1))
+    return (a(fs) - a(ft)).pow(2).mean()
+
+
+def ref_pdist(e, eps=1e-12):
+    sq = e.pow(2).sum(1)
+    d = (sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * e @ e.t()).clamp(min=eps).sqrt().clone()
+    d[range(len(e)), range(len(e))] = 0
+    return d
+
+
+def ref_rkd_distance(es, et):
+    es, et = es.view(es.shape[0], -1), et.view(et.shape[0], -1)
+    dt = ref_pdist(et)
+    dt = dt / dt[dt > 0].mean()
+    ds = ref_pdist(es)
+    ds = ds / ds[ds > 0].mean()
+    return F.smooth_l1_loss(ds, dt)
+
+
+def ref_rkd_angle(es, et):
+    es, et = es.view(es.shape[0], -1), et.view(et.shape[0], -1)
+    ang = lambda e: (lambda n: torch.bmm(n, n.transpose(1, 2)).view(-1))(F.normalize(e.unsqueeze(0) - e.unsqueeze(1), p=2, dim=2))
+    return F.smooth_l1_loss(ang(es), ang(et))
+
+
+def ref_fitnet(fs, ft):
+    return F.mse_loss(fs, ft)
+
+
+LOSSES = [
+    ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
+    ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
+    ('dist', ['n:6,5', 'n:6,5!'], lambda a, b: ref_dist(a, b)),
+    ('dist_weighted', ['n:6,5', 'n:6,5!'], lambda a, b: ref_dist(a, b, beta=2.0, gamma=0.5, tau=1.0)),
+    ('dkd', ['n:6,5', 'n:6,5!', 'i:6:5'], lambda a, b, y: ref_dkd(a, b, y)),
+    ('dkd_params', ['n:6,5', 'n:6,5!', 'i:6:5'], lambda a, b, y: ref_dkd(a, b, y, alpha=0.5, beta=2.0, T=2.0)),
+    ('sp', ['n:4,3,4,4', 'n:4,5,2,2!'], ref_sp),
+    ('ft', ['n:4,3,4,4', 'n:4,3,4,4!'], ref_ft),
+    ('ab', ['n:4,3,4,4', 'n:4,3,4,4!'], ref_ab),
+    ('ab_margin', ['n:4,3,4,4', 'n:4,3,4,4!'], lambda s, t: ref_ab(s, t, margin=0.5)),
+    ('at', ['n:4,3,4,4', 'n:4,5,4,4!'], ref_at),
+    ('at_pool', ['n:4,3,8,8', 'n:4,5,4,4!'], ref_at),
+    ('rkd_distance', ['n:6,8', 'n:6,10!'], ref_rkd_distance),
+    ('rkd_angle', ['n:5,8', 'n:5,10!'], ref_rkd_angle),
+    ('fitnet', ['n:4,3,4,4', 'n:4,3,4,4!'], ref_fitnet),
+]
+
+
+def build_losses():
+    out = {}
+    for i, (name, specs, fn) in enumerate(LOSSES):
+        gen = torch.Generator().manual_seed(5000 + i)
+        inputs = [make_input(s, gen) for s in specs]
+        leaves = [x.clone().requires_grad_(x.is_floating_point() and not s.endswith('!')) for x, s in zip(inputs, specs)]
+        value = fn(*leaves)
+        value.backward()
+        out[name] = {'inputs': [enc(x) for x in inputs], 'value': value.item(),
+                     'grads': [enc(x.grad) if x.grad is not None else None for x in leaves]}
+    return out
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, 'ops.json'), 'w') as f:
@@ -401,6 +513,8 @@ def main():
         json.dump(build_nn(), f)
     with open(os.path.join(OUT, 'optim.json'), 'w') as f:
         json.dump(build_optim(), f)
+    with open(os.path.join(OUT, 'losses.json'), 'w') as f:
+        json.dump(build_losses(), f)
     seen = check_js_saved()
     if seen is not None:
         with open(os.path.join(OUT, 'js_saved.seen-by-pytorch.json'), 'w') as f:

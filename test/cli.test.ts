@@ -1,0 +1,134 @@
+// The distill CLI: bad configs get one clear message and exit code 2; a run killed mid-way
+// (SIGKILL) resumes with --resume to the same result; the quick quickstart prints its table.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+const dir = mkdtempSync(path.join(tmpdir(), 'distill-cli-'));
+
+function distill(args: string[]) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function writeConfig(name: string, body: string): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, body);
+  return file;
+}
+
+const synthetic = (name: string, extra = '') => `
+name: ${name}
+dataset: { name: synthetic, trainSubset: 512, testSubset: 128 }
+student: { model: resnet8 }
+solver: { epochs: 3, batchSize: 32, lr: 0.05, schedule: { type: cosine } }
+runtime: { threads: 1, workers: 0 }
+output: ${dir}/runs
+${extra}`;
+
+test('bad input: broken YAML, unknown key, method, model, option, missing checkpoint, wrong architecture', () => {
+  const cases: [string, RegExp][] = [
+    ['name: x\ndataset: [unclosed\n', /is not valid YAML \(line \d+, column \d+\)/],
+    [synthetic('a', 'colour: blue'), /\(top level\): unknown key\(s\) 'colour'/],
+    [synthetic('a', 'method: { name: kdd }'), /method\.name: unknown method 'kdd'; allowed: none, kd, dist, sp, ft, ab, dlb/],
+    [synthetic('a').replace('model: resnet8', 'model: resnet9'), /student\.model: unknown model 'resnet9'; allowed: resnet8/],
+    [
+      synthetic('a', 'method: { name: kd, options: { temp: 4 } }\nteacher: { model: resnet8, checkpoint: nowhere.pt }'),
+      /method\.options\.temp: unknown option for kd; allowed: T, ceWeight, kdWeight/,
+    ],
+    [
+      synthetic('a', 'teacher: { model: resnet8, checkpoint: nowhere.pt }\nmethod: { name: kd }'),
+      /teacher\.checkpoint: file nowhere\.pt not found/,
+    ],
+    [synthetic('a').replace('lr: 0.05', 'lr: fast'), /solver\.lr: Expected number, received string/],
+    [
+      synthetic('a').replace('name: synthetic', 'name: imagenet'),
+      /dataset\.name: 'imagenet' is not allowed; allowed: fashion-mnist, mnist, cifar10, cifar100, synthetic/,
+    ],
+  ];
+  cases.forEach(([body, pattern], i) => {
+    const r = distill(['run', writeConfig(`bad${i}.yaml`, body)]);
+    assert.equal(r.code, 2, `case ${i}: exit code (stderr: ${r.err})`);
+    assert.match(r.err, pattern, `case ${i}`);
+    assert.ok(!r.err.includes('    at '), `case ${i}: no stack trace`);
+  });
+  assert.equal(distill(['run', path.join(dir, 'missing.yaml')]).code, 2);
+  assert.equal(distill(['frobnicate']).code, 2);
+  const help = distill(['run', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.out, /--resume/);
+});
+
+test('a teacher checkpoint of the wrong architecture is refused with the mismatched keys named', () => {
+  const teacherCfg = writeConfig('t.yaml', synthetic('t8').replace('epochs: 3', 'epochs: 1'));
+  const t = distill(['train', teacherCfg]);
+  assert.equal(t.code, 0, t.err);
+  const ckpt = path.join(dir, 'runs', 't8', 'student.pt');
+  assert.ok(existsSync(ckpt));
+  const kd = writeConfig('kd.yaml', synthetic('kd', `teacher: { model: resnet14, checkpoint: ${ckpt} }\nmethod: { name: kd }`));
+  const r = distill(['run', kd]);
+  assert.equal(r.code, 1);
+  assert.match(
+    r.err,
+    /teacher checkpoint .*student\.pt does not fit the teacher architecture: .*missing keys: layer1\.1\.conv1\.weight/,
+  );
+  const e = distill(['eval', teacherCfg]);
+  assert.equal(e.code, 0, e.err);
+  assert.match(e.out, /top-1 \d+\.\d+, top-5 \d+\.\d+/);
+});
+
+test('a run killed with SIGKILL mid-way resumes with --resume and ends where an uninterrupted run ends', async () => {
+  const extra = 'runtime: { threads: 1, workers: 0 }';
+  const full = writeConfig(
+    'full.yaml',
+    synthetic('full').replace('epochs: 3', 'epochs: 4').replace('runtime: { threads: 1, workers: 0 }', extra),
+  );
+  const killed = writeConfig('killed.yaml', synthetic('killed').replace('epochs: 3', 'epochs: 4'));
+  const reference = distill(['run', full]);
+  assert.equal(reference.code, 0, reference.err);
+  const latest = path.join(dir, 'runs', 'killed', 'latest.pt');
+  const child = spawn(process.execPath, [cli, 'run', killed], { cwd: dir, stdio: 'ignore' });
+  // Wait for the first checkpoint, then kill the process while it trains the next epoch.
+  const deadline = Date.now() + 120_000;
+  while (!existsSync(latest) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(existsSync(latest), 'no checkpoint written');
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const before = readFileSync(path.join(dir, 'runs', 'killed', 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; epoch?: number });
+  const doneBefore = before.filter((l) => l.event === 'epoch').length;
+  assert.ok(doneBefore >= 1 && doneBefore < 4, `killed after ${doneBefore} epochs`);
+  const resumed = distill(['run', killed, '--resume']);
+  assert.equal(resumed.code, 0, resumed.err);
+  assert.match(resumed.err, /resuming at stage main, epoch \d/);
+  const a = JSON.parse(readFileSync(path.join(dir, 'runs', 'full', 'result.json'), 'utf8')) as {
+    lastTop1: number;
+    bestTop1: number;
+    history: unknown[];
+  };
+  const b = JSON.parse(readFileSync(path.join(dir, 'runs', 'killed', 'result.json'), 'utf8')) as {
+    lastTop1: number;
+    bestTop1: number;
+    history: unknown[];
+  };
+  assert.equal(b.history.length, 4, 'every epoch recorded once');
+  assert.equal(b.lastTop1, a.lastTop1, 'same final accuracy as the uninterrupted run');
+  assert.equal(b.bestTop1, a.bestTop1);
+});
+
+test('quickstart --quick: teacher, baseline and the six methods, then the comparison table', () => {
+  const r = distill(['quickstart', '--quick', '--threads', '2', '--out', path.join(dir, 'qs')]);
+  assert.equal(r.code, 0, r.err);
+  for (const row of ['teacher (resnet20)', 'baseline', 'KD', 'DIST', 'SP', 'FT', 'AB', 'DLB'])
+    assert.match(r.out, new RegExp(`\\| ${row.replace(/[()]/g, '\\$&')} \\|`));
+  assert.match(r.out, /distilled students vs baseline: [+-]\d+\.\d+ points on average/);
+  assert.ok(existsSync(path.join(dir, 'qs', 'report.md')));
+});

@@ -1,0 +1,289 @@
+// The distillation losses against PyTorch (values and gradients) and finite differences; each
+// method's training step (teacher frozen, student and extras updated); DLB's carried batch.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as torch from '../src/index.js';
+import { Tensor, losses, tidy, createModel, createDistiller, data, optim, distillers, noGrad } from '../src/index.js';
+import { assertClose, decode, gradcheck, readFixture, type Encoded } from './helpers.js';
+
+interface LossCase {
+  inputs: Encoded[];
+  value: number;
+  grads: (Encoded | null)[];
+}
+const cases = readFixture<Record<string, LossCase>>('losses.json');
+
+const impls: Record<string, (x: Tensor[]) => Tensor> = {
+  kd: ([a, b]) => losses.kd(a!, b!),
+  kd_T1: ([a, b]) => losses.kd(a!, b!, { T: 1 }),
+  dist: ([a, b]) => losses.dist(a!, b!),
+  dist_weighted: ([a, b]) => losses.dist(a!, b!, { beta: 2, gamma: 0.5, tau: 1 }),
+  dkd: ([a, b, y]) => losses.dkd(a!, b!, y!),
+  dkd_params: ([a, b, y]) => losses.dkd(a!, b!, y!, { alpha: 0.5, beta: 2, T: 2 }),
+  sp: ([a, b]) => losses.sp(a!, b!),
+  ft: ([a, b]) => losses.ft(a!, b!),
+  ab: ([a, b]) => losses.ab(a!, b!),
+  ab_margin: ([a, b]) => losses.ab(a!, b!, { margin: 0.5 }),
+  at: ([a, b]) => losses.at(a!, b!),
+  at_pool: ([a, b]) => losses.at(a!, b!),
+  rkd_distance: ([a, b]) => losses.rkdDistance(a!, b!),
+  rkd_angle: ([a, b]) => losses.rkdAngle(a!, b!),
+  fitnet: ([a, b]) => losses.fitnet(a!, b!),
+};
+
+test('every loss fixture has an implementation', () => {
+  assert.deepEqual(Object.keys(impls).sort(), Object.keys(cases).sort());
+});
+
+for (const [name, c] of Object.entries(cases)) {
+  test(`loss ${name}: value and gradients equal PyTorch's, gradients equal finite differences`, () => {
+    tidy(() => {
+      const inputs = c.inputs.map((e, i) => (c.grads[i] ? decode(e).requiresGrad_() : decode(e)));
+      const value = impls[name]!(inputs);
+      assert.deepEqual(value.shape, [], 'a scalar');
+      const v = value.item();
+      assert.ok(Math.abs(v - c.value) <= 1e-5 * Math.max(1, Math.abs(c.value)), `${name}: ${v} vs PyTorch ${c.value}`);
+      value.backward();
+      c.grads.forEach((g, i) => {
+        if (g) assertClose(inputs[i]!.grad!, g, `${name} grad ${i}`, 1e-4, 1e-6);
+      });
+      const wrt = c.grads.flatMap((g, i) => (g ? [i] : []));
+      const f64 = c.inputs.map((e) => (e.dtype === 'float32' ? decode(e, 'float64') : decode(e)));
+      // Finite differences see the scalar loss itself (the cotangent of a scalar is -1: sign only).
+      gradcheck((xs) => impls[name]!(xs).reshape(1), f64, wrt, name, 1e-6, 1e-4);
+    });
+  });
+}
+
+// ---- methods: a tiny pair on real Fashion-MNIST images ----
+
+const fmnist = data.subset(
+  data.loadFashionMnist(),
+  Array.from({ length: 1024 }, (_, i) => i),
+);
+const shape = { numClasses: 10, inChannels: 1 };
+
+function makePair(method: string, options: Record<string, unknown> = {}) {
+  torch.manualSeed(1);
+  const teacher = createModel('resnet14', shape);
+  const student = createModel('resnet8', shape);
+  return createDistiller(method, student, teacher, options);
+}
+
+function loaderFor(d: distillers.Distiller, batchSize = 32) {
+  return new data.DataLoader(fmnist, {
+    batchSize,
+    shuffle: true,
+    dropLast: true,
+    seed: 3,
+    augment: { cropPadding: 2, hflip: true },
+    views: d.info.views,
+  });
+}
+
+const snapshot = (ts: [string, Tensor][]) => new Map(ts.map(([k, t]) => [k, t.detach().clone().keep()]));
+const changed = (before: Map<string, Tensor>, after: [string, Tensor][]) =>
+  after.filter(([k, t]) => tidy(() => t.sub(before.get(k)!).abs().max().item()) > 0).map(([k]) => k);
+
+for (const method of ['kd', 'dist', 'sp', 'ft', 'ab', 'dlb']) {
+  test(`${method}: one step leaves the teacher (weights and BN statistics) unchanged and moves the student and extras`, () => {
+    const d = makePair(method);
+    const teacherState = d.teacher ? Object.entries(d.teacher.stateDict()) : [];
+    const teacherBefore = snapshot(teacherState);
+    const studentBefore = snapshot([...d.student.namedParameters()]);
+    const extras = d.extraModules().flatMap((m, i) => [...m.namedParameters(`extra${i}`)]);
+    const extrasBefore = snapshot(extras);
+    const opt = new optim.SGD(d.learnableParameters(), { lr: 0.1, momentum: 0.9 });
+    const loader = loaderFor(d);
+    const batches = loader.epochSync(0);
+    for (let i = 0; i < 2; i++) {
+      const b = batches.next().value!;
+      tidy(() => {
+        const out = d.forwardTrain(b, { epoch: 0, epochs: 1, step: i });
+        const total = Object.values(out.losses).reduce((a, x) => a.add(x));
+        opt.zeroGrad();
+        total.backward();
+        opt.step();
+      });
+      b.dispose();
+    }
+    if (d.teacher) {
+      assert.deepEqual(changed(teacherBefore, Object.entries(d.teacher.stateDict())), [], 'teacher state changed');
+      assert.equal(d.teacher.training, false, 'teacher stays in eval mode');
+      assert.ok(d.teacher.parameters().every((p) => !p.requiresGrad));
+    }
+    const movedStudent = changed(studentBefore, [...d.student.namedParameters()]);
+    assert.ok(movedStudent.length >= d.student.parameters().length - 1, `only ${movedStudent.length} student parameters moved`);
+    if (extras.length) assert.equal(changed(extrasBefore, extras).length, extras.length, 'every extra parameter moved');
+  });
+}
+
+for (const method of ['none', 'kd', 'dist', 'sp', 'ft', 'ab', 'dlb']) {
+  test(`${method}: 150 steps on Fashion-MNIST, no NaN, the loss goes down`, () => {
+    const d = makePair(method, method === 'sp' ? { kdWeight: 3000 } : {});
+    const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+    const loader = loaderFor(d);
+    const totals: number[] = [];
+    let epoch = 0;
+    while (totals.length < 150) {
+      for (const b of loader.epochSync(epoch)) {
+        if (totals.length >= 150) {
+          b.dispose();
+          continue;
+        }
+        totals.push(
+          tidy(() => {
+            const out = d.forwardTrain(b, { epoch, epochs: 10, step: totals.length });
+            const total = Object.values(out.losses).reduce((a, x) => a.add(x));
+            opt.zeroGrad();
+            total.backward();
+            opt.step();
+            return total.item();
+          }),
+        );
+        b.dispose();
+      }
+      epoch++;
+    }
+    assert.ok(totals.every(Number.isFinite), 'a loss was NaN or infinite');
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const first = mean(totals.slice(0, 20));
+    const last = mean(totals.slice(-20));
+    assert.ok(last < first, `${method}: loss went from ${first.toFixed(4)} to ${last.toFixed(4)}`);
+  });
+}
+
+test('DLB: carries the previous batch (its indices and second view), the KL uses the logits saved at the previous step, CE alone first', () => {
+  const d = makePair('dlb') as distillers.DLB;
+  const loader = loaderFor(d, 16);
+  const it = loader.epochSync(0);
+  const b1 = it.next().value!;
+  const step = (b: distillers.TrainBatch, i: number) =>
+    (d as distillers.Distiller).forwardTrain(b, { epoch: 0, epochs: 1, step: i });
+  const out1 = step(b1, 0);
+  assert.deepEqual(Object.keys(out1.losses), ['ce'], 'first iteration: CE only');
+  assert.deepEqual(Array.from(d.previous!.indices), Array.from(b1.indices));
+  assert.deepEqual(d.previous!.images.tolist(), b1.views[1]!.tolist(), 'the carried images are the second view');
+  assert.deepEqual(d.previous!.logits.tolist(), out1.logits.detach().tolist(), 'the saved logits are those of view 0');
+  const saved = d.previous!.logits.clone();
+  const b2 = it.next().value!;
+  const out2 = step(b2, 1);
+  assert.deepEqual(Object.keys(out2.losses).sort(), ['ce', 'kl']);
+  // Recompute the KL from the saved logits and a fresh pass on the carried view.
+  d.eval();
+  d.train();
+  const expected = noGrad(() => {
+    const all = d.student.forward(torch.cat([b2.views[0]!, b1.views[1]!])).logits;
+    const prevNow = all.narrow(0, 16, 16);
+    return torch.F.klDiv(torch.F.logSoftmax(prevNow.div(3), 1), torch.F.softmax(saved.div(3), 1), { reduction: 'batchmean' })
+      .mul(9)
+      .item();
+  });
+  assert.ok(
+    Math.abs(out2.losses.kl!.item() - expected) < 1e-3 * Math.max(1, expected),
+    `kl ${out2.losses.kl!.item()} vs ${expected}`,
+  );
+  assert.deepEqual(Array.from(d.previous!.indices), Array.from(b2.indices), 'the carried batch is now the second one');
+  const state = d.carriedState()!;
+  const other = makePair('dlb') as distillers.DLB;
+  other.loadCarriedState(state);
+  assert.deepEqual(Array.from(other.previous!.indices), Array.from(b2.indices), 'the carried batch survives a checkpoint');
+});
+
+test('label noise flips the stated fraction of training labels and none of the test labels', () => {
+  const train = data.subset(
+    data.loadFashionMnist(),
+    Array.from({ length: 2000 }, (_, i) => i),
+  );
+  const { dataset, flipped } = data.withLabelNoise(train, 0.3, 5);
+  let differ = 0;
+  for (let i = 0; i < train.length; i++) if (dataset.labels[i] !== train.labels[i]) differ++;
+  assert.equal(differ, 600);
+  assert.equal(flipped.length, 600);
+  assert.ok(dataset.labels.every((l) => l >= 0 && l < 10));
+  assert.equal(dataset.images, train.images, 'pixels are shared, not copied');
+  const { test: testSet } = torch.engine.loadDatasets(
+    { name: 'fashion-mnist', labelNoise: 0.3, augment: null, trainSubset: 500, testSubset: 500 },
+    0,
+  );
+  const cleanTest = data.subset(
+    data.loadFashionMnist({ train: false }),
+    Array.from({ length: 10000 }, (_, i) => i),
+  );
+  const byPixels = new Map<string, number>();
+  for (let i = 0; i < cleanTest.length; i++)
+    byPixels.set(Buffer.from(cleanTest.images.subarray(i * 784, (i + 1) * 784)).toString('base64'), cleanTest.labels[i]!);
+  for (let i = 0; i < testSet.length; i++) {
+    const key = Buffer.from(testSet.images.subarray(i * 784, (i + 1) * 784)).toString('base64');
+    assert.equal(testSet.labels[i], byPixels.get(key), 'a test label changed');
+  }
+  assert.throws(() => data.withLabelNoise(train, 1.5, 0), /fraction must be in \[0, 1\]/);
+});
+
+test("AB reports the activation similarity and its initialisation stage raises it; FT's paraphraser loss falls in its stage", async () => {
+  for (const [method, stageName, metric] of [
+    ['ab', 'ab-init', 'ab'],
+    ['ft', 'paraphraser', 'reconstruction'],
+  ] as const) {
+    const d = makePair(method);
+    const stage = d.prepStages().find((s) => s.name === stageName)!;
+    assert.ok(stage, `${method} declares its ${stageName} stage`);
+    const opt = new optim.SGD(stage.parameters(), { lr: method === 'ab' ? 0.05 : 0.1, momentum: 0.9 });
+    stage.enter();
+    const loader = loaderFor(d);
+    const values: number[] = [];
+    let probe: data.Batch | null = null;
+    let simBefore = 0;
+    for (const epoch of [0, 1]) {
+      for (const b of loader.epochSync(epoch)) {
+        if (!probe) {
+          probe = b;
+          if (stage.report) simBefore = stage.report(b).activationSimilarity!;
+        }
+        values.push(
+          tidy(() => {
+            const l = stage.step(b, { epoch, epochs: 2, step: values.length });
+            opt.zeroGrad();
+            l[metric]!.backward();
+            opt.step();
+            return l[metric]!.item();
+          }),
+        );
+        if (b !== probe) b.dispose();
+      }
+    }
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    assert.ok(
+      mean(values.slice(-10)) < mean(values.slice(0, 10)),
+      `${method} ${metric} did not fall: ${values.slice(0, 3)} ... ${values.slice(-3)}`,
+    );
+    if (stage.report) {
+      const simAfter = stage.report(probe!).activationSimilarity!;
+      assert.ok(simAfter > 0 && simAfter <= 1);
+      assert.ok(simAfter > simBefore, `activation similarity ${simBefore} -> ${simAfter}`);
+    }
+    probe!.dispose();
+  }
+});
+
+test('createDistiller: unknown method and option, missing teacher, cross-architecture channel mismatch handled', () => {
+  const s = createModel('resnet8', shape);
+  assert.throws(() => createDistiller('kdx', s, null), /unknown method 'kdx'; available: none, kd/);
+  assert.throws(
+    () => createDistiller('kd', s, createModel('resnet14', shape), { temperature: 4 }),
+    /unknown option 'temperature'; valid options: T, ceWeight, kdWeight/,
+  );
+  assert.throws(() => createDistiller('kd', s, null), /needs a teacher/);
+  // resnet8x4 (256 channels) teaching resnet8 (64 channels): connectors and translators adapt.
+  for (const method of ['ab', 'ft', 'sp']) {
+    const d = createDistiller(method, createModel('resnet8', shape), createModel('resnet8x4', shape));
+    const b = loaderFor(d, 8).epochSync(0).next().value!;
+    tidy(() => {
+      const out = d.forwardTrain(b, { epoch: 0, epochs: 1, step: 0 });
+      assert.ok(Object.values(out.losses).every((l) => Number.isFinite(l.item())));
+      for (const st of d.prepStages())
+        assert.ok(Object.values(st.step(b, { epoch: 0, epochs: 1, step: 0 })).every((l) => Number.isFinite(l.item())));
+    });
+    b.dispose();
+  }
+});
