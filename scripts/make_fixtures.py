@@ -153,6 +153,8 @@ case('conv2d_groups', ['n:1,4,5,5', 'n:4,1,3,3'], lambda x, w: F.conv2d(x, w, pa
 case('conv2d_same', ['n:1,2,5,5', 'n:3,2,3,3'], lambda x, w: F.conv2d(x, w, padding='same'))
 case('conv_transpose2d', ['n:1,3,4,4', 'n:3,2,3,3', 'n:2'],
      lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1))
+case('conv_transpose2d_s1', ['n:2,3,4,4', 'n:3,2,3,3', 'n:2'], lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1))
+case('conv_transpose2d_s1_nopad', ['n:1,3,4,5', 'n:3,2,3,2'], lambda x, w: F.conv_transpose2d(x, w))
 case('linear', ['n:4,5', 'n:3,5', 'n:3'], F.linear)
 case('batch_norm_eval', ['n:4,3,2,2', 'n:3!', 'p:3!', 'n:3', 'n:3'],
      lambda x, rm, rv, w, b: F.batch_norm(x, rm, rv, w, b, training=False, eps=1e-5))
