@@ -9,6 +9,7 @@ need=()
 [ -e /usr/include/ATen/ATen.h ] || [ -n "${LIBTORCH:-}" ] || need+=(libtorch-dev)
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core) # text in the PNG plots
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} (libtorch-dev is about 1 GB; this takes a few minutes)"
   $SUDO apt-get update -q

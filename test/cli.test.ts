@@ -130,5 +130,13 @@ test('quickstart --quick: teacher, baseline and the six methods, then the compar
   for (const row of ['teacher (resnet20)', 'baseline', 'KD', 'DIST', 'SP', 'FT', 'AB', 'DLB'])
     assert.match(r.out, new RegExp(`\\| ${row.replace(/[()]/g, '\\$&')} \\|`));
   assert.match(r.out, /distilled students vs baseline: [+-]\d+\.\d+ points on average/);
-  assert.ok(existsSync(path.join(dir, 'qs', 'report.md')));
+  const report = readFileSync(path.join(dir, 'qs', 'report.md'), 'utf8');
+  assert.match(report, /\| baseline \| resnet8 \|/);
+  const png = (f: string) =>
+    readFileSync(path.join(dir, 'qs', f))
+      .subarray(1, 4)
+      .toString();
+  assert.equal(png('comparison.png'), 'PNG', 'comparison bar chart');
+  for (const f of ['kd/accuracy.png', 'kd/loss.png']) assert.equal(png(f), 'PNG', f);
+  assert.match(readFileSync(path.join(dir, 'qs', 'kd', 'report.md'), 'utf8'), /\| best top-1 \| \*\*\d+\.\d+\*\* \(epoch 1\) \|/);
 });

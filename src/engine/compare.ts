@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ExperimentConfig } from './config.js';
 import { loadDatasets, runExperiment, type ExperimentResult } from './experiment.js';
 import type { TrainEvent } from './trainer.js';
+import { writeComparisonReport } from './report.js';
 
 export interface ComparisonRow {
   label: string;
@@ -113,6 +114,6 @@ export async function runComparison(spec: ComparisonSpec): Promise<Comparison> {
   if (baseline) for (const r of rows) if (r !== baseline) r.delta = r.best.mean - baseline.best.mean;
   const markdown = comparisonMarkdown(teacherRow, rows);
   writeFileSync(path.join(spec.outDir, 'comparison.json'), JSON.stringify({ teacher: teacherRow, rows }, null, 2));
-  writeFileSync(path.join(spec.outDir, 'report.md'), `# Comparison\n\n${markdown}\n`);
+  await writeComparisonReport(spec.outDir, teacherRow, rows, markdown);
   return { teacher: teacherRow, rows, markdown };
 }

@@ -9,6 +9,7 @@ import * as data from '../data/datasets.js';
 import type { ExperimentConfig } from './config.js';
 import { runTraining, type RunResult, type TrainEvent } from './trainer.js';
 import { evaluate } from './evaluate.js';
+import { writeRunReport } from './report.js';
 
 export interface Datasets {
   train: data.ImageDataset;
@@ -160,6 +161,7 @@ export async function runExperiment(
     outDir,
   };
   writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(out, null, 2));
+  await writeRunReport(c, out);
   distiller.dispose();
   return out;
 }

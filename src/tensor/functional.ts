@@ -73,7 +73,15 @@ export function convTranspose2d(input: Tensor, weight: Tensor, options: ConvTran
   const zeros = (v: Pair) => (typeof v === 'number' ? v === 0 : v[0] === 0 && v[1] === 0);
   const [kh, kw] = [weight.shape[2]!, weight.shape[3]!];
   const [ph, pw] = typeof padding === 'number' ? [padding, padding] : padding;
-  if (ones(stride) && ones(dilation) && zeros(outputPadding) && groups === 1 && ph <= kh - 1 && pw <= kw - 1 && input.ndim === 4) {
+  if (
+    ones(stride) &&
+    ones(dilation) &&
+    zeros(outputPadding) &&
+    groups === 1 &&
+    ph <= kh - 1 &&
+    pw <= kw - 1 &&
+    input.ndim === 4
+  ) {
     // Stride 1: a transposed convolution is the convolution with the flipped, transposed kernel.
     // libtorch's CPU transposed convolution is ~80x slower than its convolution here (FT's paraphraser).
     const flipped = weight.transpose(0, 1).flip([2, 3]);
