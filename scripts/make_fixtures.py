@@ -362,6 +362,28 @@ def build_nn():
     return out
 
 
+def build_zoo():
+    """Parameter counts and state-dict keys of every model (CIFAR-100 heads), and a wrn_40_2
+    state dict (Fashion-MNIST shape) with its outputs for a load test."""
+    sys.path.insert(0, os.path.dirname(__file__))
+    import zoo_reference as zr
+    out = {'models': {}}
+    for name, make in zr.ZOO.items():
+        m = make()
+        out['models'][name] = {'parameters': sum(p.numel() for p in m.parameters()), 'keys': list(m.state_dict().keys())}
+    torch.manual_seed(2)
+    wrn = zr.WRN(40, 2, num_classes=10, in_channels=1)
+    gen = torch.Generator().manual_seed(21)
+    for _ in range(2):  # non-trivial BN statistics
+        wrn(torch.randn(8, 1, 28, 28, generator=gen))
+    wrn.eval()
+    torch.save({'model': wrn.state_dict(), 'epoch': 240}, os.path.join(OUT, 'wrn_40_2_fmnist.pt'))
+    x = torch.randn(2, 1, 28, 28, generator=gen)
+    logits, feats, pooled = wrn(x)
+    out['wrn_40_2'] = {'x': enc(x), 'logits': enc(logits), 'pooled': enc(pooled), 'feat_sums': [f.sum().item() for f in feats]}
+    return out
+
+
 def build_optim():
     """Ten steps of torch.optim on a small problem, for several optimizer settings."""
     gen = torch.Generator().manual_seed(11)
@@ -513,6 +535,8 @@ def main():
         json.dump(build_serialization(), f)
     with open(os.path.join(OUT, 'nn.json'), 'w') as f:
         json.dump(build_nn(), f)
+    with open(os.path.join(OUT, 'zoo.json'), 'w') as f:
+        json.dump(build_zoo(), f)
     with open(os.path.join(OUT, 'optim.json'), 'w') as f:
         json.dump(build_optim(), f)
     with open(os.path.join(OUT, 'losses.json'), 'w') as f:

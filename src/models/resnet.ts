@@ -13,27 +13,27 @@ interface BlockOutput {
   preact: Tensor;
 }
 
-abstract class Block extends Module {
+export abstract class Block extends Module {
   abstract forward(x: Tensor): BlockOutput;
 }
 
-class BasicBlock extends Block {
+export class BasicBlock extends Block {
   static readonly expansion = 1;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
-  readonly relu: ReLU;
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
   readonly downsample: Sequential | null;
 
-  constructor(inplanes: number, planes: number, stride = 1, downsample: Sequential | null = null) {
+  /** `shortcutName`: mdistiller's resnet.py says downsample, its resnetv2.py shortcut. */
+  constructor(inplanes: number, planes: number, stride = 1, downsample: Sequential | null = null, shortcutName = 'downsample') {
     super();
     this.conv1 = this.registerModule('conv1', new Conv2d(inplanes, planes, 3, { stride, padding: 1, bias: false }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes));
-    this.relu = this.registerModule('relu', new ReLU());
+    if (shortcutName === 'downsample') this.registerModule('relu', new ReLU());
     this.conv2 = this.registerModule('conv2', new Conv2d(planes, planes, 3, { padding: 1, bias: false }));
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
-    this.downsample = this.registerModule('downsample', downsample);
+    this.downsample = this.registerModule(shortcutName, downsample);
   }
   forward(x: Tensor): BlockOutput {
     const h = F.relu(this.bn1.forward(this.conv1.forward(x)));
@@ -43,7 +43,7 @@ class BasicBlock extends Block {
   }
 }
 
-class Bottleneck extends Block {
+export class Bottleneck extends Block {
   static readonly expansion = 4;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
@@ -53,7 +53,7 @@ class Bottleneck extends Block {
   readonly bn3: BatchNorm2d;
   readonly downsample: Sequential | null;
 
-  constructor(inplanes: number, planes: number, stride = 1, downsample: Sequential | null = null) {
+  constructor(inplanes: number, planes: number, stride = 1, downsample: Sequential | null = null, shortcutName = 'downsample') {
     super();
     this.conv1 = this.registerModule('conv1', new Conv2d(inplanes, planes, 1, { bias: false }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes));
@@ -61,8 +61,8 @@ class Bottleneck extends Block {
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
     this.conv3 = this.registerModule('conv3', new Conv2d(planes, planes * 4, 1, { bias: false }));
     this.bn3 = this.registerModule('bn3', new BatchNorm2d(planes * 4));
-    this.registerModule('relu', new ReLU());
-    this.downsample = this.registerModule('downsample', downsample);
+    if (shortcutName === 'downsample') this.registerModule('relu', new ReLU());
+    this.downsample = this.registerModule(shortcutName, downsample);
   }
   forward(x: Tensor): BlockOutput {
     let h = F.relu(this.bn1.forward(this.conv1.forward(x)));
@@ -74,7 +74,7 @@ class Bottleneck extends Block {
 }
 
 /** A stage of blocks, registered 0, 1, ... like nn.Sequential; returns the last block's pre-activation too. */
-class Stage extends Module {
+export class Stage extends Module {
   constructor(readonly blocks: Block[]) {
     super();
     blocks.forEach((b, i) => this.registerModule(String(i), b));
