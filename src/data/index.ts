@@ -1,3 +1,4 @@
 export * from './datasets.js';
 export * from './transforms.js';
 export * from './loader.js';
+export * from './imagefolder.js';
