@@ -493,6 +493,25 @@ def ref_fitnet(fs, ft):
     return F.mse_loss(fs, ft)
 
 
+def ref_ickd(fs, ft):
+    b, c = fs.shape[0], fs.shape[1]
+    g = lambda f: F.normalize(torch.bmm(f.view(b, c, -1), f.view(b, c, -1).permute(0, 2, 1)), dim=2)
+    return ((g(fs) - g(ft)) ** 2).view(b, -1).sum() / (c * b)
+
+
+def ref_hcl(fs, ft):
+    h = fs.shape[2]
+    loss = F.mse_loss(fs, ft)
+    cnt, tot = 1.0, 1.0
+    for lvl in [4, 2, 1]:
+        if lvl >= h:
+            continue
+        cnt /= 2.0
+        loss = loss + F.mse_loss(F.adaptive_avg_pool2d(fs, (lvl, lvl)), F.adaptive_avg_pool2d(ft, (lvl, lvl))) * cnt
+        tot += cnt
+    return loss / tot
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -509,6 +528,9 @@ LOSSES = [
     ('rkd_distance', ['n:6,8', 'n:6,10!'], ref_rkd_distance),
     ('rkd_angle', ['n:5,8', 'n:5,10!'], ref_rkd_angle),
     ('fitnet', ['n:4,3,4,4', 'n:4,3,4,4!'], ref_fitnet),
+    ('ickd', ['n:3,4,3,3', 'n:3,4,3,3!'], ref_ickd),
+    ('hcl', ['n:2,3,8,8', 'n:2,3,8,8!'], ref_hcl),
+    ('hcl_small', ['n:2,3,2,2', 'n:2,3,2,2!'], ref_hcl),
 ]
 
 

@@ -29,6 +29,9 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   rkd_distance: ([a, b]) => losses.rkdDistance(a!, b!),
   rkd_angle: ([a, b]) => losses.rkdAngle(a!, b!),
   fitnet: ([a, b]) => losses.fitnet(a!, b!),
+  ickd: ([a, b]) => losses.ickd(a!, b!),
+  hcl: ([a, b]) => losses.hcl(a!, b!),
+  hcl_small: ([a, b]) => losses.hcl(a!, b!),
 };
 
 test('every loss fixture has an implementation', () => {
@@ -67,7 +70,7 @@ function makePair(method: string, options: Record<string, unknown> = {}) {
   torch.manualSeed(1);
   const teacher = createModel('resnet14', shape);
   const student = createModel('resnet8', shape);
-  return createDistiller(method, student, teacher, options);
+  return createDistiller(method, student, teacher, options, { inputSize: 28 });
 }
 
 function loaderFor(d: distillers.Distiller, batchSize = 32) {
@@ -85,7 +88,7 @@ const snapshot = (ts: [string, Tensor][]) => new Map(ts.map(([k, t]) => [k, t.de
 const changed = (before: Map<string, Tensor>, after: [string, Tensor][]) =>
   after.filter(([k, t]) => tidy(() => t.sub(before.get(k)!).abs().max().item()) > 0).map(([k]) => k);
 
-for (const method of ['kd', 'dist', 'sp', 'ft', 'ab', 'dlb']) {
+for (const method of ['kd', 'dist', 'sp', 'ft', 'ab', 'dlb', 'fitnet', 'at', 'rkd', 'ickd', 'dkd', 'reviewkd']) {
   test(`${method}: one step leaves the teacher (weights and BN statistics) unchanged and moves the student and extras`, () => {
     const d = makePair(method);
     const teacherState = d.teacher ? Object.entries(d.teacher.stateDict()) : [];
@@ -118,7 +121,7 @@ for (const method of ['kd', 'dist', 'sp', 'ft', 'ab', 'dlb']) {
   });
 }
 
-for (const method of ['none', 'kd', 'dist', 'sp', 'ft', 'ab', 'dlb']) {
+for (const method of ['none', 'kd', 'dist', 'sp', 'ft', 'ab', 'dlb', 'fitnet', 'at', 'rkd', 'ickd', 'dkd', 'reviewkd']) {
   test(`${method}: 150 steps on Fashion-MNIST, no NaN, the loss goes down`, () => {
     const d = makePair(method, method === 'sp' ? { kdWeight: 3000 } : {});
     const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
@@ -275,8 +278,8 @@ test('createDistiller: unknown method and option, missing teacher, cross-archite
   );
   assert.throws(() => createDistiller('kd', s, null), /needs a teacher/);
   // resnet8x4 (256 channels) teaching resnet8 (64 channels): connectors and translators adapt.
-  for (const method of ['ab', 'ft', 'sp']) {
-    const d = createDistiller(method, createModel('resnet8', shape), createModel('resnet8x4', shape));
+  for (const method of ['ab', 'ft', 'sp', 'fitnet', 'at', 'ickd', 'rkd', 'reviewkd']) {
+    const d = createDistiller(method, createModel('resnet8', shape), createModel('resnet8x4', shape), {}, { inputSize: 28 });
     const b = loaderFor(d, 8).epochSync(0).next().value!;
     tidy(() => {
       const out = d.forwardTrain(b, { epoch: 0, epochs: 1, step: 0 });

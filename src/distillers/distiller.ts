@@ -1,6 +1,6 @@
 // The Distiller base, in the spirit of mdistiller's: a student, a frozen teacher, the method's
 // extra modules, and forwardTrain() returning the student's logits and named, weighted losses.
-import { Tensor, noGrad } from '../tensor/index.js';
+import { Tensor, noGrad, tidy, zeros } from '../tensor/index.js';
 import { Module } from '../nn/module.js';
 import type { Model, ModelOutput } from '../models/model.js';
 
@@ -101,6 +101,24 @@ export abstract class Distiller extends Module {
     return null;
   }
   loadCarriedState(_state: Record<string, unknown> | null): void {}
+
+  /**
+   * Shapes of the student's and teacher's feature maps for an input of `size` (methods whose
+   * extra modules depend on spatial sizes, like FitNet's regressor, build them from these).
+   */
+  protected featureShapes(size: [number, number]): { student: number[][]; teacher: number[][] } {
+    const probe = (m: Model) =>
+      tidy(() =>
+        noGrad(() => {
+          const wasTraining = m.training;
+          m.eval();
+          const out = m.forward(zeros(1, m.inChannels, size[0], size[1])).feats.map((f) => f.shape);
+          m.train(wasTraining);
+          return out;
+        }),
+      );
+    return { student: probe(this.student), teacher: this.teacher ? probe(this.teacher) : [] };
+  }
 
   protected teacherForward(x: Tensor): ModelOutput {
     if (!this.teacher) throw new Error(`${this.constructor.name}: this method needs a teacher`);

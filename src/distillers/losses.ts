@@ -3,6 +3,7 @@
 // are constants (detached), as in the reference implementations.
 import { cat, eye, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
+import { matchSpatial } from './util.js';
 
 /** KD: T² · mean_batch Σ_k p_t,k (log p_t,k − log p_s,k), p = softmax(z / T). */
 export function kd(zS: Tensor, zT: Tensor, options: { T?: number } = {}): Tensor {
@@ -132,4 +133,41 @@ export function rkdAngle(eS: Tensor, eT: Tensor): Tensor {
 /** FitNet: MSE between the (regressed) student hint and the teacher's guided layer. */
 export function fitnet(fS: Tensor, fT: Tensor): Tensor {
   return F.mseLoss(fS, fT.detach());
+}
+
+/**
+ * ICKD: per-sample C×C channel Gram matrices (rows l2-normalised) of the embedded student map
+ * and the teacher map; Σ (G_s − G_t)² / (C · B). Maps are pooled to the smaller spatial size.
+ */
+export function ickd(fS: Tensor, fT: Tensor): Tensor {
+  const [s, t] = matchSpatial(fS, fT.detach());
+  const [b, c] = [s.shape[0]!, s.shape[1]!];
+  const gram = (f: Tensor) => {
+    const q = f.reshape(b, c, -1);
+    return F.normalize(q.bmm(q.transpose(1, 2)), { dim: 2 });
+  };
+  return gram(s)
+    .sub(gram(t))
+    .pow(2)
+    .sum()
+    .div(c * b);
+}
+
+/**
+ * ReviewKD's hierarchical context loss for one pair: MSE at full resolution plus MSE after
+ * pooling to 4×4, 2×2 and 1×1 (levels smaller than the map), with halving weights, normalised.
+ */
+export function hcl(fS: Tensor, fT: Tensor): Tensor {
+  const t = fT.detach();
+  const h = fS.shape[2]!;
+  let loss = F.mseLoss(fS, t);
+  let weight = 1;
+  let total = 1;
+  for (const level of [4, 2, 1]) {
+    if (level >= h) continue;
+    weight /= 2;
+    loss = loss.add(F.mseLoss(F.adaptiveAvgPool2d(fS, level), F.adaptiveAvgPool2d(t, level)).mul(weight));
+    total += weight;
+  }
+  return loss.div(total);
 }

@@ -129,7 +129,7 @@ export async function runExperiment(
     teacherTop1 = evaluate((x) => t.forward(x).logits, test, { device: c.runtime.device }).top1;
   }
   const student = createModel(c.student.model, shape).to(c.runtime.device);
-  const distiller = createDistiller(method, student, teacher, c.method.options);
+  const distiller = createDistiller(method, student, teacher, c.method.options, { inputSize: train.height });
   writeFileSync(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
   const result = await runTraining({
     distiller,

@@ -24,4 +24,10 @@ export abstract class Model extends Module {
   /** Length of `pooled`. */
   abstract readonly pooledDim: number;
   abstract forward(x: Tensor): ModelOutput;
+
+  /** Channels of the input image: those of the stem convolution (the first 4-D parameter). */
+  get inChannels(): number {
+    for (const p of this.parameters()) if (p.ndim === 4) return p.shape[1]!;
+    throw new Error(`${this.constructor.name}: no convolution to infer the input channels from`);
+  }
 }
