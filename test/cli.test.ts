@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,26 @@ test('bad input: broken YAML, unknown key, method, model, option, missing checkp
   const help = distill(['run', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.out, /--resume/);
+});
+
+test('every shipped config in configs/ validates (teacher checkpoints aside, which need a trained teacher)', async () => {
+  const { loadConfig } = await import('../src/engine/config.js');
+  const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'configs');
+  const files = readdirSync(root, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.yaml'));
+  assert.ok(files.length >= 20, `${files.length} configs`);
+  for (const f of files) {
+    try {
+      loadConfig(path.join(root, f));
+    } catch (err) {
+      assert.match(
+        (err as Error).message,
+        /^invalid config .*:\n  teacher\.checkpoint: file .* not found; train the teacher first/,
+        f,
+      );
+    }
+  }
 });
 
 test('a teacher checkpoint of the wrong architecture is refused with the mismatched keys named', () => {

@@ -22,6 +22,21 @@ function resetLinearLike(weight: Tensor, bias: Tensor | null, fanInFromWeight = 
   }
 }
 
+/** Layers with a `weight` and an optional `bias`, initialised as PyTorch's Conv and Linear. */
+abstract class WeightBiasLayer extends Layer {
+  protected initWeightBias(weightShape: number[], biasSize: number, bias: boolean, dtype?: DType, device?: string): void {
+    const w = this.registerParameter('weight', empty(weightShape, { dtype, device }));
+    const b = this.registerParameter('bias', bias ? empty([biasSize], { dtype, device }) : null);
+    resetLinearLike(w, b);
+  }
+  get weight(): Tensor {
+    return this.param('weight')!;
+  }
+  get bias(): Tensor | null {
+    return this.param('bias');
+  }
+}
+
 export interface Conv2dOptions {
   stride?: Pair;
   padding?: Pair | 'same' | 'valid';
@@ -31,7 +46,7 @@ export interface Conv2dOptions {
   dtype?: DType;
   device?: string;
 }
-export class Conv2d extends Layer {
+export class Conv2d extends WeightBiasLayer {
   readonly stride: [number, number];
   readonly padding: [number, number] | 'same' | 'valid';
   readonly dilation: [number, number];
@@ -55,15 +70,7 @@ export class Conv2d extends Layer {
     this.dilation = pair(dilation);
     this.groups = groups;
     const [kh, kw] = pair(kernelSize);
-    const w = this.registerParameter('weight', empty([outChannels, inChannels / groups, kh, kw], { dtype, device }));
-    const b = this.registerParameter('bias', bias ? empty([outChannels], { dtype, device }) : null);
-    resetLinearLike(w, b);
-  }
-  get weight(): Tensor {
-    return this.param('weight')!;
-  }
-  get bias(): Tensor | null {
-    return this.param('bias');
+    this.initWeightBias([outChannels, inChannels / groups, kh, kw], outChannels, bias, dtype, device);
   }
   forward(x: Tensor): Tensor {
     return F.conv2d(x, this.weight, {
@@ -76,7 +83,7 @@ export class Conv2d extends Layer {
   }
 }
 
-export class ConvTranspose2d extends Layer {
+export class ConvTranspose2d extends WeightBiasLayer {
   readonly stride: [number, number];
   readonly padding: [number, number];
   readonly outputPadding: [number, number];
@@ -98,15 +105,7 @@ export class ConvTranspose2d extends Layer {
     this.groups = groups;
     const [kh, kw] = pair(kernelSize);
     // PyTorch's transposed weight layout: [in, out / groups, kh, kw].
-    const w = this.registerParameter('weight', empty([inChannels, outChannels / groups, kh, kw], { dtype, device }));
-    const b = this.registerParameter('bias', bias ? empty([outChannels], { dtype, device }) : null);
-    resetLinearLike(w, b);
-  }
-  get weight(): Tensor {
-    return this.param('weight')!;
-  }
-  get bias(): Tensor | null {
-    return this.param('bias');
+    this.initWeightBias([inChannels, outChannels / groups, kh, kw], outChannels, bias, dtype, device);
   }
   forward(x: Tensor): Tensor {
     return F.convTranspose2d(x, this.weight, {
@@ -120,7 +119,7 @@ export class ConvTranspose2d extends Layer {
   }
 }
 
-export class Linear extends Layer {
+export class Linear extends WeightBiasLayer {
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
@@ -128,15 +127,7 @@ export class Linear extends Layer {
   ) {
     super();
     const { bias = true, dtype, device } = options;
-    const w = this.registerParameter('weight', empty([outFeatures, inFeatures], { dtype, device }));
-    const b = this.registerParameter('bias', bias ? empty([outFeatures], { dtype, device }) : null);
-    resetLinearLike(w, b);
-  }
-  get weight(): Tensor {
-    return this.param('weight')!;
-  }
-  get bias(): Tensor | null {
-    return this.param('bias');
+    this.initWeightBias([outFeatures, inFeatures], outFeatures, bias, dtype, device);
   }
   forward(x: Tensor): Tensor {
     return F.linear(x, this.weight, { bias: this.bias });

@@ -1,26 +1,19 @@
 // Process-wide engine settings: grad mode, seeds, threads, determinism, devices, memory.
 import { native, type AllocatorStats } from './native.js';
 
+function withGradMode<T>(on: boolean, fn: () => T): T {
+  const previous = native.isGradEnabled();
+  native.setGradEnabled(on);
+  try {
+    return fn();
+  } finally {
+    native.setGradEnabled(previous);
+  }
+}
 /** Runs `fn` with gradient recording off (torch.no_grad). */
-export function noGrad<T>(fn: () => T): T {
-  const previous = native.isGradEnabled();
-  native.setGradEnabled(false);
-  try {
-    return fn();
-  } finally {
-    native.setGradEnabled(previous);
-  }
-}
+export const noGrad = <T>(fn: () => T): T => withGradMode(false, fn);
 /** Runs `fn` with gradient recording on (torch.enable_grad). */
-export function enableGrad<T>(fn: () => T): T {
-  const previous = native.isGradEnabled();
-  native.setGradEnabled(true);
-  try {
-    return fn();
-  } finally {
-    native.setGradEnabled(previous);
-  }
-}
+export const enableGrad = <T>(fn: () => T): T => withGradMode(true, fn);
 export const isGradEnabled = (): boolean => native.isGradEnabled();
 export const setGradEnabled = (on: boolean): void => native.setGradEnabled(on);
 
