@@ -77,7 +77,7 @@ test('every shipped config in configs/ validates (teacher checkpoints aside, whi
     } catch (err) {
       assert.match(
         (err as Error).message,
-        /^invalid config .*:\n  teacher\.checkpoint: file .* not found; train the teacher first/,
+        /^invalid config .*:\n {2}teacher\.checkpoint: file .* not found; train the teacher first/,
         f,
       );
     }

@@ -31,3 +31,26 @@ export abstract class Model extends Module {
     throw new Error(`${this.constructor.name}: no convolution to infer the input channels from`);
   }
 }
+
+/** The output of a stage and, for feature methods, the same before its final ReLU. */
+export interface StageOutput {
+  out: Tensor;
+  preact: Tensor;
+}
+
+/** Runs stages in order from the stem's output: the contract's feats and preactFeats, and the last map. */
+export function runStages(
+  f0: Tensor,
+  stages: { forward(x: Tensor): StageOutput }[],
+): { feats: Tensor[]; preactFeats: Tensor[]; last: Tensor } {
+  const feats = [f0];
+  const preactFeats = [f0];
+  let h = f0;
+  for (const stage of stages) {
+    const r = stage.forward(h);
+    feats.push(r.out);
+    preactFeats.push(r.preact);
+    h = r.out;
+  }
+  return { feats, preactFeats, last: h };
+}

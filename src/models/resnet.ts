@@ -6,12 +6,9 @@ import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, Linear, ReLU, Sequential } from '../nn/layers.js';
 import { kaimingNormal_ } from '../nn/init.js';
-import { Model, type ModelOptions, type ModelOutput } from './model.js';
+import { Model, runStages, type ModelOptions, type ModelOutput, type StageOutput } from './model.js';
 
-interface BlockOutput {
-  out: Tensor;
-  preact: Tensor;
-}
+type BlockOutput = StageOutput;
 
 export abstract class Block extends Module {
   abstract forward(x: Tensor): BlockOutput;
@@ -73,15 +70,21 @@ export class Bottleneck extends Block {
   }
 }
 
-/** A stage of blocks, registered 0, 1, ... like nn.Sequential; returns the last block's pre-activation too. */
+/**
+ * A stage of blocks, registered 0, 1, ... like nn.Sequential; returns the last block's
+ * pre-activation too (a block without one, like ShuffleNetV2's down-sampling block, gives its output).
+ */
 export class Stage extends Module {
-  constructor(readonly blocks: Block[]) {
+  constructor(readonly blocks: (Module & { forward(x: Tensor): StageOutput | Tensor })[]) {
     super();
     blocks.forEach((b, i) => this.registerModule(String(i), b));
   }
-  forward(x: Tensor): BlockOutput {
-    let r: BlockOutput = { out: x, preact: x };
-    for (const b of this.blocks) r = b.forward(r.out);
+  forward(x: Tensor): StageOutput {
+    let r: StageOutput = { out: x, preact: x };
+    for (const b of this.blocks) {
+      const y = b.forward(r.out);
+      r = 'out' in y && 'preact' in y ? (y as StageOutput) : { out: y as Tensor, preact: y as Tensor };
+    }
     return r;
   }
 }

@@ -4,7 +4,7 @@ import type { Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { BatchNorm2d, Conv2d, Linear, Sequential } from '../nn/layers.js';
 import { kaimingNormal_ } from '../nn/init.js';
-import { Model, type ModelOptions, type ModelOutput } from './model.js';
+import { Model, runStages, type ModelOptions, type ModelOutput } from './model.js';
 import { BasicBlock, Bottleneck, Stage, type Block } from './resnet.js';
 
 export class ResNetV2 extends Model {
@@ -44,16 +44,8 @@ export class ResNetV2 extends Model {
 
   forward(x: Tensor): ModelOutput {
     const f0 = F.relu(this.bn1.forward(this.conv1.forward(x)));
-    const feats = [f0];
-    const preactFeats = [f0];
-    let h = f0;
-    for (const layer of this.layers) {
-      const r = layer.forward(h);
-      feats.push(r.out);
-      preactFeats.push(r.preact);
-      h = r.out;
-    }
-    const pooled = F.adaptiveAvgPool2d(h, 1).flatten(1);
+    const { feats, preactFeats, last } = runStages(f0, this.layers);
+    const pooled = F.adaptiveAvgPool2d(last, 1).flatten(1);
     return { logits: this.linear.forward(pooled), feats, preactFeats, pooled };
   }
 }

@@ -3,7 +3,8 @@ import { cat, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
 import { AvgPool2d, BatchNorm2d, Conv2d, Linear, Sequential } from '../nn/layers.js';
-import { Model, type ModelOptions, type ModelOutput } from './model.js';
+import { Model, runStages, type ModelOptions, type ModelOutput, type StageOutput } from './model.js';
+import { Stage } from './resnet.js';
 
 /** [N, C, H, W] -> [N, g, C/g, H, W] -> transpose -> [N, C, H, W]. */
 function shuffle(x: Tensor, groups: number): Tensor {
@@ -14,10 +15,7 @@ function shuffle(x: Tensor, groups: number): Tensor {
     .reshape(n, c, h, w);
 }
 
-interface BlockOut {
-  out: Tensor;
-  preact: Tensor;
-}
+type BlockOut = StageOutput;
 
 class V1Bottleneck extends Module {
   readonly conv1: Conv2d;
@@ -60,28 +58,12 @@ class V1Bottleneck extends Module {
   }
 }
 
-/** Blocks registered 0, 1, ... (keys layer1.0.conv1...); returns the last block's pre-activation too. */
-class BlockStage<B extends Module & { forward(x: Tensor): BlockOut | Tensor }> extends Module {
-  constructor(readonly blocks: B[]) {
-    super();
-    blocks.forEach((b, i) => this.registerModule(String(i), b));
-  }
-  forward(x: Tensor): BlockOut {
-    let r: BlockOut = { out: x, preact: x };
-    for (const b of this.blocks) {
-      const y = b.forward(r.out);
-      r = y instanceof Object && 'out' in y ? y : { out: y, preact: y };
-    }
-    return r;
-  }
-}
-
 export class ShuffleNetV1 extends Model {
   readonly featChannels: number[];
   readonly pooledDim: number;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
-  readonly layers: BlockStage<V1Bottleneck>[];
+  readonly layers: Stage[];
   readonly linear: Linear;
 
   constructor(
@@ -101,7 +83,7 @@ export class ShuffleNetV1 extends Model {
         inPlanes = out;
         return b;
       });
-      return this.registerModule(`layer${s + 1}`, new BlockStage(blocks));
+      return this.registerModule(`layer${s + 1}`, new Stage(blocks));
     });
     this.linear = this.registerModule('linear', new Linear(outPlanes[2], numClasses));
     this.featChannels = [24, ...outPlanes];
@@ -110,15 +92,7 @@ export class ShuffleNetV1 extends Model {
 
   forward(x: Tensor): ModelOutput {
     const f0 = F.relu(this.bn1.forward(this.conv1.forward(x)));
-    const feats = [f0];
-    const preactFeats = [f0];
-    let h = f0;
-    for (const layer of this.layers) {
-      const r = layer.forward(h);
-      feats.push(r.out);
-      preactFeats.push(r.preact);
-      h = r.out;
-    }
+    const { feats, preactFeats, last: h } = runStages(f0, this.layers);
     const pooled = F.adaptiveAvgPool2d(h, 1).flatten(1);
     return { logits: this.linear.forward(pooled), feats, preactFeats, pooled };
   }
@@ -190,7 +164,7 @@ export class ShuffleNetV2 extends Model {
   readonly pooledDim: number;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
-  readonly layers: BlockStage<V2Basic | V2Down>[];
+  readonly layers: Stage[];
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
   readonly linear: Linear;
@@ -206,7 +180,7 @@ export class ShuffleNetV2 extends Model {
       const blocks: (V2Basic | V2Down)[] = [new V2Down(inC, out)];
       for (let i = 0; i < numBlocks[s]!; i++) blocks.push(new V2Basic(out));
       inC = out;
-      return this.registerModule(`layer${s + 1}`, new BlockStage(blocks));
+      return this.registerModule(`layer${s + 1}`, new Stage(blocks));
     });
     this.conv2 = this.registerModule('conv2', new Conv2d(outChannels[2], outChannels[3], 1, { bias: false }));
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(outChannels[3]));
@@ -217,15 +191,7 @@ export class ShuffleNetV2 extends Model {
 
   forward(x: Tensor): ModelOutput {
     const f0 = F.relu(this.bn1.forward(this.conv1.forward(x)));
-    const feats = [f0];
-    const preactFeats = [f0];
-    let h = f0;
-    for (const layer of this.layers) {
-      const r = layer.forward(h);
-      feats.push(r.out);
-      preactFeats.push(r.preact);
-      h = r.out;
-    }
+    const { feats, preactFeats, last: h } = runStages(f0, this.layers);
     const pooled = F.adaptiveAvgPool2d(F.relu(this.bn2.forward(this.conv2.forward(h))), 1).flatten(1);
     return { logits: this.linear.forward(pooled), feats, preactFeats, pooled };
   }
