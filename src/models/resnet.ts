@@ -138,16 +138,9 @@ export class CifarResNet extends Model {
 
   forward(x: Tensor): ModelOutput {
     const f0 = F.relu(this.bn1.forward(this.conv1.forward(x)));
-    const s1 = this.layer1.forward(f0);
-    const s2 = this.layer2.forward(s1.out);
-    const s3 = this.layer3.forward(s2.out);
-    const pooled = F.adaptiveAvgPool2d(s3.out, 1).flatten(1);
-    return {
-      logits: this.fc.forward(pooled),
-      feats: [f0, s1.out, s2.out, s3.out],
-      preactFeats: [f0, s1.preact, s2.preact, s3.preact],
-      pooled,
-    };
+    const { feats, preactFeats, last } = runStages(f0, [this.layer1, this.layer2, this.layer3]);
+    const pooled = F.adaptiveAvgPool2d(last, 1).flatten(1);
+    return { logits: this.fc.forward(pooled), feats, preactFeats, pooled };
   }
 }
 
