@@ -100,6 +100,10 @@ test('a teacher checkpoint of the wrong architecture is refused with the mismatc
   const e = distill(['eval', teacherCfg]);
   assert.equal(e.code, 0, e.err);
   assert.match(e.out, /top-1 \d+\.\d+, top-5 \d+\.\d+/);
+  const byFile = distill(['eval', path.join(dir, 'runs', 't8', 'latest.pt')]);
+  assert.equal(byFile.code, 0, byFile.err);
+  assert.match(byFile.out, /latest\.pt: top-1 \d+\.\d+/);
+  assert.equal(distill(['eval', path.join(dir, 'elsewhere.pt')]).code, 2);
 });
 
 test('a run killed with SIGKILL mid-way resumes with --resume and ends where an uninterrupted run ends', async () => {

@@ -290,3 +290,45 @@ test('createDistiller: unknown method and option, missing teacher, cross-archite
     b.dispose();
   }
 });
+
+test('the cross-architecture pairs of the literature work with every method (one step, finite losses, gradients reach the student)', () => {
+  const cifarLike = data.syntheticDataset({ length: 8, channels: 3, size: 32, numClasses: 100, seed: 9 });
+  const pairs: [string, string][] = [
+    ['resnet32x4', 'ShuffleV2'],
+    ['vgg13', 'MobileNetV2'],
+    ['wrn_40_2', 'wrn_16_2'],
+    ['resnet32x4', 'resnet8x4'],
+  ];
+  for (const [t, s] of pairs) {
+    const teacher = createModel(t, { numClasses: 100 });
+    for (const method of distillers.methodNames()) {
+      tidy(() => {
+        const student = createModel(s, { numClasses: 100 });
+        const d = createDistiller(method, student, teacher, {}, { inputSize: 32 });
+        const loader = new data.DataLoader(cifarLike, {
+          batchSize: 4,
+          views: d.info.views,
+          augment: { cropPadding: 4, hflip: true },
+        });
+        const b = loader.epochSync(0).next().value!;
+        const ctx = { epoch: 0, epochs: 1, step: 0 };
+        for (const st of d.prepStages()) {
+          st.enter();
+          const l = Object.values(st.step(b, ctx)).reduce((a, x) => a.add(x));
+          assert.ok(Number.isFinite(l.item()), `${t} -> ${s} ${method} ${st.name}`);
+        }
+        d.train();
+        const out = d.forwardTrain(b, ctx);
+        const total = Object.values(out.losses).reduce((a, x) => a.add(x));
+        assert.ok(Number.isFinite(total.item()), `${t} -> ${s} ${method}: loss ${total.item()}`);
+        total.backward();
+        assert.ok(student.parameters()[0]!.grad !== null, `${t} -> ${s} ${method}: no gradient at the student's stem`);
+        assert.deepEqual(out.logits.shape, [4, 100]);
+        b.dispose();
+        student.dispose();
+        for (const m of d.extraModules()) m.dispose();
+      });
+    }
+    teacher.dispose();
+  }
+});

@@ -1,5 +1,10 @@
 // Engine behaviour: creation, dtypes, scopes and disposal, autograd API, errors, settings.
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import * as torch from '../src/index.js';
 import { F, Tensor, tensor, tidy, keep, memory, noGrad } from '../src/index.js';
@@ -197,4 +202,26 @@ test('the caching allocator is on and reuses blocks', () => {
   assert.ok(s1.hits > s0.hits, 'freed blocks are reused');
   memory.emptyCache();
   assert.equal(memory.stats().cachedBytes, 0);
+});
+
+test('libtorch discovery: a missing install fails with one line saying how to get it; LIBTORCH=/path is used as given', () => {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'libtorch-config.cjs');
+  const missing = spawnSync(process.execPath, [script, 'check'], {
+    env: { ...process.env, LIBTORCH: '/nonexistent' },
+    encoding: 'utf8',
+  });
+  assert.equal(missing.status, 1);
+  assert.equal(
+    missing.stderr.trim(),
+    "distill-ts: libtorch not found in LIBTORCH=/nonexistent: install it with 'apt-get install libtorch-dev' or set LIBTORCH=/path/to/libtorch",
+  );
+  // A pytorch.org-style layout (include/, lib/) built from the system install by links.
+  const root = mkdtempSync(path.join(tmpdir(), 'libtorch-'));
+  symlinkSync('/usr/include', path.join(root, 'include'));
+  symlinkSync('/usr/lib/x86_64-linux-gnu', path.join(root, 'lib'));
+  const run = (what: string) =>
+    spawnSync(process.execPath, [script, what], { env: { ...process.env, LIBTORCH: root }, encoding: 'utf8' });
+  assert.equal(run('check').status, 0);
+  assert.match(run('libs').stdout, new RegExp(`-L${root}/lib .*-ltorch -ltorch_cpu -lc10`));
+  assert.match(run('includes').stdout, new RegExp(`${root}/include ${root}/include/torch/csrc/api/include`));
 });

@@ -3,10 +3,11 @@
 // Exit codes: 0 success, 1 a run failed, 2 bad usage or an invalid config.
 import { Command, CommanderError } from 'commander';
 import path from 'node:path';
-import { setNumThreads, load, noGrad } from '../tensor/index.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { setNumThreads, noGrad } from '../tensor/index.js';
 import { createModel } from '../models/index.js';
-import { loadConfig, type ExperimentConfig } from '../engine/config.js';
-import { runExperiment, loadDatasets, extractStateDict } from '../engine/experiment.js';
+import { applyOverrides, loadConfig, validateConfig, type ExperimentConfig } from '../engine/config.js';
+import { runExperiment, loadDatasets, loadModelCheckpoint } from '../engine/experiment.js';
 import { runComparison } from '../engine/compare.js';
 import { evaluate } from '../engine/evaluate.js';
 import { quickstartConfigs } from '../engine/quickstart.js';
@@ -67,21 +68,39 @@ export function buildProgram(): Command {
 
   program
     .command('eval')
-    .description("top-1/top-5 on the test set of a config's student, or of a checkpoint")
-    .argument('<config>', "YAML experiment file (its run folder's best checkpoint is evaluated unless --checkpoint)")
-    .option('--checkpoint <file>', 'checkpoint to evaluate (default: <output>/<name>/best.pt)')
+    .description("top-1/top-5 on the test set: of a config's best checkpoint, or of a checkpoint in a run folder")
+    .argument(
+      '<config|checkpoint>',
+      'a YAML experiment file, or a .pt file inside a run folder (its config.json says the model and data)',
+    )
+    .option('--checkpoint <file>', 'with a config: the checkpoint to evaluate (default: <output>/<name>/best.pt)')
     .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
-    .action((file: string, o: { checkpoint?: string; set: string[] }) => {
+    .action((target: string, o: { checkpoint?: string; set: string[] }) => {
       let c: ExperimentConfig;
+      let ckpt: string;
       try {
-        c = loadConfig(file, o.set);
+        if (target.endsWith('.pt')) {
+          const runConfig = path.join(path.dirname(target), 'config.json');
+          if (!existsSync(runConfig))
+            throw new Error(
+              `${target}: no config.json beside it to say the model and data; pass the experiment's YAML config instead`,
+            );
+          c = validateConfig(
+            applyOverrides(JSON.parse(readFileSync(runConfig, 'utf8')) as Record<string, unknown>, o.set),
+            runConfig,
+          );
+          ckpt = target;
+        } else {
+          c = loadConfig(target, o.set);
+          ckpt = o.checkpoint ?? path.join(c.output, c.name, 'best.pt');
+        }
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
-      const ckpt = o.checkpoint ?? path.join(c.output, c.name, 'best.pt');
+      if (!existsSync(ckpt)) throw new UsageError(`checkpoint ${ckpt} not found; train first (distill run) or pass --checkpoint`);
       const { test } = loadDatasets(c.dataset, c.seed);
       const model = createModel(c.student.model, { numClasses: test.numClasses, inChannels: test.channels });
-      model.loadStateDict(extractStateDict(load(ckpt), ckpt));
+      loadModelCheckpoint(model, ckpt, 'student');
       model.eval();
       const acc = noGrad(() => evaluate((x) => model.forward(x).logits, test));
       console.log(
