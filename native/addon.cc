@@ -2,10 +2,12 @@
 #include "common.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 #include <torch/version.h>
 
 #include <cstring>
+#include <mutex>
 
 namespace distill {
 namespace {
@@ -61,6 +63,22 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   at::manual_seed(seed);
   return info.Env().Undefined();
 }
+// The CPU generator's state (a uint8 tensor), so checkpoints can restore random streams exactly.
+Napi::Value GetRngState(const Napi::CallbackInfo& info) {
+  auto gen = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return WrapTensor(info.Env(), gen.get_state());
+}
+Napi::Value SetRngState(const Napi::CallbackInfo& info) {
+  try {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(UnwrapTensor(info.Env(), info[0], "setRngState"));
+  } catch (...) {
+    ThrowAsJs(info.Env(), "setRngState");
+  }
+  return info.Env().Undefined();
+}
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   int n = info[0].As<Napi::Number>().Int32Value();
   if (n < 1) throw Napi::RangeError::New(info.Env(), "setNumThreads: need at least 1 thread");
@@ -105,6 +123,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
   exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  exports.Set("getRngState", Napi::Function::New(env, GetRngState));
+  exports.Set("setRngState", Napi::Function::New(env, SetRngState));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("setDeterministic", Napi::Function::New(env, SetDeterministic));

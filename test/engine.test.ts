@@ -180,6 +180,11 @@ test('threads, seeds and deterministic mode', () => {
   const a = torch.randn(5).tolist();
   torch.manualSeed(42);
   assert.deepEqual(torch.randn(5).tolist(), a);
+  const state = torch.getRngState();
+  const first = torch.rand(4).tolist();
+  torch.setRngState(state);
+  assert.deepEqual(torch.rand(4).tolist(), first, 'a saved generator state replays the same numbers');
+  assert.throws(() => torch.setRngState(torch.ones(3)), /setRngState/);
   torch.useDeterministicAlgorithms(true);
   torch.useDeterministicAlgorithms(false);
   assert.throws(() => torch.manualSeed(-1), /non-negative integer/);

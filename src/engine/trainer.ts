@@ -3,7 +3,7 @@
 // checkpoints every epoch (latest and best) from which `resume` continues exactly.
 import { appendFileSync, existsSync, mkdirSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
-import { Tensor, load, save, tidy, type Saveable } from '../tensor/index.js';
+import { Tensor, getRngState, load, save, setRngState, tidy, type Saveable } from '../tensor/index.js';
 import { SGD } from '../optim/sgd.js';
 import { LRScheduler, constant, cosine, linearWarmup, multiStep, type Schedule } from '../optim/schedulers.js';
 import { DataLoader, type Batch } from '../data/loader.js';
@@ -114,6 +114,10 @@ interface Checkpoint {
   history: string;
   best: { top1: number; epoch: number };
   carried: Record<string, Tensor> | null;
+  /** libtorch's CPU generator (dropout and other random ops), so a resumed run draws the same numbers. */
+  rng: Tensor;
+  /** Optimisation steps done in the stage. */
+  step: number;
   seconds: number;
 }
 
@@ -178,6 +182,7 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
       throw new Error(`${latest} is not a distill-ts checkpoint (or of another version)`);
     distiller.loadStateDict(ck.model);
     distiller.loadCarriedState(ck.carried ?? null);
+    if (ck.rng instanceof Tensor) setRngState(ck.rng);
     history = JSON.parse(ck.history) as EpochRecord[];
     best = ck.best;
     startStage = ck.stageIndex;
@@ -301,12 +306,15 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
             history: JSON.stringify(history),
             best,
             carried: distiller.carriedState(),
+            rng: getRngState(),
+            step: (epoch + 1) * stepsPerEpoch,
             seconds: elapsedBefore + (performance.now() - started) / 1000,
           };
           save(ck as unknown as Saveable, latest);
           if (isBest) copyFileSync(latest, path.join(spec.outDir!, 'best.pt'));
           for (const t of Object.values(ck.model)) t.dispose();
           ck.carried?.indices?.dispose(); // made for the checkpoint; the rest is the distiller's own state
+          ck.rng.dispose();
         }
       }
     }

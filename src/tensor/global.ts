@@ -1,5 +1,6 @@
 // Process-wide engine settings: grad mode, seeds, threads, determinism, devices, memory.
 import { native, type AllocatorStats } from './native.js';
+import type { Tensor } from './tensor.js';
 
 function withGradMode<T>(on: boolean, fn: () => T): T {
   const previous = native.isGradEnabled();
@@ -21,6 +22,11 @@ export function manualSeed(seed: number): void {
   if (!Number.isInteger(seed) || seed < 0) throw new Error(`manualSeed: seed must be a non-negative integer, got ${seed}`);
   native.manualSeed(seed);
 }
+/** The CPU random generator's state (uint8 tensor), as torch.get_rng_state. */
+export const getRngState = (): Tensor => native.getRngState() as Tensor;
+/** Restores a state from getRngState (torch.set_rng_state). */
+export const setRngState = (state: Tensor): void => native.setRngState(state);
+
 /** Intra-op threads. Use no more than the free cores: OpenMP collapses when oversubscribed. */
 export const setNumThreads = (n: number): void => native.setNumThreads(n);
 export const getNumThreads = (): number => native.getNumThreads();

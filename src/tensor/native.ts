@@ -52,6 +52,8 @@ export interface NativeAddon {
   setGradEnabled(on: boolean): void;
   isGradEnabled(): boolean;
   manualSeed(seed: number): void;
+  getRngState(): NativeTensorBase;
+  setRngState(state: NativeTensorBase): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   setDeterministic(on: boolean): void;
