@@ -6,40 +6,13 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../src/index.js';
-import { F, optim, tidy, createModel, memory } from '../src/index.js';
+import { tidy } from '../src/index.js';
+import { trainJs } from './common.js';
 
 const steps = Number(process.argv[process.argv.indexOf('--steps') + 1] || 20) || 20;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const pyScript = path.join(here, '..', '..', 'bench', 'engine_torch.py');
 const python = '/usr/bin/python3';
-
-function trainJs(name: string, threads: number, channelsLast: boolean): { img_s: number; peak_mb: number } {
-  torch.setNumThreads(threads);
-  torch.manualSeed(0);
-  const model = createModel(name, { numClasses: 100 });
-  let x = torch.randn(64, 3, 32, 32).keep();
-  const y = torch.randint(0, 100, [64]).keep();
-  if (channelsLast) {
-    model.to({ memoryFormat: 'channelsLast' });
-    x = x.contiguous({ memoryFormat: 'channelsLast' }).keep();
-  }
-  const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
-  const step = () =>
-    tidy(() => {
-      const loss = F.crossEntropy(model.forward(x).logits, y);
-      opt.zeroGrad();
-      loss.backward();
-      opt.step();
-    });
-  for (let i = 0; i < 3; i++) step();
-  memory.resetPeak();
-  const start = performance.now();
-  for (let i = 0; i < steps; i++) step();
-  const elapsed = (performance.now() - start) / 1000;
-  const peak = memory.stats().peakLiveBytes / 2 ** 20;
-  model.dispose();
-  return { img_s: (64 * steps) / elapsed, peak_mb: peak };
-}
 
 function overheadJs(): number {
   const a = torch.ones(1).keep();
@@ -69,8 +42,8 @@ const rows: string[] = [];
 const fmt = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(0));
 for (const name of ['resnet20', 'resnet8x4']) {
   for (const threads of [1, 2]) {
-    const jsPlain = trainJs(name, threads, false);
-    const jsCl = trainJs(name, threads, true);
+    const jsPlain = trainJs(name, threads, false, steps);
+    const jsCl = trainJs(name, threads, true, steps);
     const pyPlain = py([name, String(threads), String(steps), '0']);
     const pyCl = py([name, String(threads), String(steps), '1']);
     const jsBest = Math.max(jsPlain.img_s, jsCl.img_s);

@@ -1,0 +1,32 @@
+// Shared by the benchmarks: the timed CIFAR training step (batch 64, 32x32, SGD) from JS.
+import * as torch from '../src/index.js';
+import { F, optim, tidy, createModel, memory } from '../src/index.js';
+
+/** Trains `name` for `steps` timed steps after 3 warm-up steps; img/s and peak tensor memory. */
+export function trainJs(name: string, threads: number, channelsLast: boolean, steps: number): { img_s: number; peak_mb: number } {
+  torch.setNumThreads(threads);
+  torch.manualSeed(0);
+  const model = createModel(name, { numClasses: 100 });
+  let x = torch.randn(64, 3, 32, 32).keep();
+  const y = torch.randint(0, 100, [64]).keep();
+  if (channelsLast) {
+    model.to({ memoryFormat: 'channelsLast' });
+    x = x.contiguous({ memoryFormat: 'channelsLast' }).keep();
+  }
+  const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+  const step = () =>
+    tidy(() => {
+      const loss = F.crossEntropy(model.forward(x).logits, y);
+      opt.zeroGrad();
+      loss.backward();
+      opt.step();
+    });
+  for (let i = 0; i < 3; i++) step();
+  memory.resetPeak();
+  const start = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  const elapsed = (performance.now() - start) / 1000;
+  const peak = memory.stats().peakLiveBytes / 2 ** 20;
+  model.dispose();
+  return { img_s: (64 * steps) / elapsed, peak_mb: peak };
+}
