@@ -26,6 +26,26 @@ c10::IValue FromJs(Napi::Env env, const Napi::Value& v, const std::string& path)
     return v.As<Napi::BigInt>().Int64Value(&lossless);
   }
   if (v.IsString()) return v.As<Napi::String>().Utf8Value();
+  if (v.IsObject() && v.As<Napi::Object>().InstanceOf(env.Global().Get("Map").As<Napi::Function>())) {
+    // A Map with integer keys becomes a dict with int keys, as PyTorch's optimizer state uses.
+    Napi::Object map = v.As<Napi::Object>();
+    Napi::Function arrayFrom = env.Global().Get("Array").As<Napi::Object>().Get("from").As<Napi::Function>();
+    Napi::Array entries = arrayFrom.Call({map.Get("entries").As<Napi::Function>().Call(map, {})}).As<Napi::Array>();
+    bool intKeys = true;
+    for (uint32_t i = 0; i < entries.Length(); i++) {
+      Napi::Value key = entries.Get(i).As<Napi::Array>().Get(uint32_t(0));
+      if (!key.IsNumber() || key.As<Napi::Number>().DoubleValue() != double(key.As<Napi::Number>().Int64Value())) intKeys = false;
+    }
+    c10::impl::GenericDict dict(intKeys ? c10::TypePtr(c10::IntType::get()) : c10::TypePtr(c10::StringType::get()), c10::AnyType::get());
+    for (uint32_t i = 0; i < entries.Length(); i++) {
+      Napi::Array kv = entries.Get(i).As<Napi::Array>();
+      Napi::Value key = kv.Get(uint32_t(0));
+      std::string name = key.ToString();
+      c10::IValue k = intKeys ? c10::IValue(key.As<Napi::Number>().Int64Value()) : c10::IValue(name);
+      dict.insert(k, FromJs(env, kv.Get(uint32_t(1)), path.empty() ? name : path + "." + name));
+    }
+    return dict;
+  }
   if (v.IsArray()) {
     Napi::Array arr = v.As<Napi::Array>();
     c10::impl::GenericList list(c10::AnyType::get());

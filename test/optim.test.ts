@@ -1,7 +1,11 @@
 // Optimizers against torch.optim (10 steps, fixture), schedules, and optimizer state dicts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor, optim, tidy } from '../src/index.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Tensor, optim, tidy, save, load } from '../src/index.js';
 import { assertClose, decode, readFixture, type Encoded } from './helpers.js';
 
 const fx = readFixture<{ p1: Encoded; p2: Encoded; x: Encoded; runs: Record<string, { p1: Encoded; p2: Encoded }> }>(
@@ -88,4 +92,29 @@ test('schedules: multi-step 150/180/210, cosine, warm-up, bound to an optimizer'
   assert.ok(Math.abs(opt.paramGroups[1]!.options.lr - 0.001) < 1e-12);
   assert.throws(() => new optim.SGD([p], { lr: 0.1, nesterov: true }), /Nesterov/);
   assert.throws(() => new optim.SGD([], { lr: 0.1 }), /empty parameter list/);
+});
+
+test('optimizer state dicts saved here load into torch.optim (int parameter keys, tensor step) when python3-torch is installed', (t) => {
+  const a = decode(fx.p1).requiresGrad_();
+  const b = decode(fx.p2).requiresGrad_();
+  const opt = run(makers.adamw!, 3, a, b);
+  const sd = opt.stateDict();
+  assert.deepEqual([...sd.state.keys()], [0, 1]);
+  assert.equal((sd.state.get(0)!.step as Tensor).item(), 3);
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'distill-optim-')), 'adamw.pt');
+  save(sd as never, file);
+  const back = load(file) as { state: Record<string, Record<string, Tensor>> };
+  const again = makers.adamw!(decode(fx.p1).requiresGrad_(), decode(fx.p2).requiresGrad_());
+  again.loadStateDict(back as never);
+  if (spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) {
+    t.skip('python3-torch not installed (development-time only)');
+    return;
+  }
+  const py = `import torch
+sd = torch.load('${file}')
+ps = [torch.nn.Parameter(torch.zeros(3, 4)), torch.nn.Parameter(torch.zeros(4))]
+o = torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1)
+o.load_state_dict(sd)
+print(int(o.state[ps[0]]['step'].item()), list(o.state[ps[1]]['exp_avg'].shape))`;
+  assert.equal(execFileSync('/usr/bin/python3', ['-c', py]).toString().trim(), '3 [4]');
 });

@@ -98,6 +98,15 @@ test('loading never runs code: Python objects are refused by name; corrupt and m
   writeFileSync(junk, 'hello');
   assert.throws(() => load(junk), /not a PyTorch file/);
   assert.throws(() => save({ f: (() => 1) as never }, path.join(tmp, 'bad.pt')), /cannot be saved/);
+  // A write that fails (here: no such folder; a full disk takes the same path) names the file and leaves nothing.
+  assert.throws(
+    () => save({ a: 1 }, path.join(tmp, 'no-such-dir', 'ckpt.pt')),
+    /save: could not write .*no-such-dir\/ckpt\.pt: ENOENT/,
+  );
+  assert.deepEqual(
+    readdirSync(tmp).filter((f) => f.includes('.tmp')),
+    [],
+  );
 });
 
 test('PyTorch itself reads our file (when python3-torch is installed)', (t) => {

@@ -1,6 +1,5 @@
 // AdamW as torch.optim.AdamW: decoupled weight decay, bias-corrected moments.
-import type { Tensor } from '../tensor/index.js';
-import { zerosLike } from '../tensor/index.js';
+import { tensor, zerosLike, type Tensor } from '../tensor/index.js';
 import { Optimizer, type ParamGroupInput } from './optimizer.js';
 
 export interface AdamWOptions {
@@ -18,12 +17,15 @@ export class AdamW extends Optimizer<AdamWOptions> {
   protected update(p: Tensor, grad: Tensor, o: AdamWOptions, state: Record<string, Tensor | number>): void {
     const [beta1, beta2] = o.betas;
     if (state.step === undefined) {
-      state.step = 0;
+      // PyTorch (>= 1.12) keeps `step` as a scalar float tensor; so do we, so state dicts interchange.
+      state.step = this.persist(tensor(0));
       state.exp_avg = this.persist(zerosLike(p));
       state.exp_avg_sq = this.persist(zerosLike(p));
+    } else if (typeof state.step === 'number') {
+      state.step = this.persist(tensor(state.step));
     }
-    const step = (state.step as number) + 1;
-    state.step = step;
+    const stepTensor = (state.step as Tensor).add_(1);
+    const step = stepTensor.item();
     const expAvg = state.exp_avg as Tensor;
     const expAvgSq = state.exp_avg_sq as Tensor;
     p.mul_(1 - o.lr * o.weightDecay);

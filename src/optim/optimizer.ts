@@ -67,16 +67,19 @@ export abstract class Optimizer<O extends { lr: number }> {
     this.paramGroups.forEach((g, i) => (g.options.lr = typeof lr === 'number' ? lr : lr(i)));
   }
 
-  /** PyTorch's optimizer.state_dict() layout: params by index, state tensors detached. */
-  stateDict(): { state: Record<string, Record<string, Tensor | number>>; param_groups: Record<string, unknown>[] } {
+  /**
+   * PyTorch's optimizer.state_dict() layout: params by index, state tensors detached. `state` is a
+   * Map with integer keys so that the saved file has int keys, as torch.optim expects.
+   */
+  stateDict(): { state: Map<number, Record<string, Tensor | number>>; param_groups: Record<string, unknown>[] } {
     let index = 0;
-    const state: Record<string, Record<string, Tensor | number>> = {};
+    const state = new Map<number, Record<string, Tensor | number>>();
     const groups = this.paramGroups.map((g) => {
       const ids: number[] = [];
       for (const p of g.params) {
         const s = this.state.get(p);
         if (s && Object.keys(s).length)
-          state[String(index)] = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v instanceof Tensor ? v.detach() : v]));
+          state.set(index, Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v instanceof Tensor ? v.detach() : v])));
         ids.push(index++);
       }
       return { ...toSnake(g.options as object), params: ids };
@@ -84,7 +87,11 @@ export abstract class Optimizer<O extends { lr: number }> {
     return { state, param_groups: groups };
   }
 
-  loadStateDict(sd: { state: Record<string, Record<string, unknown>>; param_groups: Record<string, unknown>[] }): void {
+  /** Accepts stateDict()'s output or the same loaded from a file (state keys then strings). */
+  loadStateDict(sd: {
+    state: Map<number, Record<string, unknown>> | Record<string, Record<string, unknown>>;
+    param_groups: Record<string, unknown>[];
+  }): void {
     if (!sd || typeof sd !== 'object' || !Array.isArray(sd.param_groups) || typeof sd.state !== 'object') {
       throw new Error(`${this.constructor.name}.loadStateDict: not an optimizer state dict (needs state and param_groups)`);
     }
@@ -107,7 +114,8 @@ export abstract class Optimizer<O extends { lr: number }> {
     });
     for (const s of this.state.values()) for (const v of Object.values(s)) if (v instanceof Tensor) v.dispose();
     this.state.clear();
-    for (const [key, entry] of Object.entries(sd.state)) {
+    const entries = sd.state instanceof Map ? [...sd.state.entries()] : Object.entries(sd.state);
+    for (const [key, entry] of entries) {
       const p = byIndex[Number(key)];
       if (!p) throw new Error(`${this.constructor.name}.loadStateDict: state for parameter ${key}, which does not exist`);
       const s: Record<string, Tensor | number> = {};
