@@ -49,8 +49,9 @@ struct AddonData {
 
 // Wraps a tensor into a new JS Tensor (null for an undefined tensor).
 Napi::Value WrapTensor(Napi::Env env, at::Tensor t);
-// Unwraps a JS Tensor; throws a JS error naming `what` if it is not a live tensor.
-const at::Tensor& UnwrapTensor(Napi::Env env, const Napi::Value& v, const char* what);
+// Unwraps a JS Tensor; throws a JS error naming `what` (and `detail`, e.g. the argument) if it is
+// not a live tensor. Messages are built only on failure: this runs for every argument of every op.
+const at::Tensor& UnwrapTensor(Napi::Env env, const Napi::Value& v, const char* what, const char* detail = nullptr);
 bool IsTensor(Napi::Env env, const Napi::Value& v);
 
 // Converts a thrown C++ exception into a JS error that names the operation.

@@ -146,7 +146,7 @@ static c10::IValue Convert(Napi::Env env, const Napi::Value& v, const OpEntry& o
         t.unsafeGetTensorImpl()->set_wrapped_number(true);
         return t;
       }
-      return UnwrapTensor(env, v, (op.name + ": argument '" + a.name + "'").c_str());
+      return UnwrapTensor(env, v, op.name.c_str(), a.name.c_str());
     case Kind::TensorList:
     case Kind::OptTensorList: {
       if (!v.IsArray()) throw Napi::TypeError::New(env, op.name + ": argument '" + a.name + "' must be an array of Tensors");
@@ -154,7 +154,7 @@ static c10::IValue Convert(Napi::Env env, const Napi::Value& v, const OpEntry& o
       if (a.kind == Kind::TensorList) {
         c10::List<at::Tensor> list;
         list.reserve(arr.Length());
-        for (uint32_t i = 0; i < arr.Length(); i++) list.push_back(UnwrapTensor(env, arr.Get(i), op.name.c_str()));
+        for (uint32_t i = 0; i < arr.Length(); i++) list.push_back(UnwrapTensor(env, arr.Get(i), op.name.c_str(), a.name.c_str()));
         return list;
       }
       c10::List<c10::optional<at::Tensor>> list;
@@ -163,7 +163,7 @@ static c10::IValue Convert(Napi::Env env, const Napi::Value& v, const OpEntry& o
         if (e.IsNull() || e.IsUndefined())
           list.push_back(c10::nullopt);
         else
-          list.push_back(UnwrapTensor(env, e, op.name.c_str()));
+          list.push_back(UnwrapTensor(env, e, op.name.c_str(), a.name.c_str()));
       }
       return list;
     }

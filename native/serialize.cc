@@ -12,7 +12,7 @@ namespace {
 
 c10::IValue FromJs(Napi::Env env, const Napi::Value& v, const std::string& path) {
   if (v.IsNull() || v.IsUndefined()) return c10::IValue();
-  if (IsTensor(env, v)) return UnwrapTensor(env, v, ("save: " + path).c_str()).detach();
+  if (IsTensor(env, v)) return UnwrapTensor(env, v, "save", path.c_str()).detach();
   if (v.IsBoolean()) return v.As<Napi::Boolean>().Value();
   if (v.IsNumber()) {
     double d = v.As<Napi::Number>().DoubleValue();

@@ -91,11 +91,12 @@ bool IsTensor(Napi::Env env, const Napi::Value& v) {
   return v.As<Napi::Object>().InstanceOf(data->nativeTensorClass.Value());
 }
 
-const at::Tensor& UnwrapTensor(Napi::Env env, const Napi::Value& v, const char* what) {
-  if (!IsTensor(env, v)) throw Napi::TypeError::New(env, std::string(what) + ": expected a Tensor");
+const at::Tensor& UnwrapTensor(Napi::Env env, const Napi::Value& v, const char* what, const char* detail) {
+  auto where = [&]() { return std::string(what) + (detail ? std::string(" (") + detail + ")" : std::string()); };
+  if (!IsTensor(env, v)) throw Napi::TypeError::New(env, where() + ": expected a Tensor");
   NativeTensor* nt = NativeTensor::Unwrap(v.As<Napi::Object>());
   if (!nt->tensor.defined()) {
-    throw Napi::Error::New(env, std::string(what) +
+    throw Napi::Error::New(env, where() +
                                     ": Tensor is disposed: it was freed by dispose() or by the tidy() scope that "
                                     "created it; return it from the scope or keep() it to use it later");
   }

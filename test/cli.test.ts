@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,15 @@ test('bad input: broken YAML, unknown key, method, model, option, missing checkp
   });
   assert.equal(distill(['run', path.join(dir, 'missing.yaml')]).code, 2);
   assert.equal(distill(['frobnicate']).code, 2);
+  const badMethod = distill(['quickstart', '--methods', 'none,kdd']);
+  assert.equal(badMethod.code, 2);
+  assert.match(badMethod.err, /unknown method 'kdd'; available: none, kd/);
+  // Run through a link, as node_modules/.bin/distill (npx distill) does.
+  const link = path.join(dir, 'distill-bin');
+  symlinkSync(cli, link);
+  const linked = spawnSync(process.execPath, [link, '--help'], { encoding: 'utf8' });
+  assert.equal(linked.status, 0);
+  assert.match(linked.stdout, /Usage: distill/);
   const help = distill(['run', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.out, /--resume/);

@@ -254,11 +254,7 @@ export function subset(ds: ImageDataset, indices: ArrayLike<number>): ImageDatas
 export function withLabelNoise(ds: ImageDataset, p: number, seed: number): { dataset: ImageDataset; flipped: Int32Array } {
   if (!(p >= 0 && p <= 1)) throw new Error(`label noise: fraction must be in [0, 1], got ${p}`);
   const rand = mulberry32(seed);
-  const order = Int32Array.from({ length: ds.length }, (_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
+  const order = shuffledIndices(ds.length, rand);
   const count = Math.round(p * ds.length);
   const flipped = order.slice(0, count).sort();
   const labels = Int32Array.from(ds.labels);
@@ -267,6 +263,18 @@ export function withLabelNoise(ds: ImageDataset, p: number, seed: number): { dat
     labels[i] = (labels[i]! + shift) % ds.numClasses;
   }
   return { dataset: { ...ds, labels }, flipped };
+}
+
+/** 0..n-1 in a random order (Fisher–Yates) drawn from `rand`. */
+export function shuffledIndices(n: number, rand: () => number): Int32Array {
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = idx[i]!;
+    idx[i] = idx[j]!;
+    idx[j] = t;
+  }
+  return idx;
 }
 
 /** A small, fast, seedable PRNG (uniform in [0, 1)). */

@@ -2,7 +2,7 @@
 // rendered by worker threads ahead of time so that training does not wait for data.
 import { Worker } from 'node:worker_threads';
 import { Tensor, tensor } from '../tensor/index.js';
-import { mulberry32, type ImageDataset } from './datasets.js';
+import { mulberry32, shuffledIndices, type ImageDataset } from './datasets.js';
 import { renderBatch, type WorkerSetup } from './render.js';
 import type { AugmentConfig } from './transforms.js';
 
@@ -77,17 +77,8 @@ export class DataLoader {
 
   /** The sample order of an epoch (seeded; identical on every run). */
   order(epoch: number): Int32Array {
-    const idx = Int32Array.from({ length: this.dataset.length }, (_, i) => i);
-    if (this.opts.shuffle) {
-      const rand = mulberry32(hash(this.opts.seed, epoch, 0x5eed));
-      for (let i = idx.length - 1; i > 0; i--) {
-        const j = Math.floor(rand() * (i + 1));
-        const t = idx[i]!;
-        idx[i] = idx[j]!;
-        idx[j] = t;
-      }
-    }
-    return idx;
+    if (!this.opts.shuffle) return Int32Array.from({ length: this.dataset.length }, (_, i) => i);
+    return shuffledIndices(this.dataset.length, mulberry32(hash(this.opts.seed, epoch, 0x5eed)));
   }
 
   private batchIndices(order: Int32Array, b: number): Int32Array {

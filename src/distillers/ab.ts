@@ -4,7 +4,6 @@
 import { noGrad, tidy, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { ModuleList, type Sequential } from '../nn/layers.js';
-import type { Module } from '../nn/module.js';
 import type { Model } from '../models/model.js';
 import { Distiller, type PrepStage, type TrainBatch, type TrainOutput } from './distiller.js';
 import * as L from './losses.js';
@@ -112,9 +111,5 @@ export class AB extends Distiller {
       losses.kd = L.kd(zS, this.teacherForward(batch.images).logits, { T: this.options.T }).mul(this.options.kdWeight);
     }
     return { logits: zS, losses };
-  }
-
-  override extraModules(): Module[] {
-    return [];
   }
 }

@@ -93,11 +93,7 @@ export function ab(s: Tensor, t: Tensor, options: { margin?: number } = {}): Ten
 /** AT for one layer pair: mean((a_s − a_t)²), a(f) = l2_normalize(flatten(mean_c(f^p))); pooled to the smaller size. */
 export function at(fS: Tensor, fT: Tensor, options: { p?: number } = {}): Tensor {
   const p = options.p ?? 2;
-  let s = fS;
-  let t = fT.detach();
-  const [hs, ht] = [s.shape[2]!, t.shape[2]!];
-  if (hs > ht) s = F.adaptiveAvgPool2d(s, [ht, ht]);
-  else if (hs < ht) t = F.adaptiveAvgPool2d(t, [hs, hs]);
+  const [s, t] = matchSpatial(fS, fT.detach());
   const attention = (f: Tensor) => F.normalize(f.pow(p).mean(1).reshape(f.shape[0]!, -1), { dim: 1 });
   return attention(s).sub(attention(t)).pow(2).mean();
 }

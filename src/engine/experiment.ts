@@ -49,12 +49,7 @@ export function loadDatasets(c: ExperimentConfig['dataset'], seed: number): Data
   // Subsets are the first N samples in a seeded order, the same for every run of a comparison.
   const pick = (ds: data.ImageDataset, n: number | undefined, s: number) => {
     if (!n || n >= ds.length) return ds;
-    const rand = data.mulberry32(s);
-    const idx = Int32Array.from({ length: ds.length }, (_, i) => i);
-    for (let i = idx.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-    }
+    const idx = data.shuffledIndices(ds.length, data.mulberry32(s));
     return data.subset(ds, idx.subarray(0, n));
   };
   if (c.name !== 'synthetic') {

@@ -1,6 +1,7 @@
 // The README's main job: on Fashion-MNIST (Debian's dataset-fashion-mnist), train a teacher, a
 // baseline student and a student with each seed method, then print the comparison table.
 import { validateConfig, type ExperimentConfig, type ExperimentInput } from './config.js';
+import { methodDefaults } from '../distillers/index.js';
 
 export const QUICKSTART_METHODS = ['none', 'kd', 'dist', 'sp', 'ft', 'ab', 'dlb'] as const;
 
@@ -10,6 +11,8 @@ export interface QuickstartOptions {
   outDir?: string;
   threads?: number;
   root?: string;
+  /** Methods to compare (the baseline `none` included); default: the six seed methods. */
+  methods?: string[];
 }
 
 /** The configs of the quickstart: teacher first, then one run per method. */
@@ -32,13 +35,15 @@ export function quickstartConfigs(o: QuickstartOptions = {}): { teacher: Experim
   };
   const teacher = validateConfig({ ...base, name: 'teacher', student: { model: 'resnet20' } }, 'quickstart teacher');
   const stageEpochs = { paraphraser: { epochs: 1 }, 'ab-init': { epochs: 1, lr: 0.05 } };
-  const runs = QUICKSTART_METHODS.map((m) =>
+  const methods = o.methods ?? [...QUICKSTART_METHODS];
+  const runs = methods.map((m) =>
     validateConfig(
       {
         ...base,
         name: m === 'none' ? 'baseline' : m,
         teacher: { model: 'resnet20' },
-        method: { name: m, options: {} },
+        // Loss warm-ups are sized for 240 epochs (20); on this 5-epoch schedule they ramp over one.
+        method: { name: m, options: 'warmupEpochs' in methodDefaults(m) ? { warmupEpochs: 1 } : {} },
         stages: stageEpochs,
       },
       `quickstart ${m}`,
