@@ -1,12 +1,12 @@
 // Shared by the benchmarks: the timed CIFAR training step (batch 64, 32x32, SGD) from JS.
 import * as torch from '../src/index.js';
-import { F, optim, tidy, createModel, memory } from '../src/index.js';
+import { F, optim, tidy, createZooModel, memory } from '../src/index.js';
 
 /** Trains `name` for `steps` timed steps after 3 warm-up steps; img/s and peak tensor memory. */
 export function trainJs(name: string, threads: number, channelsLast: boolean, steps: number): { img_s: number; peak_mb: number } {
   torch.setNumThreads(threads);
   torch.manualSeed(0);
-  const model = createModel(name, { numClasses: 100 });
+  const model = createZooModel(name, { numClasses: 100 });
   let x = torch.randn(64, 3, 32, 32).keep();
   const y = torch.randint(0, 100, [64]).keep();
   if (channelsLast) {

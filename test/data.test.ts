@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import * as torch from '../src/index.js';
-import { data, createModel, optim, tidy, F, noGrad } from '../src/index.js';
+import { data, createZooModel, optim, tidy, F, noGrad } from '../src/index.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'distill-data-'));
 
@@ -195,7 +195,7 @@ test('a small model overfits 256 Fashion-MNIST images to 100% training accuracy'
     data.loadFashionMnist(),
     Array.from({ length: 256 }, (_, i) => i),
   );
-  const model = createModel('resnet8', { numClasses: 10, inChannels: 1 });
+  const model = createZooModel('resnet8', { numClasses: 10, inChannels: 1 });
   const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
   const loader = new data.DataLoader(ds, { batchSize: 64, shuffle: true, seed: 1 });
   for (let epoch = 0; epoch < 40; epoch++) {

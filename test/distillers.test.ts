@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../src/index.js';
-import { Tensor, losses, tidy, createModel, createDistiller, data, optim, distillers, noGrad } from '../src/index.js';
+import { Tensor, losses, tidy, createZooModel, createDistiller, data, optim, distillers, noGrad } from '../src/index.js';
 import { assertClose, decode, gradcheck, readFixture, type Encoded } from './helpers.js';
 
 interface LossCase {
@@ -68,9 +68,9 @@ const shape = { numClasses: 10, inChannels: 1 };
 
 function makePair(method: string, options: Record<string, unknown> = {}) {
   torch.manualSeed(1);
-  const teacher = createModel('resnet14', shape);
-  const student = createModel('resnet8', shape);
-  return createDistiller(method, student, teacher, options, { inputSize: 28 });
+  const teacher = createZooModel('resnet14', shape);
+  const student = createZooModel('resnet8', shape);
+  return createDistiller(method, student, teacher, options, { inputShape: [1, 28, 28] });
 }
 
 function loaderFor(d: distillers.Distiller, batchSize = 32) {
@@ -80,7 +80,7 @@ function loaderFor(d: distillers.Distiller, batchSize = 32) {
     dropLast: true,
     seed: 3,
     augment: { cropPadding: 2, hflip: true },
-    views: d.info.views,
+    views: d.views,
   });
 }
 
@@ -176,7 +176,7 @@ test('DLB: carries the previous batch (its indices and second view), the KL uses
   d.eval();
   d.train();
   const expected = noGrad(() => {
-    const all = d.student.forward(torch.cat([b2.views[0]!, b1.views[1]!])).logits;
+    const all = distillers.logitsOf(d.student.forward(torch.cat([b2.views[0]!, b1.views[1]!])));
     const prevNow = all.narrow(0, 16, 16);
     return torch.F.klDiv(torch.F.logSoftmax(prevNow.div(3), 1), torch.F.softmax(saved.div(3), 1), { reduction: 'batchmean' })
       .mul(9)
@@ -187,9 +187,16 @@ test('DLB: carries the previous batch (its indices and second view), the KL uses
     `kl ${out2.losses.kl!.item()} vs ${expected}`,
   );
   assert.deepEqual(Array.from(d.previous!.indices), Array.from(b2.indices), 'the carried batch is now the second one');
-  const state = d.carriedState()!;
+  const state = d.stateDict();
+  assert.deepEqual(
+    Object.keys(state)
+      .filter((k) => k.startsWith('_extra_state.'))
+      .sort(),
+    ['_extra_state.images', '_extra_state.indices', '_extra_state.labels', '_extra_state.logits'],
+    'the carried batch travels in the state dict',
+  );
   const other = makePair('dlb') as distillers.DLB;
-  other.loadCarriedState(state);
+  other.loadStateDict(state);
   assert.deepEqual(Array.from(other.previous!.indices), Array.from(b2.indices), 'the carried batch survives a checkpoint');
 });
 
@@ -270,16 +277,22 @@ test("AB reports the activation similarity and its initialisation stage raises i
 });
 
 test('createDistiller: unknown method and option, missing teacher, cross-architecture channel mismatch handled', () => {
-  const s = createModel('resnet8', shape);
+  const s = createZooModel('resnet8', shape);
   assert.throws(() => createDistiller('kdx', s, null), /unknown method 'kdx'; available: none, kd/);
   assert.throws(
-    () => createDistiller('kd', s, createModel('resnet14', shape), { temperature: 4 }),
-    /unknown option 'temperature'; valid options: T, ceWeight, kdWeight/,
+    () => createDistiller('kd', s, createZooModel('resnet14', shape), { temperature: 4 }),
+    /unknown option\(s\) 'temperature'; valid options: T, ceWeight, kdWeight/,
   );
   assert.throws(() => createDistiller('kd', s, null), /needs a teacher/);
   // resnet8x4 (256 channels) teaching resnet8 (64 channels): connectors and translators adapt.
   for (const method of ['ab', 'ft', 'sp', 'fitnet', 'at', 'ickd', 'rkd', 'reviewkd']) {
-    const d = createDistiller(method, createModel('resnet8', shape), createModel('resnet8x4', shape), {}, { inputSize: 28 });
+    const d = createDistiller(
+      method,
+      createZooModel('resnet8', shape),
+      createZooModel('resnet8x4', shape),
+      {},
+      { inputShape: [1, 28, 28] },
+    );
     const b = loaderFor(d, 8).epochSync(0).next().value!;
     tidy(() => {
       const out = d.forwardTrain(b, { epoch: 0, epochs: 1, step: 0 });
@@ -300,14 +313,14 @@ test('the cross-architecture pairs of the literature work with every method (one
     ['resnet32x4', 'resnet8x4'],
   ];
   for (const [t, s] of pairs) {
-    const teacher = createModel(t, { numClasses: 100 });
+    const teacher = createZooModel(t, { numClasses: 100 });
     for (const method of distillers.methodNames()) {
       tidy(() => {
-        const student = createModel(s, { numClasses: 100 });
-        const d = createDistiller(method, student, teacher, {}, { inputSize: 32 });
+        const student = createZooModel(s, { numClasses: 100 });
+        const d = createDistiller(method, student, teacher, {}, { inputShape: [3, 32, 32] });
         const loader = new data.DataLoader(cifarLike, {
           batchSize: 4,
-          views: d.info.views,
+          views: d.views,
           augment: { cropPadding: 4, hflip: true },
         });
         const b = loader.epochSync(0).next().value!;

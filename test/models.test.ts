@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as torch from '../src/index.js';
-import { createModel, load, models, noGrad, tidy, setNumThreads, type Tensor } from '../src/index.js';
+import { createZooModel, load, models, noGrad, tidy, setNumThreads, type Tensor } from '../src/index.js';
 import { engine } from '../src/index.js';
 import { assertClose, decode, fixtureDir, readFixture, type Encoded } from './helpers.js';
 
@@ -18,7 +18,7 @@ setNumThreads(2);
 
 for (const [name, ref] of Object.entries(zoo.models)) {
   test(`${name}: ${ref.parameters} parameters and PyTorch's state-dict keys; the feature contract at 32x32x3 and 28x28x1`, () => {
-    const m = createModel(name, { numClasses: 100 });
+    const m = createZooModel(name, { numClasses: 100 });
     assert.equal(m.numParameters(), ref.parameters);
     assert.deepEqual(
       Object.keys(m.stateDict()).filter((k) => !k.endsWith('num_batches_tracked')),
@@ -30,7 +30,7 @@ for (const [name, ref] of Object.entries(zoo.models)) {
       [1, 28],
     ] as const) {
       tidy(() => {
-        const model = inChannels === 3 ? m : createModel(name, { numClasses: 10, inChannels });
+        const model = inChannels === 3 ? m : createZooModel(name, { numClasses: 10, inChannels });
         model.eval();
         const out = noGrad(() => model.forward(torch.randn([2, inChannels, size, size])));
         assert.deepEqual(out.logits.shape, [2, inChannels === 3 ? 100 : 10]);
@@ -51,12 +51,12 @@ for (const [name, ref] of Object.entries(zoo.models)) {
 test('the registry knows every model of the reference zoo, and unknown names get the list', () => {
   for (const name of Object.keys(zoo.models)) assert.ok(models.modelNames().includes(name), name);
   assert.ok(models.modelNames().includes('mobile_half'));
-  assert.throws(() => createModel('resnet9'), /unknown model 'resnet9'; available: resnet8, /);
+  assert.throws(() => createZooModel('resnet9'), /unknown model 'resnet9'; available: resnet8, /);
 });
 
 test("a PyTorch wrn_40_2 checkpoint ({model: state_dict}, mdistiller's shape) loads to the same outputs", () => {
   const file = path.join(fixtureDir, 'wrn_40_2_fmnist.pt');
-  const m = createModel('wrn_40_2', { numClasses: 10, inChannels: 1 });
+  const m = createZooModel('wrn_40_2', { numClasses: 10, inChannels: 1 });
   m.loadStateDict(engine.extractStateDict(load(file), file));
   m.eval();
   const out = noGrad(() => m.forward(decode(zoo.wrn_40_2.x)));

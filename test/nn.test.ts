@@ -6,7 +6,7 @@ import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as torch from '../src/index.js';
-import { Tensor, nn, createModel, load, save, noGrad } from '../src/index.js';
+import { Tensor, nn, createZooModel, load, save, noGrad } from '../src/index.js';
 import { assertClose, decode, fixtureDir, readFixture, type Encoded } from './helpers.js';
 
 interface NnFixture {
@@ -68,13 +68,13 @@ test('BatchNorm2d: running statistics (momentum and cumulative), num_batches_tra
 
 test('resnet8x4: PyTorch key names, same initial weights for the same seed, and a PyTorch state dict loads to equal outputs', () => {
   torch.manualSeed(0);
-  const model = createModel('resnet8x4', { numClasses: 10 });
+  const model = createZooModel('resnet8x4', { numClasses: 10 });
   const sd = model.stateDict();
   assert.deepEqual(Object.keys(sd), fx.resnet8x4.keys);
   for (const [k, e] of Object.entries(fx.resnet8x4.first_weights))
     assertClose(sd[k]!.flatten().narrow(0, 0, 8), e, `init ${k}`, 1e-6, 1e-7);
 
-  const fresh = createModel('resnet8x4', { numClasses: 10 });
+  const fresh = createZooModel('resnet8x4', { numClasses: 10 });
   fresh.loadStateDict(load(path.join(fixtureDir, 'resnet8x4_seed0.pt')) as Record<string, Tensor>);
   fresh.eval();
   const out = noGrad(() => fresh.forward(decode(fx.resnet8x4.x)));
@@ -86,16 +86,21 @@ test('resnet8x4: PyTorch key names, same initial weights for the same seed, and 
 
 test('state dict round trip through a file, and clear errors for a state dict that does not fit', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'distill-nn-'));
-  const a = createModel('resnet8', { numClasses: 7 });
+  const a = createZooModel('resnet8', { numClasses: 7 });
   save(a.stateDict(), path.join(dir, 'a.pt'));
-  const b = createModel('resnet8', { numClasses: 7 });
+  const b = createZooModel('resnet8', { numClasses: 7 });
   b.loadStateDict(load(path.join(dir, 'a.pt')) as Record<string, Tensor>);
   for (const [k, v] of Object.entries(b.stateDict())) assert.deepEqual(v.tolist(), a.stateDict()[k]!.tolist(), k);
 
-  const wrong = createModel('resnet8', { numClasses: 5 });
+  const wrong = createZooModel('resnet8', { numClasses: 5 });
   assert.throws(() => wrong.loadStateDict(a.stateDict()), /mis-shaped: fc.weight: checkpoint \[7, 64\] vs model \[5, 64\]/);
-  const other = createModel('resnet14', { numClasses: 7 });
-  assert.throws(() => other.loadStateDict(a.stateDict()), /missing keys: layer1\.1\.conv1\.weight/);
+  const other = createZooModel('resnet14', { numClasses: 7 });
+  assert.throws(
+    () => other.loadStateDict(a.stateDict()),
+    (err: Error & { missing?: string[] }) =>
+      /\(36 keys missing, e\.g\. layer1\.1\.conv1\.weight, /.test(err.message) && err.missing?.length === 36,
+    'a summary in the message, every key on the error',
+  );
   const sd = a.stateDict();
   sd['extra.weight'] = torch.ones(1);
   assert.throws(() => b.loadStateDict(sd), /unexpected keys: extra\.weight/);

@@ -42,12 +42,14 @@ function run(
 }
 
 for (const [name, make] of Object.entries(makers)) {
-  test(`optim ${name}: 10 steps equal torch.optim to 1e-6`, () => {
+  // float32 matmuls round differently in another BLAS or on another CPU (1.7e-6 seen on an AMD
+  // EPYC with OpenBLAS against the fixture's PyTorch): the update rule is checked to 1e-5 relative.
+  test(`optim ${name}: 10 steps equal torch.optim to 1e-5`, () => {
     const a = decode(fx.p1).requiresGrad_();
     const b = decode(fx.p2).requiresGrad_();
     run(make, 10, a, b);
-    assertClose(a, fx.runs[name]!.p1, 'p1', 0, 1e-6);
-    assertClose(b, fx.runs[name]!.p2, 'p2', 0, 1e-6);
+    assertClose(a, fx.runs[name]!.p1, 'p1', 1e-5, 1e-6);
+    assertClose(b, fx.runs[name]!.p2, 'p2', 1e-5, 1e-6);
   });
 }
 

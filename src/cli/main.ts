@@ -1,32 +1,59 @@
 #!/usr/bin/env node
-// `distill`: train, run, evaluate and compare distillation experiments from YAML configs.
-// Exit codes: 0 success, 1 a run failed, 2 bad usage or an invalid config.
+// `distill`: train, run, evaluate and compare distillation experiments from YAML configs; list
+// what is registered. Exit codes: 0 success, 1 a run failed during training, 2 bad input found
+// before training started.
 import { Command, CommanderError } from 'commander';
 import path from 'node:path';
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setNumThreads, noGrad } from '../tensor/index.js';
 import { createModel } from '../models/index.js';
-import { applyOverrides, loadConfig, validateConfig, type ExperimentConfig } from '../engine/config.js';
-import { runExperiment, loadDatasets, loadModelCheckpoint } from '../engine/experiment.js';
-import { runComparison } from '../engine/compare.js';
-import { evaluate } from '../engine/evaluate.js';
+import { logitsOf } from '../distillers/index.js';
+import {
+  InputError,
+  applyOverrides,
+  checkDevice,
+  evaluate,
+  gridPoints,
+  loadConfig,
+  loadDatasets,
+  loadPlugins,
+  loadWeights,
+  overrideApplies,
+  pluginPaths,
+  readConfigFile,
+  runComparison,
+  runExperiment,
+  validateConfig,
+  type ExperimentConfig,
+} from '../engine/index.js';
 import { QUICKSTART_METHODS, quickstartConfigs } from '../engine/quickstart.js';
 import { progressPrinter } from './progress.js';
-
-class UsageError extends Error {}
+import { listing, type ListKind } from './list.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-async function trainOrRun(file: string, opts: { set: string[]; resume?: boolean }, forceBaseline: boolean): Promise<void> {
-  let c: ExperimentConfig;
-  try {
-    c = loadConfig(file, opts.set);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+const EXIT_CODES = `
+Exit codes:
+  0  success
+  1  a run failed during training (diverged, out of memory, interrupted by an error)
+  2  bad input found before training started: usage, config, plugin, dataset, missing or
+     wrong-architecture checkpoint, unavailable device`;
+
+/** Options every command takes. */
+function common(cmd: Command): Command {
+  return cmd.option('--plugin <file>', 'an ES module that registers models, methods or datasets (repeatable)', collect, []);
+}
+
+async function trainOrRun(
+  file: string,
+  opts: { set: string[]; resume?: boolean; plugin: string[] },
+  forceBaseline: boolean,
+): Promise<void> {
+  await loadPlugins(opts.plugin);
+  const c = await loadConfig(file, opts.set);
   if (forceBaseline && c.method.name !== 'none')
-    throw new UsageError(`distill train trains a network alone, but ${file} sets method '${c.method.name}': use distill run`);
+    throw new InputError(`distill train trains a network alone, but ${file} sets method '${c.method.name}': use distill run`);
   const progress = progressPrinter();
   const r = await runExperiment(c, { resume: opts.resume, onEvent: (e) => progress(c.name, e) });
   progress.done();
@@ -36,107 +63,203 @@ async function trainOrRun(file: string, opts: { set: string[]; resume?: boolean 
   console.log(`run folder: ${r.outDir}`);
 }
 
+/** The checkpoint `eval CONFIG` means: the run's own folder, else the one run folder of that name a comparison wrote. */
+export function findRunCheckpoint(c: ExperimentConfig): string {
+  const own = path.join(c.output, c.name, 'best.pt');
+  if (existsSync(own)) return own;
+  const found: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    if (depth > 3 || !existsSync(dir)) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      const sub = path.join(dir, e.name);
+      if ((e.name === c.name || e.name.startsWith(`${c.name}-seed`)) && existsSync(path.join(sub, 'best.pt')))
+        found.push(path.join(sub, 'best.pt'));
+      else walk(sub, depth + 1);
+    }
+  };
+  walk(c.output, 0);
+  if (found.length === 1) return found[0]!;
+  if (found.length > 1)
+    throw new InputError(`several runs of '${c.name}' under ${c.output}: ${found.join(', ')}; pick one with --checkpoint`);
+  throw new InputError(
+    `no checkpoint for '${c.name}' under ${c.output} (looked for ${own} and comparison run folders); train first (distill run) or pass --checkpoint`,
+  );
+}
+
+async function evalCommand(target: string, o: { checkpoint?: string; set: string[]; plugin: string[] }): Promise<void> {
+  await loadPlugins(o.plugin);
+  let c: ExperimentConfig;
+  let ckpt: string;
+  if (target.endsWith('.pt')) {
+    const runConfig = path.join(path.dirname(target), 'config.json');
+    if (!existsSync(runConfig))
+      throw new InputError(
+        `${target}: no config.json beside it to say the model and data; pass the experiment's YAML config instead`,
+      );
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(readFileSync(runConfig, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new InputError(`${runConfig} is not valid JSON: ${(err as Error).message}`);
+    }
+    await loadPlugins(pluginPaths(raw, runConfig));
+    c = validateConfig(applyOverrides(raw, o.set), runConfig, { checkTeacherCheckpoint: false });
+    ckpt = target;
+  } else {
+    c = await loadConfig(target, o.set, { checkTeacherCheckpoint: false });
+    ckpt = o.checkpoint ?? findRunCheckpoint(c);
+  }
+  if (!existsSync(ckpt)) throw new InputError(`checkpoint ${ckpt} not found; train first (distill run) or pass --checkpoint`);
+  checkDevice(c.runtime.device);
+  const { test } = loadDatasets(c.dataset, c.seed);
+  const model = createModel(c.student.model, { numClasses: test.numClasses, inChannels: test.channels }).to(c.runtime.device);
+  loadWeights(model, ckpt, { role: 'student', modelName: c.student.model });
+  model.eval();
+  const acc = noGrad(() => evaluate((x) => logitsOf(model.forward(x)), test, { device: c.runtime.device }));
+  console.log(
+    `${ckpt}: top-1 ${acc.top1.toFixed(2)}, top-5 ${acc.top5.toFixed(2)}, loss ${acc.loss.toFixed(4)} on ${test.length} test images`,
+  );
+}
+
+interface CompareOptions {
+  seeds: string;
+  teacher?: string;
+  out: string;
+  resume?: boolean;
+  set: string[];
+  grid: string[];
+  plugin: string[];
+}
+
+async function compareCommand(files: string[], o: CompareOptions): Promise<void> {
+  const seeds = o.seeds.split(',').map((s) => Number(s.trim()));
+  if (seeds.some((s) => !Number.isInteger(s) || s < 0))
+    throw new InputError(`--seeds: expected integers like 0,1,2, got '${o.seeds}'`);
+  await loadPlugins(o.plugin);
+  const unique = [...new Map(files.map((f) => [path.resolve(f), f])).values()];
+  if (unique.length < files.length) console.error(`distill: a config given twice is run once`);
+  const points = gridPoints(o.grid);
+  // --teacher trains the teacher first: the configs' own teacher checkpoints are not needed.
+  const validate = { checkTeacherCheckpoint: !o.teacher };
+  const runs: ExperimentConfig[] = [];
+  const labels: string[] = [];
+  for (const file of unique) {
+    const raw = readConfigFile(file);
+    await loadPlugins(pluginPaths(raw, file));
+    const applicable = points.map((p) => ({ ...p, overrides: p.overrides.filter((ov) => overrideApplies(raw, ov)) }));
+    const variants = new Map(applicable.map((p) => [p.overrides.join('\n'), p]));
+    for (const p of variants.values()) {
+      const c = await loadConfig(file, [...o.set.filter((ov) => overrideApplies(raw, ov)), ...p.overrides], validate);
+      const method = c.method.name.toLowerCase();
+      const suffix = p.overrides.length ? p.label : '';
+      if (suffix) c.name = `${c.name}-${suffix.replace(/[^A-Za-z0-9_.=,-]/g, '_')}`;
+      runs.push(c);
+      labels.push(`${method === 'none' ? 'baseline' : method.toUpperCase()}${suffix ? ` (${suffix})` : ''}`);
+    }
+  }
+  const teacher = o.teacher
+    ? await loadConfig(
+        o.teacher,
+        o.set.filter((s) => !s.startsWith('method.')),
+        validate,
+      )
+    : undefined;
+  const progress = progressPrinter();
+  const cmp = await runComparison({ teacher, runs, labels, seeds, outDir: o.out, resume: o.resume, onEvent: progress });
+  progress.done();
+  for (const w of cmp.warnings) console.error(`warning: ${w}`);
+  console.log(`\n${cmp.markdown}\n\nreport: ${path.join(o.out, 'report.md')}`);
+}
+
+async function quickstartCommand(
+  o: { quick?: boolean; out: string; resume?: boolean; methods: string; plugin: string[] },
+  threads?: number,
+): Promise<void> {
+  await loadPlugins(o.plugin);
+  const started = performance.now();
+  const methods = o.methods.split(',').map((m) => m.trim().toLowerCase());
+  const { teacher, runs } = quickstartConfigs({ quick: o.quick, outDir: o.out, threads, methods });
+  const progress = progressPrinter();
+  const cmp = await runComparison({ teacher, runs, seeds: [0], outDir: o.out, resume: o.resume, onEvent: progress });
+  progress.done();
+  const minutes = (performance.now() - started) / 60000;
+  const distilled = cmp.rows.filter((r) => r.delta !== null);
+  const avgDelta = distilled.length ? distilled.reduce((a, r) => a + r.delta!, 0) / distilled.length : NaN;
+  console.log(`\nFashion-MNIST, teacher resnet20 -> student resnet8 (top-1 %, test set)\n\n${cmp.markdown}\n`);
+  for (const w of cmp.warnings) console.log(`warning: ${w}`);
+  if (Number.isFinite(avgDelta))
+    console.log(`distilled students vs baseline: ${avgDelta >= 0 ? '+' : ''}${avgDelta.toFixed(2)} points on average`);
+  console.log(`wall time ${minutes.toFixed(1)} min`);
+  console.log(`report: ${path.join(o.out, 'report.md')}`);
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('distill')
     .description('Knowledge distillation for TypeScript: train teachers, distill students, compare methods.')
     .option('--threads <n>', 'intra-op threads (default: libtorch default)', (v) => Number(v))
+    .addHelpText('after', EXIT_CODES)
     .hook('preAction', (cmd) => {
       const t = cmd.opts().threads as number | undefined;
       if (t !== undefined) {
-        if (!Number.isInteger(t) || t < 1) throw new UsageError(`--threads must be a positive integer`);
+        if (!Number.isInteger(t) || t < 1) throw new InputError(`--threads must be a positive integer`);
         setNumThreads(t);
       }
     })
     .exitOverride();
 
-  program
-    .command('train')
+  common(program.command('train'))
     .description('train a network alone (a teacher, or the baseline student)')
     .argument('<config>', 'YAML experiment file')
     .option('--set <key=value>', 'override a config key (repeatable), e.g. --set solver.lr=0.01', collect, [])
     .option('--resume', "continue from the run folder's latest checkpoint")
-    .action((file: string, o: { set: string[]; resume?: boolean }) => trainOrRun(file, o, true));
+    .addHelpText('after', EXIT_CODES)
+    .action((file: string, o: { set: string[]; resume?: boolean; plugin: string[] }) => trainOrRun(file, o, true));
 
-  program
-    .command('run')
+  common(program.command('run'))
     .description('run an experiment: every stage of its method, then evaluation')
     .argument('<config>', 'YAML experiment file')
     .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
     .option('--resume', "continue from the run folder's latest checkpoint")
-    .action((file: string, o: { set: string[]; resume?: boolean }) => trainOrRun(file, o, false));
+    .addHelpText('after', EXIT_CODES)
+    .action((file: string, o: { set: string[]; resume?: boolean; plugin: string[] }) => trainOrRun(file, o, false));
 
-  program
-    .command('eval')
-    .description("top-1/top-5 on the test set: of a config's best checkpoint, or of a checkpoint in a run folder")
+  common(program.command('eval'))
+    .description(
+      "top-1/top-5 on the test set: of a config's best checkpoint (its own run or a comparison's), or of a checkpoint in a run folder",
+    )
     .argument(
       '<config|checkpoint>',
       'a YAML experiment file, or a .pt file inside a run folder (its config.json says the model and data)',
     )
-    .option('--checkpoint <file>', 'with a config: the checkpoint to evaluate (default: <output>/<name>/best.pt)')
+    .option(
+      '--checkpoint <file>',
+      'with a config: the checkpoint to evaluate (default: <output>/<name>/best.pt, or a comparison run of that name)',
+    )
     .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
-    .action((target: string, o: { checkpoint?: string; set: string[] }) => {
-      let c: ExperimentConfig;
-      let ckpt: string;
-      try {
-        if (target.endsWith('.pt')) {
-          const runConfig = path.join(path.dirname(target), 'config.json');
-          if (!existsSync(runConfig))
-            throw new Error(
-              `${target}: no config.json beside it to say the model and data; pass the experiment's YAML config instead`,
-            );
-          c = validateConfig(
-            applyOverrides(JSON.parse(readFileSync(runConfig, 'utf8')) as Record<string, unknown>, o.set),
-            runConfig,
-          );
-          ckpt = target;
-        } else {
-          c = loadConfig(target, o.set);
-          ckpt = o.checkpoint ?? path.join(c.output, c.name, 'best.pt');
-        }
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
-      if (!existsSync(ckpt)) throw new UsageError(`checkpoint ${ckpt} not found; train first (distill run) or pass --checkpoint`);
-      const { test } = loadDatasets(c.dataset, c.seed);
-      const model = createModel(c.student.model, { numClasses: test.numClasses, inChannels: test.channels });
-      loadModelCheckpoint(model, ckpt, 'student');
-      model.eval();
-      const acc = noGrad(() => evaluate((x) => model.forward(x).logits, test));
-      console.log(
-        `${ckpt}: top-1 ${acc.top1.toFixed(2)}, top-5 ${acc.top5.toFixed(2)}, loss ${acc.loss.toFixed(4)} on ${test.length} test images`,
-      );
-    });
+    .addHelpText('after', EXIT_CODES)
+    .action(evalCommand);
 
-  program
-    .command('compare')
+  common(program.command('compare'))
     .description('several configs (methods) over seeds, then one report; a teacher config may train first')
     .argument('<configs...>', 'YAML experiment files; the one with method none is the baseline')
     .option('--seeds <list>', 'comma-separated seeds', '0')
     .option('--teacher <config>', "train this config first and use its student as every run's teacher")
     .option('--out <dir>', 'report folder', 'runs/compare')
+    .option('--set <key=value>', 'override a key in every config (repeatable)', collect, [])
+    .option(
+      '--grid <key=v1,v2>',
+      'one run per value, e.g. --grid method.options.T=2,4,8 (repeatable: all combinations)',
+      collect,
+      [],
+    )
     .option('--resume', 'resume runs from their checkpoints')
-    .action(async (files: string[], o: { seeds: string; teacher?: string; out: string; resume?: boolean }) => {
-      const seeds = o.seeds.split(',').map((s) => Number(s.trim()));
-      if (seeds.some((s) => !Number.isInteger(s) || s < 0))
-        throw new UsageError(`--seeds: expected integers like 0,1,2, got '${o.seeds}'`);
-      let runs: ExperimentConfig[];
-      let teacher: ExperimentConfig | undefined;
-      try {
-        runs = files.map((f) => loadConfig(f));
-        teacher = o.teacher ? loadConfig(o.teacher) : undefined;
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
-      const progress = progressPrinter();
-      const cmp = await runComparison({ teacher, runs, seeds, outDir: o.out, resume: o.resume, onEvent: progress });
-      progress.done();
-      console.log(`\n${cmp.markdown}\n\nreport: ${path.join(o.out, 'report.md')}`);
-    });
+    .addHelpText('after', EXIT_CODES)
+    .action(compareCommand);
 
-  program
-    .command('quickstart')
+  common(program.command('quickstart'))
     .description("the README's main job: teacher, baseline and the six seed methods on Fashion-MNIST, then the comparison table")
     .option('--quick', 'a few hundred steps in all (a smoke test)')
     .option('--out <dir>', 'output folder', 'runs/quickstart')
@@ -146,32 +269,18 @@ export function buildProgram(): Command {
       QUICKSTART_METHODS.join(','),
     )
     .option('--resume', 'resume runs from their checkpoints')
-    .action(async (o: { quick?: boolean; out: string; resume?: boolean; methods: string }) => {
-      const started = performance.now();
-      let configs: ReturnType<typeof quickstartConfigs>;
-      try {
-        const methods = o.methods.split(',').map((m) => m.trim().toLowerCase());
-        configs = quickstartConfigs({
-          quick: o.quick,
-          outDir: o.out,
-          threads: program.opts().threads as number | undefined,
-          methods,
-        });
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
-      const { teacher, runs } = configs;
-      const progress = progressPrinter();
-      const cmp = await runComparison({ teacher, runs, seeds: [0], outDir: o.out, resume: o.resume, onEvent: progress });
-      progress.done();
-      const minutes = (performance.now() - started) / 60000;
-      const distilled = cmp.rows.filter((r) => r.delta !== null);
-      const avgDelta = distilled.length ? distilled.reduce((a, r) => a + r.delta!, 0) / distilled.length : NaN;
-      console.log(`\nFashion-MNIST, teacher resnet20 -> student resnet8 (top-1 %, test set)\n\n${cmp.markdown}\n`);
-      if (Number.isFinite(avgDelta))
-        console.log(`distilled students vs baseline: ${avgDelta >= 0 ? '+' : ''}${avgDelta.toFixed(2)} points on average`);
-      console.log(`wall time ${minutes.toFixed(1)} min`);
-      console.log(`report: ${path.join(o.out, 'report.md')}`);
+    .addHelpText('after', EXIT_CODES)
+    .action((o) => quickstartCommand(o, program.opts().threads as number | undefined));
+
+  common(program.command('list'))
+    .description('what can be named in a config: models, methods (with options, defaults and papers) or datasets')
+    .argument('<kind>', 'models, methods or datasets')
+    .argument('[name]', 'one entry, in full')
+    .action(async (kind: string, name: string | undefined, o: { plugin: string[] }) => {
+      await loadPlugins(o.plugin);
+      if (!['models', 'methods', 'datasets'].includes(kind))
+        throw new InputError(`list: expected models, methods or datasets, got '${kind}'`);
+      console.log(listing(kind as ListKind, name));
     });
   return program;
 }
@@ -183,12 +292,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof UsageError) {
-      console.error(`distill: ${err.message}`);
-      return 2;
-    }
     console.error(`distill: ${(err as Error).message}`);
-    return 1;
+    return err instanceof InputError ? 2 : 1;
   }
 }
 

@@ -1,6 +1,6 @@
 // Progress output: a live bar (epoch, losses, img/s, ETA) on a terminal; plain lines otherwise.
 import cliProgress from 'cli-progress';
-import type { TrainEvent } from '../engine/trainer.js';
+import type { TrainEvent } from '../engine/results.js';
 
 export interface ProgressPrinter {
   (label: string, e: TrainEvent): void;
@@ -25,6 +25,9 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): Pr
     if (e.type === 'stage') {
       epochs = e.epochs;
       if (!tty) stream.write(`[${label}] stage ${e.stage}: ${e.epochs} epoch(s) x ${e.stepsPerEpoch} steps\n`);
+    } else if (e.type === 'warning') {
+      stop();
+      stream.write(`[${label}] warning: ${e.message}\n`);
     } else if (e.type === 'resume') {
       stream.write(`[${label}] resuming at stage ${e.stage}, epoch ${e.epoch + 1}\n`);
     } else if (e.type === 'step' && tty) {

@@ -1,52 +1,61 @@
 // AB (Heo et al. 2019): activation-boundary transfer. Stage 1 trains the student body and
 // 1×1 conv+BN connectors with the AB loss alone on the pre-ReLU maps of each stage; the main
 // stage is ordinary training (CE, optionally plus KD).
+import { z } from 'zod';
 import { noGrad, tidy, type Tensor } from '../tensor/index.js';
-import * as F from '../tensor/functional.js';
 import { ModuleList, type Sequential } from '../nn/layers.js';
-import type { Model } from '../models/model.js';
-import { Distiller, type PrepStage, type TrainBatch, type TrainOutput } from './distiller.js';
+import type { ModelOutput } from '../models/model.js';
+import {
+  Distiller,
+  checkPaired,
+  type DistillerContext,
+  type FeaturePair,
+  type PrepStage,
+  type TrainBatch,
+  type TrainOutput,
+} from './distiller.js';
+import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 import { connector, poolTo } from './util.js';
 
-export interface ABOptions {
-  margin: number;
-  /** Overall scale of the AB loss: 3/1000 on CIFAR. */
-  abWeight: number;
-  initEpochs: number;
-  initLr: number;
-  ceWeight: number;
-  /** Optional KD in the main stage (RepDistiller's alpha). */
-  kdWeight: number;
-  T: number;
-}
+const options = z
+  .object({
+    margin: z.number().nonnegative().default(1),
+    abWeight: z
+      .number()
+      .nonnegative()
+      .default(3 / 1000)
+      .describe('overall scale of the AB loss (3/1000 on CIFAR)'),
+    features: featuresOption.describe(
+      "pre-ReLU maps, shallow to deep (default: each zoo stage's pre-activation); e.g. ['layer1:preact', 'layer2.1.bn2']",
+    ),
+    initEpochs: z.number().int().nonnegative().default(30),
+    initLr: z.number().positive().default(0.05),
+    ceWeight: z.number().nonnegative().default(1),
+    kdWeight: z.number().nonnegative().default(0).describe("optional KD in the main stage (RepDistiller's alpha)"),
+    T: z.number().positive().default(4),
+  })
+  .strict();
+export type ABOptions = z.infer<typeof options>;
 
 export class AB extends Distiller {
-  static readonly defaults: ABOptions = {
-    margin: 1,
-    abWeight: 3 / 1000,
-    initEpochs: 30,
-    initLr: 0.05,
-    ceWeight: 1,
-    kdWeight: 0,
-    T: 4,
-  };
-  readonly info = { needsTeacher: true, views: 1 as const };
+  static readonly options = options;
+  readonly options: ABOptions;
   readonly connectors: ModuleList<Sequential>;
-  /** Layers used: every stage output after the stem. */
-  readonly layers: number[];
+  private readonly feats: FeaturePair;
 
-  constructor(
-    student: Model,
-    teacher: Model,
-    readonly options: ABOptions = AB.defaults,
-  ) {
+  constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, context: DistillerContext = {}) {
     super(student, teacher);
-    const n = Math.min(student.featChannels.length, teacher.featChannels.length);
-    this.layers = Array.from({ length: n - 1 }, (_, i) => i + 1);
+    this.options = options.parse(opts);
+    // The zoo contract: every stage after the stem, up to the shallower network's count.
+    const n = Math.min(stageCount(student), stageCount(teacher));
+    const stages = (o: ModelOutput) => o.preactFeats.slice(1, n);
+    this.feats = this.featureSources(this.options.features, { student: stages, teacher: stages });
+    const shapes = this.featureShapes(this.feats, context);
+    checkPaired('AB', shapes.student.length, shapes.teacher.length);
     this.connectors = this.registerModule(
       'connectors',
-      new ModuleList(this.layers.map((i) => connector(student.featChannels[i]!, teacher.featChannels[i]!))),
+      new ModuleList(shapes.student.map((s, i) => connector(s[1]!, shapes.teacher[i]![1]!))),
     );
   }
 
@@ -57,12 +66,11 @@ export class AB extends Distiller {
 
   /** Connector outputs and teacher maps of each layer, at the teacher's resolution. */
   private pairs(batch: TrainBatch): { s: Tensor; t: Tensor }[] {
-    const s = this.student.forward(batch.images).preactFeats;
-    const t = this.teacherForward(batch.images).preactFeats;
-    return this.layers.map((layer, i) => {
-      const target = t[layer]!;
-      return { s: this.connectors.at(i).forward(poolTo(s[layer]!, target.shape[2]!, target.shape[3]!)), t: target };
-    });
+    const { s, t } = this.forwardFeatures(this.feats, batch.images);
+    return t.feats.map((target, i) => ({
+      s: this.connectors.at(i).forward(poolTo(s.feats[i]!, target.shape[2]!, target.shape[3]!)),
+      t: target,
+    }));
   }
 
   /** Σ_l 2^(l−n+1) · AB_l, scaled by abWeight. */
@@ -105,11 +113,16 @@ export class AB extends Distiller {
   }
 
   forwardTrain(batch: TrainBatch): TrainOutput {
-    const zS = this.student.forward(batch.images).logits;
-    const losses: Record<string, Tensor> = { ce: F.crossEntropy(zS, batch.labels).mul(this.options.ceWeight) };
+    const zS = this.studentLogits(batch.images);
+    const losses: Record<string, Tensor> = { ce: this.ce(zS, batch.labels).mul(this.options.ceWeight) };
     if (this.options.kdWeight > 0) {
-      losses.kd = L.kd(zS, this.teacherForward(batch.images).logits, { T: this.options.T }).mul(this.options.kdWeight);
+      losses.kd = L.kd(zS, this.teacherLogits(batch.images), { T: this.options.T }).mul(this.options.kdWeight);
     }
     return { logits: zS, losses };
   }
+}
+
+/** Entries of a zoo model's feats (stem + stages); other networks name their features. */
+function stageCount(net: Network): number {
+  return (net as { featChannels?: number[] }).featChannels?.length ?? 0;
 }

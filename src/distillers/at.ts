@@ -1,35 +1,49 @@
 // AT (Zagoruyko & Komodakis 2017): w_ce · CE + w_kd · Σ_stages mean((a_s − a_t)²) over the stage
 // outputs after the stem, a(f) = l2-normalised channel mean of f^p.
-import * as F from '../tensor/functional.js';
-import type { Model } from '../models/model.js';
-import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
+import { z } from 'zod';
+import type { ModelOutput } from '../models/model.js';
+import {
+  Distiller,
+  checkPaired,
+  type DistillerContext,
+  type FeaturePair,
+  type TrainBatch,
+  type TrainOutput,
+} from './distiller.js';
+import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 
-export interface ATOptions {
-  p: number;
-  ceWeight: number;
-  kdWeight: number;
-}
+const options = z
+  .object({
+    p: z.number().positive().default(2).describe('power of the attention map'),
+    features: featuresOption,
+    ceWeight: z.number().nonnegative().default(1),
+    kdWeight: z.number().nonnegative().default(1000),
+  })
+  .strict();
+export type ATOptions = z.infer<typeof options>;
 
 export class AT extends Distiller {
-  static readonly defaults: ATOptions = { p: 2, ceWeight: 1, kdWeight: 1000 };
-  readonly info = { needsTeacher: true, views: 1 as const };
-  constructor(
-    student: Model,
-    teacher: Model,
-    readonly options: ATOptions = AT.defaults,
-  ) {
+  static readonly options = options;
+  readonly options: ATOptions;
+  private readonly feats: FeaturePair;
+  constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, _context: DistillerContext = {}) {
     super(student, teacher);
+    this.options = options.parse(opts);
+    const stages = (o: ModelOutput) => o.feats.slice(1);
+    this.feats = this.featureSources(this.options.features, { student: stages, teacher: stages });
+    const f = this.options.features;
+    if (f) checkPaired('AT', f.student.length, f.teacher.length);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
-    const s = this.student.forward(batch.images);
-    const t = this.teacherForward(batch.images);
+    const { s, t } = this.forwardFeatures(this.feats, batch.images);
+    // The zoo contract pairs stages up to the shallower network's count.
     const n = Math.min(s.feats.length, t.feats.length);
-    let at = L.at(s.feats[1]!, t.feats[1]!, { p: this.options.p });
-    for (let i = 2; i < n; i++) at = at.add(L.at(s.feats[i]!, t.feats[i]!, { p: this.options.p }));
+    let at = L.at(s.feats[0]!, t.feats[0]!, { p: this.options.p });
+    for (let i = 1; i < n; i++) at = at.add(L.at(s.feats[i]!, t.feats[i]!, { p: this.options.p }));
     return {
       logits: s.logits,
-      losses: { ce: F.crossEntropy(s.logits, batch.labels).mul(this.options.ceWeight), at: at.mul(this.options.kdWeight) },
+      losses: { ce: this.ce(s.logits, batch.labels).mul(this.options.ceWeight), at: at.mul(this.options.kdWeight) },
     };
   }
 }

@@ -1,34 +1,34 @@
 // DIST (Huang et al. 2022): w_ce · CE + w_kd · τ² (β · inter-class + γ · intra-class relation).
-import * as F from '../tensor/functional.js';
-import type { Model } from '../models/model.js';
+import { z } from 'zod';
 import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
+import type { Network } from './features.js';
 import * as L from './losses.js';
 
-export interface DISTOptions {
-  beta: number;
-  gamma: number;
-  tau: number;
-  ceWeight: number;
-  kdWeight: number;
-}
+const options = z
+  .object({
+    beta: z.number().nonnegative().default(1).describe('weight of the inter-class relation'),
+    gamma: z.number().nonnegative().default(1).describe('weight of the intra-class relation'),
+    tau: z.number().positive().default(4).describe('temperature'),
+    ceWeight: z.number().nonnegative().default(1),
+    kdWeight: z.number().nonnegative().default(2),
+  })
+  .strict();
+export type DISTOptions = z.infer<typeof options>;
 
 export class DIST extends Distiller {
-  static readonly defaults: DISTOptions = { beta: 1, gamma: 1, tau: 4, ceWeight: 1, kdWeight: 2 };
-  readonly info = { needsTeacher: true, views: 1 as const };
-  constructor(
-    student: Model,
-    teacher: Model,
-    readonly options: DISTOptions = DIST.defaults,
-  ) {
+  static readonly options = options;
+  readonly options: DISTOptions;
+  constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}) {
     super(student, teacher);
+    this.options = options.parse(opts);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { beta, gamma, tau, ceWeight, kdWeight } = this.options;
-    const zS = this.student.forward(batch.images).logits;
-    const zT = this.teacherForward(batch.images).logits;
+    const zS = this.studentLogits(batch.images);
+    const zT = this.teacherLogits(batch.images);
     return {
       logits: zS,
-      losses: { ce: F.crossEntropy(zS, batch.labels).mul(ceWeight), dist: L.dist(zS, zT, { beta, gamma, tau }).mul(kdWeight) },
+      losses: { ce: this.ce(zS, batch.labels).mul(ceWeight), dist: L.dist(zS, zT, { beta, gamma, tau }).mul(kdWeight) },
     };
   }
 }

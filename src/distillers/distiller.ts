@@ -1,8 +1,12 @@
 // The Distiller base, in the spirit of mdistiller's: a student, a frozen teacher, the method's
 // extra modules, and forwardTrain() returning the student's logits and named, weighted losses.
-import { Tensor, noGrad, tidy, zeros } from '../tensor/index.js';
+// Student and teacher are any networks whose forward(x) gives logits; feature methods read
+// named modules through hooks (features.ts).
+import { Tensor, noGrad } from '../tensor/index.js';
+import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
-import type { Model, ModelOutput } from '../models/model.js';
+import type { ModelOutput } from '../models/model.js';
+import { FeatureSource, hasFeatureContract, inputChannels, logitsOf, type FeaturePaths, type Network } from './features.js';
 
 export interface TrainBatch {
   /** First augmented view [B, C, H, W]. */
@@ -28,6 +32,12 @@ export interface TrainOutput {
   losses: Record<string, Tensor>;
 }
 
+/** What a method may need to know of the data when it builds its modules. */
+export interface DistillerContext {
+  /** [C, H, W] of one input image (feature shapes are probed with it); default [C of the stem, 32, 32]. */
+  inputShape?: [number, number, number];
+}
+
 /** A preparation stage that runs before ordinary training (FT's paraphraser, AB's initialisation). */
 export interface PrepStage {
   name: string;
@@ -44,24 +54,45 @@ export interface PrepStage {
   report?(batch: TrainBatch): Record<string, number>;
 }
 
-export interface DistillerInfo {
-  /** False for self-distillation (DLB) and the baseline. */
-  needsTeacher: boolean;
-  /** Number of augmented views per sample the loader must render. */
-  views: 1 | 2;
+/** Student and teacher feature sources of a feature method. */
+export interface FeaturePair {
+  student: FeatureSource;
+  teacher: FeatureSource;
+}
+
+/** The zoo contract's default features of a method, for student and teacher. */
+export interface FeatureDefaults {
+  student: (o: ModelOutput) => Tensor[];
+  teacher: (o: ModelOutput) => Tensor[];
 }
 
 export abstract class Distiller extends Module {
-  readonly student: Model;
-  readonly teacher: Model | null;
-  abstract readonly info: DistillerInfo;
+  /** Whether the method distils from a teacher (false: the baseline, self-distillation). */
+  static readonly needsTeacher: boolean = true;
+  /** Augmented views per sample the loader renders (DLB uses two). */
+  static readonly views: 1 | 2 = 1;
 
-  constructor(student: Model, teacher: Model | null) {
+  readonly student: Network;
+  readonly teacher: Network | null;
+  needsTeacher: boolean;
+  views: 1 | 2;
+  /** Label smoothing of the cross-entropy term (solver.labelSmoothing). */
+  labelSmoothing = 0;
+  private readonly sources: FeatureSource[] = [];
+
+  constructor(student: Network, teacher: Network | null) {
     super();
+    const cls = new.target as unknown as typeof Distiller;
+    this.needsTeacher = cls.needsTeacher;
+    this.views = cls.views;
+    if (this.needsTeacher && !teacher) throw new Error(`${cls.name} needs a teacher model`);
     this.student = this.registerModule('student', student);
     this.teacher = this.registerModule('teacher', teacher);
-    if (teacher) for (const p of teacher.parameters()) p.requiresGrad = false;
-    this.train();
+    if (teacher) {
+      for (const p of teacher.parameters()) p.requiresGrad = false;
+      teacher.eval();
+    }
+    student.train();
   }
 
   /** Train mode for everything but the teacher, which stays in eval mode. */
@@ -74,7 +105,12 @@ export abstract class Distiller extends Module {
   abstract forwardTrain(batch: TrainBatch, ctx: TrainContext): TrainOutput;
 
   forwardTest(x: Tensor): Tensor {
-    return this.student.forward(x).logits;
+    return logitsOf(this.student.forward(x));
+  }
+
+  /** Cross entropy with the run's label smoothing: the CE term of every method. */
+  protected ce(logits: Tensor, labels: Tensor): Tensor {
+    return F.crossEntropy(logits, labels, this.labelSmoothing ? { labelSmoothing: this.labelSmoothing } : {});
   }
 
   /** Modules the method adds (connectors, regressors, paraphraser, translator). */
@@ -96,33 +132,60 @@ export abstract class Distiller extends Module {
     return [];
   }
 
-  /** State carried from step to step that a checkpoint must hold (DLB's previous batch). */
-  carriedState(): Record<string, Tensor> | null {
-    return null;
+  protected studentLogits(x: Tensor): Tensor {
+    return logitsOf(this.student.forward(x));
   }
-  loadCarriedState(_state: Record<string, unknown> | null): void {}
+
+  protected teacherLogits(x: Tensor): Tensor {
+    const teacher = this.requireTeacher();
+    return noGrad(() => logitsOf(teacher.forward(x)));
+  }
 
   /**
-   * Shapes of the student's and teacher's feature maps for an input of `size` (methods whose
-   * extra modules depend on spatial sizes, like FitNet's regressor, build them from these).
+   * The method's feature sources: named modules when `paths` are given, else the zoo contract's
+   * `defaults` (a model outside the zoo must then name its modules).
    */
-  protected featureShapes(size: [number, number]): { student: number[][]; teacher: number[][] } {
-    const probe = (m: Model) =>
-      tidy(() =>
-        noGrad(() => {
-          const wasTraining = m.training;
-          m.eval();
-          const out = m.forward(zeros(1, m.inChannels, size[0], size[1])).feats.map((f) => f.shape);
-          m.train(wasTraining);
-          return out;
-        }),
-      );
-    return { student: probe(this.student), teacher: this.teacher ? probe(this.teacher) : [] };
+  protected featureSources(paths: FeaturePaths | undefined, defaults: FeatureDefaults): FeaturePair {
+    const teacher = this.requireTeacher();
+    const name = this.constructor.name;
+    const source = (net: Network, role: 'student' | 'teacher') =>
+      new FeatureSource(net, paths?.[role], hasFeatureContract(net) ? defaults[role] : null, role, name);
+    const pair = { student: source(this.student, 'student'), teacher: source(teacher, 'teacher') };
+    this.sources.push(pair.student, pair.teacher);
+    return pair;
   }
 
-  protected teacherForward(x: Tensor): ModelOutput {
-    if (!this.teacher) throw new Error(`${this.constructor.name}: this method needs a teacher`);
-    const teacher = this.teacher;
-    return noGrad(() => teacher.forward(x));
+  /** Student features (with gradients) and teacher features (without), one forward each. */
+  protected forwardFeatures(
+    pair: FeaturePair,
+    x: Tensor,
+  ): { s: { logits: Tensor; feats: Tensor[] }; t: { logits: Tensor; feats: Tensor[] } } {
+    const s = pair.student.forward(x);
+    const t = noGrad(() => pair.teacher.forward(x));
+    return { s, t };
   }
+
+  /** Shapes of the student's and teacher's features for one input (extra modules size themselves from these). */
+  protected featureShapes(pair: FeaturePair, context: DistillerContext): { student: number[][]; teacher: number[][] } {
+    const shape = (net: Network) => context.inputShape ?? ([inputChannels(net), 32, 32] as [number, number, number]);
+    return { student: pair.student.probe(shape(this.student)), teacher: pair.teacher.probe(shape(this.requireTeacher())) };
+  }
+
+  protected requireTeacher(): Network {
+    if (!this.teacher) throw new Error(`${this.constructor.name}: this method needs a teacher`);
+    return this.teacher;
+  }
+
+  /** Removes the feature hooks, then releases every parameter and buffer. */
+  override dispose(): void {
+    for (const s of this.sources) s.remove();
+    super.dispose();
+  }
+}
+
+/** A feature list of equal length on both sides, or an error that says what is wrong. */
+export function checkPaired(method: string, s: number, t: number, exactly?: number): void {
+  if (exactly !== undefined && (s !== exactly || t !== exactly))
+    throw new Error(`${method}: takes ${exactly} feature per network, got ${s} (student) and ${t} (teacher)`);
+  if (s !== t) throw new Error(`${method}: the student gives ${s} features and the teacher ${t}; they are compared pairwise`);
 }

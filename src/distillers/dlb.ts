@@ -1,15 +1,20 @@
 // DLB (Shen et al. 2022): self-distillation from the last mini-batch. Each step runs the model on
 // the current batch (view 0) and the previous batch again (view 1) in one pass; loss
 // CE(both halves) + α · T² KL(softmax(z_prev_saved / T) ‖ softmax(z_prev_now / T)).
+import { z } from 'zod';
 import { Tensor, cat, keep, tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
-import type { Model } from '../models/model.js';
+import type { ExtraState } from '../nn/module.js';
 import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
+import type { Network } from './features.js';
 
-export interface DLBOptions {
-  T: number;
-  alpha: number;
-}
+const options = z
+  .object({
+    T: z.number().positive().default(3).describe('temperature'),
+    alpha: z.number().nonnegative().default(1).describe('weight of the KL term'),
+  })
+  .strict();
+export type DLBOptions = z.infer<typeof options>;
 
 interface Carried {
   images: Tensor;
@@ -19,16 +24,15 @@ interface Carried {
 }
 
 export class DLB extends Distiller {
-  static readonly defaults: DLBOptions = { T: 3, alpha: 1 };
-  readonly info = { needsTeacher: false, views: 2 as const };
+  static override readonly needsTeacher = false;
+  static override readonly views = 2;
+  static readonly options = options;
+  readonly options: DLBOptions;
   private carried: Carried | null = null;
 
-  constructor(
-    student: Model,
-    _teacher: Model | null,
-    readonly options: DLBOptions = DLB.defaults,
-  ) {
+  constructor(student: Network, _teacher?: Network | null, opts: z.input<typeof options> = {}) {
     super(student, null);
+    this.options = options.parse(opts);
   }
 
   /** The batch carried to the next step: its second view, labels, indices and saved logits. */
@@ -42,9 +46,9 @@ export class DLB extends Distiller {
     const prev = this.carried;
     const inputs = prev ? cat([batch.views[0]!, prev.images]) : batch.views[0]!;
     const labels = prev ? cat([batch.labels, prev.labels]) : batch.labels;
-    const all = this.student.forward(inputs).logits;
+    const all = this.studentLogits(inputs);
     const logits = prev ? all.narrow(0, 0, b) : all;
-    const losses: Record<string, Tensor> = { ce: F.crossEntropy(all, labels) };
+    const losses: Record<string, Tensor> = { ce: this.ce(all, labels) };
     if (prev) {
       const { T, alpha } = this.options;
       const prevNow = all.narrow(0, b, prev.labels.shape[0]!);
@@ -61,27 +65,41 @@ export class DLB extends Distiller {
     this.carried = {
       images: keep(images.detach()),
       labels: keep(labels.detach()),
-      logits: keep(logits),
+      logits: keep(logits.detach()),
       indices: Int32Array.from(indices),
     };
     if (old) for (const t of [old.images, old.labels, old.logits]) t.dispose();
   }
 
-  override carriedState(): Record<string, Tensor> | null {
+  /** The carried batch travels in the state dict (`_extra_state.*`), so a checkpoint resumes it; empty before the first step. */
+  override getExtraState(): ExtraState {
     const c = this.carried;
-    if (!c) return null;
-    return { images: c.images, labels: c.labels, logits: c.logits, indices: tensor(c.indices) };
+    if (!c) return {};
+    return { images: c.images.detach(), labels: c.labels.detach(), logits: c.logits.detach(), indices: tensor(c.indices) };
   }
 
-  override loadCarriedState(state: Record<string, unknown> | null): void {
-    if (!state) {
-      this.carried = null;
+  override setExtraState(state: ExtraState): void {
+    if (!Object.keys(state).length) {
+      this.dropCarried();
       return;
     }
-    const { images, labels, logits, indices } = state as Record<string, Tensor>;
+    const { images, labels, logits, indices } = state;
     if (!(images instanceof Tensor && labels instanceof Tensor && logits instanceof Tensor && indices instanceof Tensor)) {
       throw new Error('DLB: the checkpoint has a malformed carried batch (needs images, labels, logits, indices)');
     }
+    const b = labels.shape[0]!;
+    if (images.shape[0] !== b || logits.shape[0] !== b || indices.numel() !== b)
+      throw new Error('DLB: the carried batch in the checkpoint has inconsistent sizes');
     this.carry(images, labels, logits, Int32Array.from(indices.dataSync() as Int32Array));
+  }
+
+  private dropCarried(): void {
+    if (this.carried) for (const t of [this.carried.images, this.carried.labels, this.carried.logits]) t.dispose();
+    this.carried = null;
+  }
+
+  override dispose(): void {
+    this.dropCarried();
+    super.dispose();
   }
 }

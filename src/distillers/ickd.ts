@@ -1,42 +1,55 @@
 // ICKD (Liu et al. 2021): inter-channel correlation. A 1×1 conv + BN embeds the student's last
 // map to the teacher's channels; w_ce · CE + w_kd · Σ (G_s − G_t)² / (C·B) over channel Grams.
-import * as F from '../tensor/functional.js';
+import { z } from 'zod';
 import { BatchNorm2d, Conv2d, Sequential } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
-import type { Model } from '../models/model.js';
-import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
+import {
+  Distiller,
+  checkPaired,
+  type DistillerContext,
+  type FeaturePair,
+  type TrainBatch,
+  type TrainOutput,
+} from './distiller.js';
+import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 
-export interface ICKDOptions {
-  ceWeight: number;
-  kdWeight: number;
-}
+const options = z
+  .object({
+    features: featuresOption,
+    ceWeight: z.number().nonnegative().default(1),
+    kdWeight: z.number().nonnegative().default(2.5),
+  })
+  .strict();
+export type ICKDOptions = z.infer<typeof options>;
 
 export class ICKD extends Distiller {
-  static readonly defaults: ICKDOptions = { ceWeight: 1, kdWeight: 2.5 };
-  readonly info = { needsTeacher: true, views: 1 as const };
+  static readonly options = options;
+  readonly options: ICKDOptions;
   readonly embed: Sequential;
-  constructor(
-    student: Model,
-    teacher: Model,
-    readonly options: ICKDOptions = ICKD.defaults,
-  ) {
+  private readonly feats: FeaturePair;
+  constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, context: DistillerContext = {}) {
     super(student, teacher);
-    const cs = student.featChannels.at(-1)!;
-    const ct = teacher.featChannels.at(-1)!;
+    this.options = options.parse(opts);
+    this.feats = this.featureSources(this.options.features, {
+      student: (o) => [o.feats.at(-1)!],
+      teacher: (o) => [o.feats.at(-1)!],
+    });
+    const shapes = this.featureShapes(this.feats, context);
+    checkPaired('ICKD', shapes.student.length, shapes.teacher.length, 1);
+    const [cs, ct] = [shapes.student[0]![1]!, shapes.teacher[0]![1]!];
     this.embed = this.registerModule('embed', new Sequential(new Conv2d(cs, ct, 1, { bias: false }), new BatchNorm2d(ct)));
   }
   override extraModules(): Module[] {
     return [this.embed];
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
-    const s = this.student.forward(batch.images);
-    const t = this.teacherForward(batch.images);
+    const { s, t } = this.forwardFeatures(this.feats, batch.images);
     return {
       logits: s.logits,
       losses: {
-        ce: F.crossEntropy(s.logits, batch.labels).mul(this.options.ceWeight),
-        ickd: L.ickd(this.embed.forward(s.feats.at(-1)!), t.feats.at(-1)!).mul(this.options.kdWeight),
+        ce: this.ce(s.logits, batch.labels).mul(this.options.ceWeight),
+        ickd: L.ickd(this.embed.forward(s.feats[0]!), t.feats[0]!).mul(this.options.kdWeight),
       },
     };
   }

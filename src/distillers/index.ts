@@ -1,6 +1,4 @@
-// The distillation methods by name, each with the defaults of shared/docs/methods.md.
-import type { Model } from '../models/model.js';
-import type { Distiller } from './distiller.js';
+// The distillation methods, each registered with its paper and options (registry.ts).
 import { Vanilla } from './none.js';
 import { KD } from './kd.js';
 import { DIST } from './dist.js';
@@ -14,83 +12,73 @@ import { RKD } from './rkd.js';
 import { ICKD } from './ickd.js';
 import { DKD } from './dkd.js';
 import { ReviewKD } from './reviewkd.js';
+import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
+export * from './features.js';
+export * from './registry.js';
 export * as losses from './losses.js';
 export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD };
 
-interface MethodEntry {
-  defaults: object;
-  make: (student: Model, teacher: Model | null, options: never) => Distiller;
-  needsTeacher: boolean;
-  description: string;
-}
-
-type DistillerClass = { defaults: object } & (new (student: Model, teacher: Model, options: never) => Distiller);
-const entryOf = (cls: DistillerClass, needsTeacher: boolean, description: string): MethodEntry => ({
-  defaults: cls.defaults,
-  make: (s, t, o) => new cls(s, t as Model, o),
-  needsTeacher,
-  description,
+const features = 'features: {student: [layer2], teacher: [layer2]}';
+registerMethodClass('none', Vanilla, { description: 'the student trained alone (baseline)' });
+registerMethodClass('kd', KD, {
+  description: 'logit distillation (Hinton et al. 2015)',
+  paper: 'https://arxiv.org/abs/1503.02531',
+  example: 'method: {name: kd, options: {T: 4, ceWeight: 0.1, kdWeight: 0.9}}',
 });
-
-const methods: Record<string, MethodEntry> = {
-  none: entryOf(Vanilla, false, 'the student trained alone (baseline)'),
-  kd: entryOf(KD, true, 'logit distillation (Hinton et al. 2015)'),
-  dist: entryOf(DIST, true, 'relation of predictions (Huang et al. 2022)'),
-  sp: entryOf(SP, true, 'similarity-preserving (Tung & Mori 2019)'),
-  ft: entryOf(FT, true, 'factor transfer (Kim et al. 2018)'),
-  ab: entryOf(AB, true, 'activation boundaries (Heo et al. 2019)'),
-  dlb: entryOf(DLB, false, 'self-distillation from the last mini-batch (Shen et al. 2022)'),
-  fitnet: entryOf(FitNet, true, 'hints through a regressor (Romero et al. 2015)'),
-  at: entryOf(AT, true, 'attention transfer (Zagoruyko & Komodakis 2017)'),
-  rkd: entryOf(RKD, true, 'relational distances and angles (Park et al. 2019)'),
-  ickd: entryOf(ICKD, true, 'inter-channel correlation (Liu et al. 2021)'),
-  dkd: entryOf(DKD, true, 'decoupled target / non-target KD (Zhao et al. 2022)'),
-  reviewkd: entryOf(ReviewKD, true, 'knowledge review (Chen et al. 2021)'),
-};
-
-/** One line per method: name and what it is. */
-export const methodDescriptions = (): [string, string][] => Object.entries(methods).map(([k, m]) => [k, m.description]);
-
-export const methodNames = (): string[] => Object.keys(methods);
-
-export function methodDefaults(name: string): Record<string, unknown> {
-  return { ...entry(name).defaults };
-}
-
-export function methodNeedsTeacher(name: string): boolean {
-  return entry(name).needsTeacher;
-}
-
-function entry(name: string): MethodEntry {
-  const m = methods[name.toLowerCase()];
-  if (!m) throw new Error(`unknown method '${name}'; available: ${methodNames().join(', ')}`);
-  return m;
-}
-
-/**
- * Builds a distiller by name. Options override the method's defaults; an unknown option is an
- * error that lists the valid ones.
- */
-export function createDistiller(
-  name: string,
-  student: Model,
-  teacher: Model | null,
-  options: Record<string, unknown> = {},
-  context: { inputSize?: number } = {},
-): Distiller {
-  const m = entry(name);
-  const defaults = m.defaults as Record<string, unknown>;
-  // Methods that size their modules from feature shapes get the data's image size.
-  if ('inputSize' in defaults && options.inputSize === undefined && context.inputSize)
-    options = { ...options, inputSize: context.inputSize };
-  for (const [k, v] of Object.entries(options)) {
-    if (!(k in defaults))
-      throw new Error(`method '${name}': unknown option '${k}'; valid options: ${Object.keys(defaults).join(', ') || '(none)'}`);
-    if (typeof v !== typeof defaults[k])
-      throw new Error(`method '${name}': option '${k}' must be a ${typeof defaults[k]}, got ${JSON.stringify(v)}`);
-  }
-  if (m.needsTeacher && !teacher) throw new Error(`method '${name}' needs a teacher model`);
-  return m.make(student, teacher, { ...defaults, ...options } as never);
-}
+registerMethodClass('dist', DIST, {
+  description: 'relation of predictions, inter- and intra-class (Huang et al. 2022)',
+  paper: 'https://arxiv.org/abs/2205.10536',
+  example: 'method: {name: dist, options: {tau: 4, kdWeight: 2}}',
+});
+registerMethodClass('sp', SP, {
+  description: 'similarity-preserving (Tung & Mori 2019)',
+  paper: 'https://arxiv.org/abs/1907.09682',
+  example: `method: {name: sp, options: {kdWeight: 3000, ${features}}}`,
+});
+registerMethodClass('ft', FT, {
+  description: 'factor transfer, with its paraphraser stage (Kim et al. 2018)',
+  paper: 'https://arxiv.org/abs/1802.04977',
+  example: 'method: {name: ft, options: {rate: 0.5, kdWeight: 500}}',
+});
+registerMethodClass('ab', AB, {
+  description: 'activation boundaries, with its initialisation stage (Heo et al. 2019)',
+  paper: 'https://arxiv.org/abs/1811.03233',
+  example: 'method: {name: ab, options: {initEpochs: 30}}',
+});
+registerMethodClass('dlb', DLB, {
+  description: 'self-distillation from the last mini-batch, no teacher (Shen et al. 2022)',
+  paper: 'https://arxiv.org/abs/2203.16172',
+  example: 'method: {name: dlb, options: {T: 3, alpha: 1}}',
+});
+registerMethodClass('fitnet', FitNet, {
+  description: 'hints through a regressor (Romero et al. 2015)',
+  paper: 'https://arxiv.org/abs/1412.6550',
+  example: `method: {name: fitnet, options: {kdWeight: 100, ${features}}}`,
+});
+registerMethodClass('at', AT, {
+  description: 'attention transfer (Zagoruyko & Komodakis 2017)',
+  paper: 'https://arxiv.org/abs/1612.03928',
+  example: 'method: {name: at, options: {features: {student: [layer1, layer2], teacher: [layer1, layer2]}}}',
+});
+registerMethodClass('rkd', RKD, {
+  description: 'relational distances and angles (Park et al. 2019)',
+  paper: 'https://arxiv.org/abs/1904.05068',
+  example: "method: {name: rkd, options: {features: {student: ['fc:input'], teacher: ['fc:input']}}}",
+});
+registerMethodClass('ickd', ICKD, {
+  description: 'inter-channel correlation (Liu et al. 2021)',
+  paper: 'https://arxiv.org/abs/2108.12093',
+  example: 'method: {name: ickd, options: {kdWeight: 2.5}}',
+});
+registerMethodClass('dkd', DKD, {
+  description: 'decoupled target / non-target KD (Zhao et al. 2022)',
+  paper: 'https://arxiv.org/abs/2203.08679',
+  example: 'method: {name: dkd, options: {alpha: 1, beta: 8, T: 4}}',
+});
+registerMethodClass('reviewkd', ReviewKD, {
+  description: 'knowledge review (Chen et al. 2021)',
+  paper: 'https://arxiv.org/abs/2104.09044',
+  example: 'method: {name: reviewkd, options: {kdWeight: 5, warmupEpochs: 20}}',
+});

@@ -1,32 +1,32 @@
 // KD (Hinton et al. 2015): w_ce · CE + w_kd · T² KL(p_t ‖ p_s) at temperature T.
-import * as F from '../tensor/functional.js';
-import type { Model } from '../models/model.js';
+import { z } from 'zod';
 import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
+import type { Network } from './features.js';
 import * as L from './losses.js';
 
-export interface KDOptions {
-  T: number;
-  ceWeight: number;
-  kdWeight: number;
-}
+const options = z
+  .object({
+    T: z.number().positive().default(4).describe('temperature'),
+    ceWeight: z.number().nonnegative().default(0.1),
+    kdWeight: z.number().nonnegative().default(0.9),
+  })
+  .strict();
+export type KDOptions = z.infer<typeof options>;
 
 export class KD extends Distiller {
-  static readonly defaults: KDOptions = { T: 4, ceWeight: 0.1, kdWeight: 0.9 };
-  readonly info = { needsTeacher: true, views: 1 as const };
-  constructor(
-    student: Model,
-    teacher: Model,
-    readonly options: KDOptions = KD.defaults,
-  ) {
+  static readonly options = options;
+  readonly options: KDOptions;
+  constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}) {
     super(student, teacher);
+    this.options = options.parse(opts);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
-    const zS = this.student.forward(batch.images).logits;
-    const zT = this.teacherForward(batch.images).logits;
+    const zS = this.studentLogits(batch.images);
+    const zT = this.teacherLogits(batch.images);
     return {
       logits: zS,
       losses: {
-        ce: F.crossEntropy(zS, batch.labels).mul(this.options.ceWeight),
+        ce: this.ce(zS, batch.labels).mul(this.options.ceWeight),
         kd: L.kd(zS, zT, { T: this.options.T }).mul(this.options.kdWeight),
       },
     };

@@ -1,24 +1,18 @@
 // The baseline: the student trained alone with cross entropy.
-import * as F from '../tensor/functional.js';
-import type { Model } from '../models/model.js';
+import { z } from 'zod';
 import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
+import type { Network } from './features.js';
 
-export interface NoneOptions {
-  labelSmoothing: number;
-}
+const options = z.object({}).strict();
 
 export class Vanilla extends Distiller {
-  static readonly defaults: NoneOptions = { labelSmoothing: 0 };
-  readonly info = { needsTeacher: false, views: 1 as const };
-  constructor(
-    student: Model,
-    _teacher: Model | null,
-    readonly options: NoneOptions = Vanilla.defaults,
-  ) {
+  static override readonly needsTeacher = false;
+  static readonly options = options;
+  constructor(student: Network, _teacher?: Network | null, _options: z.input<typeof options> = {}) {
     super(student, null);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
-    const logits = this.student.forward(batch.images).logits;
-    return { logits, losses: { ce: F.crossEntropy(logits, batch.labels, { labelSmoothing: this.options.labelSmoothing }) } };
+    const logits = this.studentLogits(batch.images);
+    return { logits, losses: { ce: this.ce(logits, batch.labels) } };
   }
 }

@@ -1,22 +1,41 @@
 // ReviewKD (Chen et al. 2021): attention-based fusion (ABF) of the student's stages, from the
 // deepest to the shallowest, each output matched to the teacher's pre-activation map of the
 // same level with the hierarchical context loss; w_ce · CE + w · min(epoch / warmup, 1) · Σ HCL.
+import { z } from 'zod';
 import { cat, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, ModuleList, Sequential } from '../nn/layers.js';
 import { kaimingUniform_ } from '../nn/init.js';
-import type { Model } from '../models/model.js';
-import { Distiller, type TrainBatch, type TrainContext, type TrainOutput } from './distiller.js';
+import type { ModelOutput } from '../models/model.js';
+import {
+  Distiller,
+  checkPaired,
+  type DistillerContext,
+  type FeaturePair,
+  type TrainBatch,
+  type TrainContext,
+  type TrainOutput,
+} from './distiller.js';
+import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 
-export interface ReviewKDOptions {
-  ceWeight: number;
-  kdWeight: number;
-  warmupEpochs: number;
-  maxMidChannel: number;
-  studentPreact: boolean;
-}
+const options = z
+  .object({
+    features: featuresOption.describe(
+      'levels, shallow to deep; the deepest may be a vector (the pooled features, e.g. fc:input). Default: each zoo stage and the pooled vector (teacher: pre-activation)',
+    ),
+    ceWeight: z.number().nonnegative().default(1),
+    kdWeight: z.number().nonnegative().default(5),
+    warmupEpochs: z.number().int().nonnegative().default(20),
+    maxMidChannel: z.number().int().positive().default(512),
+    studentPreact: z.boolean().default(false).describe("the student's pre-activation maps (zoo contract only)"),
+  })
+  .strict();
+export type ReviewKDOptions = z.infer<typeof options>;
+
+/** A vector level [B, D] as a 1×1 map. */
+const asMap = (v: Tensor) => (v.ndim === 2 ? v.unsqueeze(-1).unsqueeze(-1) : v);
 
 class ABF extends Module {
   readonly conv1: Sequential;
@@ -47,31 +66,30 @@ class ABF extends Module {
 }
 
 export class ReviewKD extends Distiller {
-  static readonly defaults: ReviewKDOptions = {
-    ceWeight: 1,
-    kdWeight: 5,
-    warmupEpochs: 20,
-    maxMidChannel: 512,
-    studentPreact: false,
-  };
-  readonly info = { needsTeacher: true, views: 1 as const };
+  static readonly options = options;
+  readonly options: ReviewKDOptions;
   /** From the deepest level (the pooled vector) to the shallowest stage. */
   readonly abfs: ModuleList<ABF>;
+  private readonly feats: FeaturePair;
 
-  constructor(
-    student: Model,
-    teacher: Model,
-    readonly options: ReviewKDOptions = ReviewKD.defaults,
-  ) {
+  constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, context: DistillerContext = {}) {
     super(student, teacher);
-    const inChannels = [...student.featChannels.slice(1), student.pooledDim];
-    const outChannels = [...teacher.featChannels.slice(1), teacher.pooledDim];
-    if (inChannels.length !== outChannels.length) {
+    this.options = options.parse(opts);
+    const preact = this.options.studentPreact;
+    this.feats = this.featureSources(this.options.features, {
+      student: (o: ModelOutput) => [...(preact ? o.preactFeats : o.feats).slice(1), o.pooled],
+      teacher: (o: ModelOutput) => [...o.preactFeats.slice(1), o.pooled],
+    });
+    const shapes = this.featureShapes(this.feats, context);
+    if (!this.options.features && shapes.student.length !== shapes.teacher.length) {
       throw new Error(
-        `ReviewKD: the student has ${inChannels.length - 1} stages and the teacher ${outChannels.length - 1}; ReviewKD pairs stages one to one`,
+        `ReviewKD: the student has ${shapes.student.length - 1} stages and the teacher ${shapes.teacher.length - 1}; ReviewKD pairs stages one to one`,
       );
     }
-    const mid = Math.min(options.maxMidChannel, inChannels.at(-1)!);
+    checkPaired('ReviewKD', shapes.student.length, shapes.teacher.length);
+    const inChannels = shapes.student.map((s) => s[1]!);
+    const outChannels = shapes.teacher.map((t) => t[1]!);
+    const mid = Math.min(this.options.maxMidChannel, inChannels.at(-1)!);
     const abfs = inChannels.map((c, i) => new ABF(c, mid, outChannels[i]!, i < inChannels.length - 1));
     this.abfs = this.registerModule('abfs', new ModuleList(abfs.reverse()));
   }
@@ -81,11 +99,9 @@ export class ReviewKD extends Distiller {
   }
 
   forwardTrain(batch: TrainBatch, ctx: TrainContext): TrainOutput {
-    const s = this.student.forward(batch.images);
-    const t = this.teacherForward(batch.images);
-    const asMap = (v: Tensor) => v.unsqueeze(-1).unsqueeze(-1);
-    const xs = [...(this.options.studentPreact ? s.preactFeats : s.feats).slice(1), asMap(s.pooled)].reverse();
-    const targets = [...t.preactFeats.slice(1), asMap(t.pooled)];
+    const { s, t } = this.forwardFeatures(this.feats, batch.images);
+    const xs = s.feats.map(asMap).reverse();
+    const targets = t.feats.map(asMap);
     const reversedTargets = targets.slice().reverse();
     const results: Tensor[] = [];
     let residual: Tensor | null = null;
@@ -100,7 +116,7 @@ export class ReviewKD extends Distiller {
     return {
       logits: s.logits,
       losses: {
-        ce: F.crossEntropy(s.logits, batch.labels).mul(this.options.ceWeight),
+        ce: this.ce(s.logits, batch.labels).mul(this.options.ceWeight),
         reviewkd: hcl.mul(this.options.kdWeight * ramp),
       },
     };

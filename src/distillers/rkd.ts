@@ -1,31 +1,36 @@
 // RKD (Park et al. 2019): w_ce · CE + w_kd · (w_d · distance + w_a · angle) on the pooled features.
-import * as F from '../tensor/functional.js';
-import type { Model } from '../models/model.js';
-import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
+import { z } from 'zod';
+import { Distiller, checkPaired, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
+import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 
-export interface RKDOptions {
-  distanceWeight: number;
-  angleWeight: number;
-  ceWeight: number;
-  kdWeight: number;
-}
+const options = z
+  .object({
+    distanceWeight: z.number().nonnegative().default(25),
+    angleWeight: z.number().nonnegative().default(50),
+    features: featuresOption.describe('one module per network (default: the pooled vector); its output is flattened'),
+    ceWeight: z.number().nonnegative().default(1),
+    kdWeight: z.number().nonnegative().default(1),
+  })
+  .strict();
+export type RKDOptions = z.infer<typeof options>;
 
 export class RKD extends Distiller {
-  static readonly defaults: RKDOptions = { distanceWeight: 25, angleWeight: 50, ceWeight: 1, kdWeight: 1 };
-  readonly info = { needsTeacher: true, views: 1 as const };
-  constructor(
-    student: Model,
-    teacher: Model,
-    readonly options: RKDOptions = RKD.defaults,
-  ) {
+  static readonly options = options;
+  readonly options: RKDOptions;
+  private readonly feats: FeaturePair;
+  constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}) {
     super(student, teacher);
+    this.options = options.parse(opts);
+    this.feats = this.featureSources(this.options.features, { student: (o) => [o.pooled], teacher: (o) => [o.pooled] });
+    const f = this.options.features;
+    if (f) checkPaired('RKD', f.student.length, f.teacher.length, 1);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { distanceWeight, angleWeight, ceWeight, kdWeight } = this.options;
-    const s = this.student.forward(batch.images);
-    const t = this.teacherForward(batch.images);
-    const rkd = L.rkdDistance(s.pooled, t.pooled).mul(distanceWeight).add(L.rkdAngle(s.pooled, t.pooled).mul(angleWeight));
-    return { logits: s.logits, losses: { ce: F.crossEntropy(s.logits, batch.labels).mul(ceWeight), rkd: rkd.mul(kdWeight) } };
+    const { s, t } = this.forwardFeatures(this.feats, batch.images);
+    const [es, et] = [s.feats[0]!.flatten(1), t.feats[0]!.flatten(1)];
+    const rkd = L.rkdDistance(es, et).mul(distanceWeight).add(L.rkdAngle(es, et).mul(angleWeight));
+    return { logits: s.logits, losses: { ce: this.ce(s.logits, batch.labels).mul(ceWeight), rkd: rkd.mul(kdWeight) } };
   }
 }

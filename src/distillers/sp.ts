@@ -1,33 +1,39 @@
-// SP (Tung & Mori 2019): w_ce · CE + w_kd · ‖G_t − G_s‖²_F / B² on the last feature maps.
-import * as F from '../tensor/functional.js';
-import type { Model } from '../models/model.js';
-import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
+// SP (Tung & Mori 2019): w_ce · CE + w_kd · Σ_pairs ‖G_t − G_s‖²_F / B² (default: the last
+// feature maps).
+import { z } from 'zod';
+import { Distiller, checkPaired, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
+import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 
-export interface SPOptions {
-  ceWeight: number;
-  kdWeight: number;
-}
+const options = z
+  .object({
+    features: featuresOption,
+    ceWeight: z.number().nonnegative().default(1),
+    kdWeight: z.number().nonnegative().default(3000),
+  })
+  .strict();
+export type SPOptions = z.infer<typeof options>;
 
 export class SP extends Distiller {
-  static readonly defaults: SPOptions = { ceWeight: 1, kdWeight: 3000 };
-  readonly info = { needsTeacher: true, views: 1 as const };
-  constructor(
-    student: Model,
-    teacher: Model,
-    readonly options: SPOptions = SP.defaults,
-  ) {
+  static readonly options = options;
+  readonly options: SPOptions;
+  private readonly feats: FeaturePair;
+  constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}) {
     super(student, teacher);
+    this.options = options.parse(opts);
+    this.feats = this.featureSources(this.options.features, {
+      student: (o) => [o.feats.at(-1)!],
+      teacher: (o) => [o.feats.at(-1)!],
+    });
+    const f = this.options.features;
+    if (f) checkPaired('SP', f.student.length, f.teacher.length);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
-    const s = this.student.forward(batch.images);
-    const t = this.teacherForward(batch.images);
+    const { s, t } = this.forwardFeatures(this.feats, batch.images);
+    const sp = s.feats.map((fs, i) => L.sp(fs, t.feats[i]!)).reduce((a, b) => a.add(b));
     return {
       logits: s.logits,
-      losses: {
-        ce: F.crossEntropy(s.logits, batch.labels).mul(this.options.ceWeight),
-        sp: L.sp(s.feats.at(-1)!, t.feats.at(-1)!).mul(this.options.kdWeight),
-      },
+      losses: { ce: this.ce(s.logits, batch.labels).mul(this.options.ceWeight), sp: sp.mul(this.options.kdWeight) },
     };
   }
 }

@@ -1,31 +1,17 @@
-// Comparisons: a teacher, the baseline student and each method over seeds, in one table.
+// Comparisons: a teacher, the baseline student and each method over seeds, in one table; sweeps
+// over option values (--grid) expand one config into several runs.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { methodEntry } from '../distillers/registry.js';
 import type { ExperimentConfig } from './config.js';
-import { loadDatasets, runExperiment, type ExperimentResult } from './experiment.js';
-import type { TrainEvent } from './trainer.js';
-import { writeComparisonReport } from './report.js';
+import { InputError } from './errors.js';
+import { loadDatasets, runExperiment } from './experiment.js';
+import { comparisonMarkdown, writeComparisonReport } from './report.js';
+import type { Comparison, ComparisonRow, ExperimentResult, TrainEvent } from './results.js';
 
-export interface ComparisonRow {
-  label: string;
-  method: string;
-  model: string;
-  seeds: number;
-  best: { mean: number; std: number };
-  last: { mean: number; std: number };
-  /** Mean best top-1 minus the baseline's (null for the teacher and the baseline itself). */
-  delta: number | null;
-  extraParameters: number;
-  parameters: number;
-  seconds: number;
-  imgPerSec: number;
-}
-
-export interface Comparison {
-  teacher: ComparisonRow | null;
-  rows: ComparisonRow[];
-  markdown: string;
-}
+export type { Comparison, ComparisonRow } from './results.js';
+export { comparisonMarkdown } from './report.js';
 
 const meanStd = (xs: number[]) => {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -50,37 +36,85 @@ function summarise(label: string, results: ExperimentResult[]): ComparisonRow {
   };
 }
 
-export function comparisonMarkdown(teacher: ComparisonRow | null, rows: ComparisonRow[]): string {
-  const fmt = (m: { mean: number; std: number }, n: number) =>
-    n > 1 ? `${m.mean.toFixed(2)} ± ${m.std.toFixed(2)}` : m.mean.toFixed(2);
-  const lines = [
-    '| run | model | best top-1 | last top-1 | Δ best vs baseline | extra params | train time (s) | img/s |',
-    '|---|---|---|---|---|---|---|---|',
-  ];
-  for (const r of teacher ? [teacher, ...rows] : rows) {
-    const delta = r.delta === null ? '' : `${r.delta >= 0 ? '+' : ''}${r.delta.toFixed(2)}`;
-    lines.push(
-      `| ${r.label} | ${r.model} | ${fmt(r.best, r.seeds)} | ${fmt(r.last, r.seeds)} | ${delta} | ${r.extraParameters} | ${r.seconds.toFixed(0)} | ${r.imgPerSec.toFixed(0)} |`,
+/** One sweep point: the overrides that make it and the suffix that names it. */
+export interface GridPoint {
+  overrides: string[];
+  label: string;
+}
+
+/**
+ * `--grid key=v1,v2` (repeatable) as the cartesian product of its values. Values are YAML
+ * scalars; `[]` or `{}` values are not split.
+ */
+export function gridPoints(grids: string[]): GridPoint[] {
+  let points: GridPoint[] = [{ overrides: [], label: '' }];
+  for (const g of grids) {
+    const eq = g.indexOf('=');
+    if (eq < 1 || eq === g.length - 1) throw new InputError(`--grid ${g}: expected key.path=v1,v2,...`);
+    const key = g.slice(0, eq);
+    const values = g
+      .slice(eq + 1)
+      .split(',')
+      .map((v) => v.trim());
+    if (values.some((v) => v === '')) throw new InputError(`--grid ${g}: an empty value`);
+    const short = key.split('.').at(-1)!;
+    points = points.flatMap((p) =>
+      values.map((v) => ({
+        overrides: [...p.overrides, `${key}=${v}`],
+        label: `${p.label}${p.label ? ',' : ''}${short}=${String(parseYaml(v))}`,
+      })),
     );
   }
-  return lines.join('\n');
+  return points;
+}
+
+/** Whether a grid override applies to a config: method options only to methods that have them. */
+export function overrideApplies(raw: Record<string, unknown>, override: string): boolean {
+  const key = override.slice(0, override.indexOf('='));
+  if (!key.startsWith('method.options.')) return true;
+  const method = (raw.method as { name?: unknown } | undefined)?.name ?? 'none';
+  try {
+    return key.split('.')[2]! in methodEntry(String(method)).options.shape;
+  } catch {
+    return true; // the config's own validation reports the unknown method
+  }
 }
 
 export interface ComparisonSpec {
   /** Trains the teacher first (method none); its best checkpoint then feeds every method. */
   teacher?: ExperimentConfig;
-  /** One config per method (the baseline is the one whose method is 'none'). */
+  /** One config per run (the baseline is the one whose method is 'none'); names must be distinct. */
   runs: ExperimentConfig[];
+  /** Row labels (default: the method in capitals, 'baseline' for none). */
+  labels?: string[];
   seeds: number[];
   outDir: string;
   resume?: boolean;
   onEvent?: (label: string, e: TrainEvent) => void;
 }
 
+/** Rejects two different runs of one name: they would share a run folder and a row. */
+export function checkDistinctNames(runs: ExperimentConfig[]): void {
+  const seen = new Map<string, string>();
+  for (const r of runs) {
+    const json = JSON.stringify(r);
+    const before = seen.get(r.name);
+    if (before !== undefined)
+      throw new InputError(
+        before === json
+          ? `the config '${r.name}' is given twice; give it once`
+          : `two configs are named '${r.name}'; give each run its own name (they would share a run folder)`,
+      );
+    seen.set(r.name, json);
+  }
+}
+
 export async function runComparison(spec: ComparisonSpec): Promise<Comparison> {
+  checkDistinctNames(spec.runs);
   mkdirSync(spec.outDir, { recursive: true });
   const base = spec.runs[0]!;
   const datasets = loadDatasets(base.dataset, base.seed);
+  const warnings: string[] = [];
   let teacherRow: ComparisonRow | null = null;
   let teacherCheckpoint: string | undefined;
   if (spec.teacher) {
@@ -92,9 +126,10 @@ export async function runComparison(spec: ComparisonSpec): Promise<Comparison> {
     });
     teacherRow = { ...summarise(`teacher (${spec.teacher.student.model})`, [t]), method: 'teacher' };
     teacherCheckpoint = path.join(t.outDir, 'student.pt');
+    warnings.push(...t.warnings.map((w) => `teacher: ${w}`));
   }
   const rows: ComparisonRow[] = [];
-  for (const run of spec.runs) {
+  for (const [i, run] of spec.runs.entries()) {
     const results: ExperimentResult[] = [];
     for (const seed of spec.seeds) {
       const c: ExperimentConfig = {
@@ -104,16 +139,21 @@ export async function runComparison(spec: ComparisonSpec): Promise<Comparison> {
       };
       const label = `${run.name}${spec.seeds.length > 1 ? ` seed ${seed}` : ''}`;
       const dir = path.join(spec.outDir, spec.seeds.length > 1 ? `${run.name}-seed${seed}` : run.name);
-      results.push(
-        await runExperiment(c, { datasets, resume: spec.resume, outDir: dir, onEvent: (e) => spec.onEvent?.(label, e) }),
-      );
+      const r = await runExperiment(c, { datasets, resume: spec.resume, outDir: dir, onEvent: (e) => spec.onEvent?.(label, e) });
+      warnings.push(...r.warnings.map((w) => `${label}: ${w}`));
+      results.push(r);
     }
-    rows.push(summarise(run.method.name.toLowerCase() === 'none' ? 'baseline' : run.method.name.toUpperCase(), results));
+    const method = run.method.name.toLowerCase();
+    rows.push(summarise(spec.labels?.[i] ?? (method === 'none' ? 'baseline' : method.toUpperCase()), results));
   }
   const baseline = rows.find((r) => r.method === 'none');
   if (baseline) for (const r of rows) if (r !== baseline) r.delta = r.best.mean - baseline.best.mean;
+  if (baseline && teacherRow && teacherRow.best.mean <= baseline.best.mean)
+    warnings.push(
+      `the teacher (${teacherRow.best.mean.toFixed(2)}) is no better than the baseline student (${baseline.best.mean.toFixed(2)}): distilling from it cannot be expected to help; train the teacher longer`,
+    );
   const markdown = comparisonMarkdown(teacherRow, rows);
-  writeFileSync(path.join(spec.outDir, 'comparison.json'), JSON.stringify({ teacher: teacherRow, rows }, null, 2));
-  await writeComparisonReport(spec.outDir, teacherRow, rows, markdown);
-  return { teacher: teacherRow, rows, markdown };
+  writeFileSync(path.join(spec.outDir, 'comparison.json'), JSON.stringify({ teacher: teacherRow, rows, warnings }, null, 2));
+  await writeComparisonReport(spec.outDir, teacherRow, rows, markdown, warnings);
+  return { teacher: teacherRow, rows, markdown, warnings };
 }

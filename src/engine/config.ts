@@ -1,15 +1,23 @@
 // Experiment configuration: YAML files validated against a schema before any work starts.
-// Errors name the key's path and the allowed values.
+// Names (models, methods, datasets) and each method's options are checked against the
+// registries, so a plugin's entries validate like built-in ones. Errors name the key's path and
+// the allowed values.
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { modelNames } from '../models/index.js';
-import { methodDefaults, methodNames } from '../distillers/index.js';
+import { methodEntry, methodNames } from '../distillers/registry.js';
+import { datasetNames } from '../data/registry.js';
+import { InputError } from './errors.js';
 
-const modelName = z.string().refine(
-  (m) => modelNames().includes(m),
-  (m) => ({ message: `unknown model '${m}'; allowed: ${modelNames().join(', ')}` }),
-);
+const registered = (what: string, names: () => string[], normalise = (s: string) => s) =>
+  z.string().refine(
+    (m) => names().includes(normalise(m)),
+    (m) => ({ message: `unknown ${what} '${m}'; allowed: ${names().join(', ')}` }),
+  );
+
+const modelName = registered('model', modelNames);
 
 const schedule = z
   .object({
@@ -20,13 +28,19 @@ const schedule = z
   })
   .strict();
 
+const perChannel = z.array(z.number()).min(1);
+
 export const configSchema = z
   .object({
     name: z.string().min(1),
+    /** ES modules that register models, methods or datasets; paths relative to the config file. */
+    plugins: z.array(z.string().min(1)).default([]),
     dataset: z
       .object({
-        name: z.enum(['fashion-mnist', 'mnist', 'cifar10', 'cifar100', 'synthetic']),
+        name: registered('dataset', datasetNames),
         root: z.string().optional(),
+        /** Image side for datasets that resize (imagefolder). */
+        size: z.number().int().positive().optional(),
         trainSubset: z.number().int().positive().optional(),
         testSubset: z.number().int().positive().optional(),
         augment: z
@@ -35,17 +49,17 @@ export const configSchema = z
           .nullable()
           .default(null),
         labelNoise: z.number().min(0).max(1).default(0),
+        /** Normalisation; default: the dataset's own statistics. */
+        mean: perChannel.optional(),
+        std: z.array(z.number().positive()).min(1).optional(),
       })
       .strict(),
     teacher: z.object({ model: modelName, checkpoint: z.string().optional() }).strict().optional(),
     student: z.object({ model: modelName }).strict(),
     method: z
       .object({
-        name: z.string().refine(
-          (m) => methodNames().includes(m.toLowerCase()),
-          (m) => ({ message: `unknown method '${m}'; allowed: ${methodNames().join(', ')}` }),
-        ),
-        options: z.record(z.union([z.number(), z.boolean(), z.string()])).default({}),
+        name: registered('method', methodNames, (m) => m.toLowerCase()),
+        options: z.record(z.unknown()).default({}),
       })
       .strict()
       .default({ name: 'none', options: {} }),
@@ -57,9 +71,16 @@ export const configSchema = z
         epochs: z.number().int().positive(),
         batchSize: z.number().int().positive(),
         lr: z.number().positive(),
+        optimizer: z.enum(['sgd', 'adamw']).default('sgd'),
         momentum: z.number().min(0).max(1).default(0.9),
         weightDecay: z.number().min(0).default(5e-4),
         nesterov: z.boolean().default(false),
+        /** AdamW's betas. */
+        betas: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.9, 0.999]),
+        /** Clip the gradients' total L2 norm to this value (torch.nn.utils.clip_grad_norm_). */
+        clipGradNorm: z.number().positive().optional(),
+        /** Label smoothing of every method's cross-entropy term. */
+        labelSmoothing: z.number().min(0).max(1).default(0),
         schedule: schedule.default({ type: 'constant' }),
       })
       .strict(),
@@ -77,26 +98,36 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    const defaults = (() => {
-      try {
-        return methodDefaults(c.method.name);
-      } catch {
-        return null;
-      }
-    })();
-    if (defaults) {
-      for (const [k, v] of Object.entries(c.method.options)) {
-        if (!(k in defaults)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['method', 'options', k],
-            message: `unknown option for ${c.method.name}; allowed: ${Object.keys(defaults).join(', ') || '(none)'}`,
-          });
-        } else if (typeof v !== typeof defaults[k]) {
-          ctx.addIssue({ code: 'custom', path: ['method', 'options', k], message: `must be a ${typeof defaults[k]}` });
-        }
+    let entry;
+    try {
+      entry = methodEntry(c.method.name);
+    } catch {
+      return; // reported by the name's own check
+    }
+    const r = entry.options.safeParse(c.method.options);
+    if (!r.success) {
+      const allowed = Object.keys(entry.options.shape).join(', ') || '(none)';
+      for (const i of r.error.issues) {
+        const where = ['method', 'options', ...i.path];
+        if (i.code === 'unrecognized_keys')
+          for (const k of i.keys)
+            ctx.addIssue({
+              code: 'custom',
+              path: [...where, k],
+              message: `unknown option for ${entry.name}; allowed: ${allowed}`,
+            });
+        else ctx.addIssue({ code: 'custom', path: where, message: i.message });
       }
     }
+    if (entry.needsTeacher && !c.teacher)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['teacher'],
+        message: `method '${entry.name}' needs a teacher: set teacher.model and teacher.checkpoint`,
+      });
+    const { mean, std } = c.dataset;
+    if (mean && std && mean.length !== std.length)
+      ctx.addIssue({ code: 'custom', path: ['dataset', 'std'], message: 'mean and std need the same number of channels' });
   });
 
 export type ExperimentConfig = z.infer<typeof configSchema>;
@@ -113,30 +144,44 @@ function formatIssues(error: z.ZodError, source: string): string {
   return `invalid config ${source}:\n${lines.join('\n')}`;
 }
 
+export interface ValidateOptions {
+  /** Check that teacher.checkpoint exists (off when the comparison trains the teacher first). */
+  checkTeacherCheckpoint?: boolean;
+}
+
 /** Validates a parsed config object; `source` names it in errors. */
-export function validateConfig(raw: unknown, source = '(config)'): ExperimentConfig {
+export function validateConfig(raw: unknown, source = '(config)', options: ValidateOptions = {}): ExperimentConfig {
   const result = configSchema.safeParse(raw);
-  if (!result.success) throw new Error(formatIssues(result.error, source));
+  if (!result.success) throw new InputError(formatIssues(result.error, source));
   const c = result.data;
-  if (c.teacher?.checkpoint && !existsSync(c.teacher.checkpoint)) {
-    throw new Error(
-      `invalid config ${source}:\n  teacher.checkpoint: file ${c.teacher.checkpoint} not found; train the teacher first (distill train) or fix the path`,
-    );
+  if ((options.checkTeacherCheckpoint ?? true) && methodEntry(c.method.name).needsTeacher) {
+    if (!c.teacher?.checkpoint)
+      throw new InputError(
+        `invalid config ${source}:\n  teacher.checkpoint: method '${c.method.name}' needs the teacher's trained weights`,
+      );
+    if (!existsSync(c.teacher.checkpoint))
+      throw new InputError(
+        `invalid config ${source}:\n  teacher.checkpoint: file ${c.teacher.checkpoint} not found; train the teacher first (distill train) or fix the path`,
+      );
   }
   return c;
 }
+
+const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /** Applies `key.path=value` overrides (values parsed as YAML scalars). */
 export function applyOverrides(raw: Record<string, unknown>, overrides: string[]): Record<string, unknown> {
   for (const o of overrides) {
     const eq = o.indexOf('=');
-    if (eq < 1) throw new Error(`--set ${o}: expected key.path=value`);
+    if (eq < 1) throw new InputError(`--set ${o}: expected key.path=value`);
     const keys = o.slice(0, eq).split('.');
+    if (keys.some((k) => UNSAFE_KEYS.has(k) || !k)) throw new InputError(`--set ${o}: '${o.slice(0, eq)}' is not a config key`);
     const value = parseYaml(o.slice(eq + 1)) as unknown;
     let node = raw;
     for (const k of keys.slice(0, -1)) {
-      if (node[k] === undefined) node[k] = {};
-      if (typeof node[k] !== 'object' || node[k] === null) throw new Error(`--set ${o}: '${k}' is not a section`);
+      if (!Object.prototype.hasOwnProperty.call(node, k)) node[k] = {};
+      if (typeof node[k] !== 'object' || node[k] === null || Array.isArray(node[k]))
+        throw new InputError(`--set ${o}: '${k}' is not a section`);
       node = node[k] as Record<string, unknown>;
     }
     node[keys.at(-1)!] = value;
@@ -144,13 +189,13 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: string[]
   return raw;
 }
 
-/** Reads, parses and validates a YAML config file (relative paths in it are from the working directory). */
-export function loadConfig(file: string, overrides: string[] = []): ExperimentConfig {
+/** Reads and parses a YAML config file into a plain object (not yet validated). */
+export function readConfigFile(file: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new InputError(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   let raw: unknown;
   try {
@@ -158,12 +203,33 @@ export function loadConfig(file: string, overrides: string[] = []): ExperimentCo
   } catch (err) {
     const e = err as YAMLParseError;
     const pos = e.linePos?.[0];
-    throw new Error(
+    throw new InputError(
       `config ${file} is not valid YAML${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}: ${e.message.split('\n')[0]}`,
     );
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
-    throw new Error(`config ${file} must be a YAML mapping (key: value), got ${Array.isArray(raw) ? 'a list' : typeof raw}`);
-  const withOverrides = applyOverrides(raw as Record<string, unknown>, overrides);
-  return validateConfig(withOverrides, file);
+    throw new InputError(`config ${file} must be a YAML mapping (key: value), got ${Array.isArray(raw) ? 'a list' : typeof raw}`);
+  return raw as Record<string, unknown>;
+}
+
+/** The plugin paths a raw config names, resolved against the config file's folder. */
+export function pluginPaths(raw: Record<string, unknown>, file: string): string[] {
+  const plugins = raw.plugins;
+  if (plugins === undefined) return [];
+  if (!Array.isArray(plugins) || plugins.some((p) => typeof p !== 'string'))
+    throw new InputError(`invalid config ${file}:\n  plugins: expected a list of module paths`);
+  const dir = path.dirname(path.resolve(file));
+  return (plugins as string[]).map((p) => (path.isAbsolute(p) ? p : path.resolve(dir, p)));
+}
+
+/**
+ * Reads, parses and validates a YAML config file (paths inside it, but plugins, are relative to
+ * the working directory). Plugins it names must be loaded first (loadConfig in plugins.ts does both).
+ */
+export function loadConfigSync(file: string, overrides: string[] = [], options: ValidateOptions = {}): ExperimentConfig {
+  const raw = applyOverrides(readConfigFile(file), overrides);
+  const c = validateConfig(raw, file, options);
+  // Kept resolved so a run folder's config.json finds them from anywhere.
+  c.plugins = pluginPaths(raw, file);
+  return c;
 }

@@ -1,103 +1,109 @@
 // An experiment from a config: data, teacher (from its checkpoint), student, method, training,
-// and the run folder's files (log.jsonl, latest.pt, best.pt, student.pt, report.md).
-import { mkdirSync, writeFileSync } from 'node:fs';
+// and the run folder's files (config.json, log.jsonl, latest.pt, best.pt, student.pt,
+// result.json, report.md). Every bad input is found before training starts (InputError).
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Tensor, load, manualSeed, save, setNumThreads } from '../tensor/index.js';
-import { createModel, type Model } from '../models/index.js';
-import { createDistiller, methodNeedsTeacher } from '../distillers/index.js';
+import { cuda, manualSeed, save, setNumThreads } from '../tensor/index.js';
+import { disposeStateDict } from '../nn/module.js';
+import { createModel } from '../models/index.js';
+import { createDistiller, logitsOf, methodEntry, type Distiller, type Network } from '../distillers/index.js';
 import * as data from '../data/datasets.js';
+import { createDataset } from '../data/registry.js';
 import type { ExperimentConfig } from './config.js';
-import { runTraining, type RunResult, type TrainEvent } from './trainer.js';
+import { runTraining } from './trainer.js';
 import { evaluate } from './evaluate.js';
+import { loadWeights } from './checkpoint.js';
+import { InputError, asInputError } from './errors.js';
 import { writeRunReport } from './report.js';
+import type { ExperimentResult, TrainEvent } from './results.js';
+
+export type { ExperimentResult } from './results.js';
 
 export interface Datasets {
   train: data.ImageDataset;
   test: data.ImageDataset;
 }
 
+/** Seeds of the subsets' sample order: fixed, so every run of a comparison sees the same images. */
+export const TRAIN_SUBSET_SEED = 1234;
+export const TEST_SUBSET_SEED = 4321;
+/** Offset from the run's seed for the choice of noisy labels. */
+export const LABEL_NOISE_SEED_OFFSET = 77;
+
+/** The config's dataset: its registered loader, then subsets, normalisation and label noise. */
 export function loadDatasets(c: ExperimentConfig['dataset'], seed: number): Datasets {
-  const root = c.root;
-  const need = (what: string) => {
-    if (!root) throw new Error(`dataset ${c.name}: set dataset.root to the ${what} folder`);
-    return root;
-  };
-  let train: data.ImageDataset;
-  let test: data.ImageDataset;
-  switch (c.name) {
-    case 'fashion-mnist':
-      train = data.loadFashionMnist({ root, train: true });
-      test = data.loadFashionMnist({ root, train: false });
-      break;
-    case 'mnist':
-      train = data.loadMnist({ root: need('MNIST IDX'), train: true });
-      test = data.loadMnist({ root: need('MNIST IDX'), train: false });
-      break;
-    case 'cifar10':
-      train = data.loadCifar10({ root: need('cifar-10-batches-bin'), train: true });
-      test = data.loadCifar10({ root: need('cifar-10-batches-bin'), train: false });
-      break;
-    case 'cifar100':
-      train = data.loadCifar100({ root: need('cifar-100-binary'), train: true });
-      test = data.loadCifar100({ root: need('cifar-100-binary'), train: false });
-      break;
-    case 'synthetic':
-      train = data.syntheticDataset({ length: c.trainSubset ?? 2048, seed: 1 });
-      test = data.syntheticDataset({ length: c.testSubset ?? 512, seed: 2 });
-      break;
-  }
-  // Subsets are the first N samples in a seeded order, the same for every run of a comparison.
+  let { train, test } = asInputError(() =>
+    createDataset(c.name, { root: c.root, size: c.size, trainSubset: c.trainSubset, testSubset: c.testSubset }),
+  );
   const pick = (ds: data.ImageDataset, n: number | undefined, s: number) => {
     if (!n || n >= ds.length) return ds;
     const idx = data.shuffledIndices(ds.length, data.mulberry32(s));
     return data.subset(ds, idx.subarray(0, n));
   };
+  // Synthetic data is generated at the subset's size already.
   if (c.name !== 'synthetic') {
-    train = pick(train, c.trainSubset, 1234);
-    test = pick(test, c.testSubset, 4321);
+    train = pick(train, c.trainSubset, TRAIN_SUBSET_SEED);
+    test = pick(test, c.testSubset, TEST_SUBSET_SEED);
   }
-  if (c.labelNoise > 0) train = data.withLabelNoise(train, c.labelNoise, seed + 77).dataset;
+  if (c.mean || c.std) {
+    const norm = { mean: c.mean ?? train.mean, std: c.std ?? train.std };
+    if (norm.mean.length !== train.channels || norm.std.length !== train.channels)
+      throw new InputError(`dataset.mean/std: ${c.name} has ${train.channels} channel(s); give one value per channel`);
+    train = { ...train, ...norm };
+    test = { ...test, ...norm };
+  }
+  if (c.labelNoise > 0) train = data.withLabelNoise(train, c.labelNoise, seed + LABEL_NOISE_SEED_OFFSET).dataset;
   return { train, test };
 }
 
-/** The state dict inside a checkpoint: a raw state dict, mdistiller's {model}, or ours (student.*). */
-export function extractStateDict(ckpt: unknown, file: string): Record<string, Tensor> {
-  const isStateDict = (o: unknown): o is Record<string, Tensor> =>
-    !!o && typeof o === 'object' && Object.values(o).length > 0 && Object.values(o).every((v) => v instanceof Tensor);
-  const obj = ckpt as Record<string, unknown>;
-  let sd: Record<string, Tensor> | null = null;
-  if (isStateDict(obj)) sd = obj;
-  else
-    for (const key of ['model', 'state_dict', 'net', 'student'])
-      if (isStateDict(obj?.[key])) sd = obj[key] as Record<string, Tensor>;
-  if (!sd) throw new Error(`${file} holds no state dict (expected a state dict, or one under 'model' / 'state_dict')`);
-  if (Object.keys(sd).some((k) => k.startsWith('student.'))) {
-    sd = Object.fromEntries(
-      Object.entries(sd)
-        .filter(([k]) => k.startsWith('student.'))
-        .map(([k, v]) => [k.slice('student.'.length), v]),
+/** Fails early, with the fix, when the config asks for a device this libtorch does not have. */
+export function checkDevice(device: string): void {
+  if (device.startsWith('cuda') && !cuda.isAvailable())
+    throw new InputError(
+      `runtime.device is '${device}', but this libtorch has no CUDA (or sees no GPU); use runtime.device: cpu, or build distill-ts against a CUDA libtorch: LIBTORCH=/path/to/libtorch npm ci`,
     );
-  }
-  return sd;
+  if (device !== 'cpu' && !/^cuda(:\d+)?$/.test(device))
+    throw new InputError(`runtime.device '${device}': expected cpu, cuda or cuda:N`);
 }
 
-export function loadModelCheckpoint(model: Model, file: string, role: string): void {
-  const sd = extractStateDict(load(file), file);
-  try {
-    model.loadStateDict(sd);
-  } catch (err) {
-    throw new Error(`${role} checkpoint ${file} does not fit the ${role} architecture: ${(err as Error).message}`);
-  }
-}
-
-export interface ExperimentResult extends RunResult {
-  name: string;
-  method: string;
-  student: string;
-  teacher: string | null;
-  studentParameters: number;
+interface Prepared {
+  train: data.ImageDataset;
+  test: data.ImageDataset;
+  teacher: Network | null;
   teacherTop1: number | null;
-  outDir: string;
+  student: Network;
+  distiller: Distiller;
+}
+
+/** Data, networks and the method: every failure here is bad input (exit code 2). */
+function prepare(c: ExperimentConfig, datasets: Datasets | undefined, log: (o: object) => void): Prepared {
+  checkDevice(c.runtime.device);
+  const { train, test } = datasets ?? loadDatasets(c.dataset, c.seed);
+  const shape = { numClasses: train.numClasses, inChannels: train.channels };
+  manualSeed(c.seed);
+  const entry = methodEntry(c.method.name);
+  let teacher: Network | null = null;
+  let teacherTop1: number | null = null;
+  if (entry.needsTeacher) {
+    if (!c.teacher?.checkpoint)
+      throw new InputError(`config ${c.name}: method '${entry.name}' needs teacher.model and teacher.checkpoint`);
+    const t = asInputError(() => createModel(c.teacher!.model, shape)).to(c.runtime.device);
+    try {
+      loadWeights(t, c.teacher.checkpoint, { role: 'teacher', modelName: c.teacher.model });
+    } catch (err) {
+      if (err instanceof InputError && err.details) log({ event: 'error', message: err.message, details: err.details });
+      throw err;
+    }
+    t.eval();
+    teacherTop1 = evaluate((x) => logitsOf(t.forward(x)), test, { device: c.runtime.device }).top1;
+    teacher = t;
+  }
+  const student = asInputError(() => createModel(c.student.model, shape)).to(c.runtime.device);
+  const distiller = asInputError(() =>
+    createDistiller(entry.name, student, teacher, c.method.options, { inputShape: [train.channels, train.height, train.width] }),
+  );
+  distiller.labelSmoothing = c.solver.labelSmoothing;
+  return { train, test, teacher, teacherTop1, student, distiller };
 }
 
 /** Runs one experiment. `datasets` may be shared between runs of a comparison. */
@@ -108,55 +114,68 @@ export async function runExperiment(
   if (c.runtime.threads) setNumThreads(c.runtime.threads);
   const outDir = options.outDir ?? path.join(c.output, c.name);
   mkdirSync(outDir, { recursive: true });
-  const { train, test } = options.datasets ?? loadDatasets(c.dataset, c.seed);
-  const shape = { numClasses: train.numClasses, inChannels: train.channels };
-  manualSeed(c.seed);
-  const method = c.method.name.toLowerCase();
-  let teacher: Model | null = null;
-  let teacherTop1: number | null = null;
-  if (methodNeedsTeacher(method)) {
-    if (!c.teacher?.checkpoint)
-      throw new Error(`config ${c.name}: method '${method}' needs teacher.model and teacher.checkpoint`);
-    teacher = createModel(c.teacher.model, shape).to(c.runtime.device);
-    loadModelCheckpoint(teacher, c.teacher.checkpoint, 'teacher');
-    teacher.eval();
-    const t = teacher;
-    teacherTop1 = evaluate((x) => t.forward(x).logits, test, { device: c.runtime.device }).top1;
-  }
-  const student = createModel(c.student.model, shape).to(c.runtime.device);
-  const distiller = createDistiller(method, student, teacher, c.method.options, { inputSize: train.height });
+  const log = (o: object) =>
+    appendFileSync(path.join(outDir, 'log.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...o }) + '\n');
+  const p = prepare(c, options.datasets, log);
   writeFileSync(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
-  const result = await runTraining({
-    distiller,
-    train,
-    test,
-    solver: c.solver,
-    augment: c.dataset.augment,
-    seed: c.seed,
-    outDir,
-    numWorkers: c.runtime.workers,
-    stages: c.stages,
-    maxStepsPerEpoch: c.runtime.maxStepsPerEpoch,
-    resume: options.resume,
-    device: c.runtime.device,
-    onEvent: options.onEvent,
-  });
-  // The student alone, in mdistiller's checkpoint shape, usable as a teacher checkpoint.
-  const sd = student.stateDict();
-  save({ model: sd }, path.join(outDir, 'student.pt'));
-  for (const t of Object.values(sd)) t.dispose();
+  let result;
+  try {
+    result = await runTraining({
+      distiller: p.distiller,
+      train: p.train,
+      test: p.test,
+      solver: c.solver,
+      augment: c.dataset.augment,
+      seed: c.seed,
+      outDir,
+      numWorkers: c.runtime.workers,
+      stages: c.stages,
+      maxStepsPerEpoch: c.runtime.maxStepsPerEpoch,
+      resume: options.resume,
+      device: c.runtime.device,
+      onEvent: options.onEvent,
+    });
+    // The student alone, in mdistiller's checkpoint shape, usable as a teacher checkpoint.
+    const sd = p.student.stateDict();
+    save({ model: sd }, path.join(outDir, 'student.pt'));
+    disposeStateDict(sd);
+  } finally {
+    p.distiller.dispose();
+  }
   const out: ExperimentResult = {
     ...result,
     name: c.name,
-    method,
+    method: methodEntry(c.method.name).name,
     student: c.student.model,
-    teacher: teacher ? c.teacher!.model : null,
-    studentParameters: student.numParameters(),
-    teacherTop1,
+    teacher: p.teacher ? c.teacher!.model : null,
+    studentParameters: p.student.numParameters(),
+    teacherTop1: p.teacherTop1,
+    numClasses: p.train.numClasses,
+    seed: c.seed,
     outDir,
+    warnings: runWarnings(result.bestTop1, p.teacherTop1, p.train.numClasses),
   };
+  for (const message of out.warnings) {
+    options.onEvent?.({ type: 'warning', message: `${c.name}: ${message}` });
+    log({ event: 'warning', message });
+  }
   writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(out, null, 2));
   await writeRunReport(c, out);
-  distiller.dispose();
   return out;
+}
+
+/** A student no better than chance, or a teacher that barely learned, is worth a loud word. */
+export function runWarnings(bestTop1: number, teacherTop1: number | null, numClasses: number): string[] {
+  const chance = 100 / numClasses;
+  const near = (acc: number) => acc <= 1.5 * chance;
+  const warnings: string[] = [];
+  if (near(bestTop1))
+    warnings.push(
+      `the student collapsed: best top-1 ${bestTop1.toFixed(2)}% is near chance (${chance.toFixed(1)}%); lower the learning rate or the loss weights, or train longer`,
+    );
+  if (teacherTop1 !== null && near(teacherTop1))
+    warnings.push(
+      `the teacher is near chance (${teacherTop1.toFixed(2)}% top-1): it has little to teach; check teacher.checkpoint and the dataset`,
+    );
+  return warnings;
 }

@@ -36,7 +36,8 @@ export function lineChart(
     encoding: {
       x: { field: 'x', type: 'quantitative', title: xTitle, axis: { format: 'd', tickMinStep: 1 } },
       y: { field: 'y', type: 'quantitative', title: yTitle, scale: { zero: false } },
-      color: { field: 'series', type: 'nominal', title: null },
+      // Full series names: Vega cuts legend labels at 160 px by default.
+      color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: 0, orient: 'bottom', columns: 2 } },
     },
   } as TopLevelSpec;
 }

@@ -1,7 +1,7 @@
 // The README's main job: on Fashion-MNIST (Debian's dataset-fashion-mnist), train a teacher, a
 // baseline student and a student with each seed method, then print the comparison table.
 import { validateConfig, type ExperimentConfig, type ExperimentInput } from './config.js';
-import { methodDefaults } from '../distillers/index.js';
+import { methodDefaults } from '../distillers/registry.js';
 
 export const QUICKSTART_METHODS = ['none', 'kd', 'dist', 'sp', 'ft', 'ab', 'dlb'] as const;
 
@@ -34,6 +34,8 @@ export function quickstartConfigs(o: QuickstartOptions = {}): { teacher: Experim
     runtime: { threads: o.threads, workers: 1, maxStepsPerEpoch: quick ? 12 : undefined },
   };
   const teacher = validateConfig({ ...base, name: 'teacher', student: { model: 'resnet20' } }, 'quickstart teacher');
+  // The comparison trains the teacher first and hands its weights to every run.
+  const noCheckpoint = { checkTeacherCheckpoint: false };
   const stageEpochs = { paraphraser: { epochs: 1 }, 'ab-init': { epochs: 1, lr: 0.05 } };
   const methods = o.methods ?? [...QUICKSTART_METHODS];
   const runs = methods.map((m) =>
@@ -47,6 +49,7 @@ export function quickstartConfigs(o: QuickstartOptions = {}): { teacher: Experim
         stages: stageEpochs,
       },
       `quickstart ${m}`,
+      noCheckpoint,
     ),
   );
   return { teacher, runs };

@@ -1,16 +1,25 @@
 // The trainer: preparation stages, then the main stage with its LR schedule; evaluation every
 // epoch (best and last top-1 both kept); per-loss averages and img/s; JSON-lines logs; atomic
-// checkpoints every epoch (latest and best) from which `resume` continues exactly.
-import { appendFileSync, existsSync, mkdirSync, copyFileSync } from 'node:fs';
+// checkpoints every epoch (latest and best) from which `resume` continues exactly. Each step
+// below fits on a screen: plan the stages, restore, train an epoch (one step at a time),
+// evaluate, save.
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { Tensor, getRngState, load, save, setRngState, tidy, type Saveable } from '../tensor/index.js';
+import { Tensor, getRngState, setRngState, tidy } from '../tensor/index.js';
+import { clipGradNorm_ } from '../nn/utils.js';
 import { SGD } from '../optim/sgd.js';
+import { AdamW } from '../optim/adamw.js';
+import type { Optimizer } from '../optim/optimizer.js';
 import { LRScheduler, constant, cosine, linearWarmup, multiStep, type Schedule } from '../optim/schedulers.js';
 import { DataLoader, type Batch } from '../data/loader.js';
 import type { ImageDataset } from '../data/datasets.js';
 import type { AugmentConfig } from '../data/transforms.js';
 import type { Distiller, TrainBatch, TrainContext } from '../distillers/distiller.js';
 import { evaluate } from './evaluate.js';
+import { CHECKPOINT_VERSION, disposeCheckpoint, readCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import type { EpochRecord, RunResult, TrainEvent } from './results.js';
+
+export type { EpochRecord, RunResult, TrainEvent } from './results.js';
 
 export interface ScheduleConfig {
   type: 'multistep' | 'cosine' | 'constant';
@@ -23,9 +32,14 @@ export interface SolverConfig {
   epochs: number;
   batchSize: number;
   lr: number;
+  /** 'sgd' (default) or 'adamw'. */
+  optimizer?: 'sgd' | 'adamw';
   momentum: number;
   weightDecay: number;
   nesterov?: boolean;
+  betas?: [number, number];
+  /** Clip the gradients' total norm to this value. */
+  clipGradNorm?: number;
   schedule: ScheduleConfig;
 }
 
@@ -54,36 +68,6 @@ export interface RunSpec {
   onEvent?: (event: TrainEvent) => void;
 }
 
-export interface EpochRecord {
-  stage: string;
-  epoch: number;
-  lr: number;
-  losses: Record<string, number>;
-  trainTop1: number;
-  top1: number | null;
-  top5: number | null;
-  imgPerSec: number;
-  seconds: number;
-  metrics?: Record<string, number>;
-}
-
-export type TrainEvent =
-  | { type: 'stage'; stage: string; epochs: number; stepsPerEpoch: number }
-  | { type: 'step'; stage: string; epoch: number; step: number; steps: number; losses: Record<string, number>; imgPerSec: number }
-  | { type: 'epoch'; record: EpochRecord }
-  | { type: 'resume'; stage: string; epoch: number };
-
-export interface RunResult {
-  bestTop1: number;
-  bestEpoch: number;
-  lastTop1: number;
-  lastTop5: number;
-  history: EpochRecord[];
-  seconds: number;
-  imgPerSec: number;
-  extraParameters: number;
-}
-
 export function makeSchedule(c: ScheduleConfig, epochs: number): Schedule {
   let s: Schedule;
   if (c.type === 'multistep') s = multiStep(c.milestones ?? [], c.gamma ?? 0.1);
@@ -92,58 +76,77 @@ export function makeSchedule(c: ScheduleConfig, epochs: number): Schedule {
   return c.warmupEpochs ? linearWarmup(c.warmupEpochs, s) : s;
 }
 
+/** The solver's optimizer over `params` at learning rate `lr`. */
+export function makeOptimizer(params: Tensor[], lr: number, solver: SolverConfig): Optimizer<{ lr: number }> {
+  if ((solver.optimizer ?? 'sgd') === 'adamw')
+    return new AdamW(params, { lr, weightDecay: solver.weightDecay, betas: solver.betas ?? [0.9, 0.999] });
+  return new SGD(params, { lr, momentum: solver.momentum, weightDecay: solver.weightDecay, nesterov: solver.nesterov ?? false });
+}
+
+/** What one optimisation step of a stage computes. */
+export type StepFn = (batch: TrainBatch, ctx: TrainContext) => { logits: Tensor | null; losses: Record<string, Tensor> };
+
+export interface StepResult {
+  /** Each loss and their sum ('total'). */
+  losses: Record<string, number>;
+  /** Correct top-1 predictions and samples seen (0 when the step gives no logits). */
+  correct: number;
+  seen: number;
+}
+
+/** One optimisation step: the losses, their sum, zero grad, backward, clip, optimizer step. */
+export function trainStep(
+  step: StepFn | Distiller,
+  batch: TrainBatch,
+  ctx: TrainContext,
+  optimizer: Optimizer<{ lr: number }>,
+  options: { clipGradNorm?: number } = {},
+): StepResult {
+  const forward: StepFn = typeof step === 'function' ? step : (b, c) => step.forwardTrain(b, c);
+  return tidy(() => {
+    const { logits, losses } = forward(batch, ctx);
+    const total = Object.values(losses).reduce((a, b) => a.add(b));
+    optimizer.zeroGrad();
+    total.backward();
+    if (options.clipGradNorm)
+      clipGradNorm_(
+        optimizer.paramGroups.flatMap((g) => g.params),
+        options.clipGradNorm,
+      );
+    optimizer.step();
+    const values = Object.fromEntries(Object.entries(losses).map(([k, v]) => [k, v.item()]));
+    values.total = total.item();
+    const correct = logits ? logits.argmax(1).eq(batch.labels).sum().item() : 0;
+    return { losses: values, correct, seen: logits ? batch.labels.shape[0]! : 0 };
+  });
+}
+
 interface StagePlan {
   name: string;
   epochs: number;
   lr: number;
   params: () => Tensor[];
   enter: () => void;
-  step: (batch: TrainBatch, ctx: TrainContext) => { logits: Tensor | null; losses: Record<string, Tensor> };
+  step: StepFn;
   schedule: Schedule;
   report?: (batch: TrainBatch) => Record<string, number>;
   evaluate: boolean;
 }
 
-interface Checkpoint {
-  version: number;
-  stageIndex: number;
-  /** Epochs completed in that stage. */
-  epoch: number;
-  model: Record<string, Tensor>;
-  optimizer: unknown;
-  history: string;
-  best: { top1: number; epoch: number };
-  carried: Record<string, Tensor> | null;
-  /** libtorch's CPU generator (dropout and other random ops), so a resumed run draws the same numbers. */
-  rng: Tensor;
-  /** Optimisation steps done in the stage. */
-  step: number;
-  seconds: number;
-}
-
-export async function runTraining(spec: RunSpec): Promise<RunResult> {
+/** The method's preparation stages (with the config's overrides), then the main stage. */
+function planStages(spec: RunSpec): StagePlan[] {
   const { distiller, solver } = spec;
-  const emit = spec.onEvent ?? (() => {});
-  if (spec.outDir) mkdirSync(spec.outDir, { recursive: true });
-  const log = (obj: object) => {
-    if (spec.outDir)
-      appendFileSync(path.join(spec.outDir, 'log.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...obj }) + '\n');
-  };
-
-  const plans: StagePlan[] = distiller.prepStages().map((s) => {
-    const o = spec.stages?.[s.name] ?? {};
-    return {
-      name: s.name,
-      epochs: o.epochs ?? s.epochs,
-      lr: o.lr ?? s.lr,
-      params: s.parameters,
-      enter: s.enter,
-      step: (b: TrainBatch, ctx: TrainContext) => ({ logits: null, losses: s.step(b, ctx) }),
-      schedule: constant(),
-      report: s.report,
-      evaluate: false,
-    };
-  });
+  const plans: StagePlan[] = distiller.prepStages().map((s) => ({
+    name: s.name,
+    epochs: spec.stages?.[s.name]?.epochs ?? s.epochs,
+    lr: spec.stages?.[s.name]?.lr ?? s.lr,
+    params: s.parameters,
+    enter: s.enter,
+    step: (b, ctx) => ({ logits: null, losses: s.step(b, ctx) }),
+    schedule: constant(),
+    report: s.report,
+    evaluate: false,
+  }));
   plans.push({
     name: 'main',
     epochs: solver.epochs,
@@ -154,183 +157,217 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
     schedule: makeSchedule(solver.schedule, solver.epochs),
     evaluate: true,
   });
+  return plans;
+}
 
+/** Where a run stands: what is done, the best so far, and the optimizer state to continue with. */
+interface Progress {
+  history: EpochRecord[];
+  best: { top1: number; epoch: number };
+  stage: number;
+  epoch: number;
+  secondsBefore: number;
+  optimizer: unknown;
+}
+
+/** The progress saved in latest.pt (model, extra state and RNG restored in place), or a fresh start. */
+function restore(spec: RunSpec, plans: StagePlan[], latest: string | null): Progress {
+  const fresh: Progress = { history: [], best: { top1: -1, epoch: -1 }, stage: 0, epoch: 0, secondsBefore: 0, optimizer: null };
+  if (!spec.resume || !latest || !existsSync(latest)) return fresh;
+  const ck = readCheckpoint(latest);
+  if (ck.stageIndex >= plans.length) throw new Error(`${latest}: stage ${ck.stageIndex} does not exist in this run's plan`);
+  spec.distiller.loadStateDict(ck.model);
+  if (ck.rng instanceof Tensor) setRngState(ck.rng);
+  const p: Progress = {
+    history: JSON.parse(ck.history) as EpochRecord[],
+    best: ck.best,
+    stage: ck.stageIndex,
+    epoch: ck.epoch,
+    secondsBefore: ck.seconds,
+    optimizer: ck.optimizer,
+  };
+  if (p.epoch >= plans[p.stage]!.epochs) Object.assign(p, { stage: p.stage + 1, epoch: 0, optimizer: null });
+  return p;
+}
+
+export async function runTraining(spec: RunSpec): Promise<RunResult> {
+  const { distiller, solver } = spec;
+  const emit = spec.onEvent ?? (() => {});
+  if (spec.outDir) mkdirSync(spec.outDir, { recursive: true });
+  const log = (obj: object) => {
+    if (spec.outDir)
+      appendFileSync(path.join(spec.outDir, 'log.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...obj }) + '\n');
+  };
+  const plans = planStages(spec);
   const loader = new DataLoader(spec.train, {
     batchSize: solver.batchSize,
     shuffle: true,
     dropLast: true,
     seed: spec.seed,
     augment: spec.augment,
-    views: distiller.info.views,
+    views: distiller.views,
     numWorkers: spec.numWorkers ?? 1,
     device: spec.device,
   });
   const stepsPerEpoch = Math.min(loader.length, spec.maxStepsPerEpoch ?? Infinity);
   if (stepsPerEpoch < 1)
     throw new Error(`the training set (${spec.train.length} samples) is smaller than one batch of ${solver.batchSize}`);
-
-  let history: EpochRecord[] = [];
-  let best = { top1: -1, epoch: -1 };
-  let startStage = 0;
-  let startEpoch = 0;
-  let elapsedBefore = 0;
-  let resumeOptimizer: unknown = null;
   const latest = spec.outDir ? path.join(spec.outDir, 'latest.pt') : null;
-  if (spec.resume && latest && existsSync(latest)) {
-    const ck = load(latest) as unknown as Checkpoint;
-    if (!ck || typeof ck !== 'object' || ck.version !== 1 || !ck.model)
-      throw new Error(`${latest} is not a distill-ts checkpoint (or of another version)`);
-    distiller.loadStateDict(ck.model);
-    distiller.loadCarriedState(ck.carried ?? null);
-    if (ck.rng instanceof Tensor) setRngState(ck.rng);
-    history = JSON.parse(ck.history) as EpochRecord[];
-    best = ck.best;
-    startStage = ck.stageIndex;
-    startEpoch = ck.epoch;
-    elapsedBefore = ck.seconds;
-    resumeOptimizer = ck.optimizer;
-    if (startEpoch >= plans[startStage]!.epochs) {
-      startStage++;
-      startEpoch = 0;
-      resumeOptimizer = null;
-    }
-    emit({ type: 'resume', stage: plans[Math.min(startStage, plans.length - 1)]!.name, epoch: startEpoch });
-    log({ event: 'resume', stage: startStage, epoch: startEpoch });
+  const progress = restore(spec, plans, latest);
+  if (spec.resume && progress.history.length) {
+    emit({ type: 'resume', stage: plans[Math.min(progress.stage, plans.length - 1)]!.name, epoch: progress.epoch });
+    log({ event: 'resume', stage: progress.stage, epoch: progress.epoch });
   }
-
   const started = performance.now();
-  let trainImages = 0;
-  let trainSeconds = 0;
+  const throughput = { images: 0, seconds: 0 };
   try {
-    for (let si = startStage; si < plans.length; si++) {
+    for (let si = progress.stage; si < plans.length; si++) {
       const plan = plans[si]!;
       if (plan.epochs <= 0) continue;
-      const optimizer = new SGD(plan.params(), {
-        lr: plan.lr,
-        momentum: solver.momentum,
-        weightDecay: solver.weightDecay,
-        nesterov: solver.nesterov ?? false,
-      });
-      if (resumeOptimizer && si === startStage) optimizer.loadStateDict(resumeOptimizer as never);
+      const optimizer = makeOptimizer(plan.params(), plan.lr, solver);
+      if (progress.optimizer && si === progress.stage) optimizer.loadStateDict(progress.optimizer as never);
       const scheduler = new LRScheduler(optimizer, plan.schedule);
       emit({ type: 'stage', stage: plan.name, epochs: plan.epochs, stepsPerEpoch });
       log({ event: 'stage', stage: plan.name, epochs: plan.epochs, lr: plan.lr });
-      for (let epoch = si === startStage ? startEpoch : 0; epoch < plan.epochs; epoch++) {
+      for (let epoch = si === progress.stage ? progress.epoch : 0; epoch < plan.epochs; epoch++) {
         scheduler.setEpoch(epoch);
-        plan.enter();
-        const sums: Record<string, number> = {};
-        let correct = 0;
-        let seen = 0;
-        let lastBatch: Batch | null = null;
-        const epochStart = performance.now();
-        let step = 0;
-        for await (const batch of loader.epoch(epoch)) {
-          if (step >= stepsPerEpoch) {
-            batch.dispose();
-            break;
-          }
-          const ctx: TrainContext = { epoch, epochs: plan.epochs, step: epoch * stepsPerEpoch + step };
-          const stepLosses = tidy(() => {
-            const { logits, losses } = plan.step(batch, ctx);
-            const total = Object.values(losses).reduce((a, b) => a.add(b));
-            optimizer.zeroGrad();
-            total.backward();
-            optimizer.step();
-            const values = Object.fromEntries(Object.entries(losses).map(([k, v]) => [k, v.item()]));
-            values.total = total.item();
-            if (logits) {
-              correct += logits.argmax(1).eq(batch.labels).sum().item();
-              seen += batch.labels.shape[0]!;
-            }
-            return values;
-          });
-          for (const [k, v] of Object.entries(stepLosses)) {
-            if (!Number.isFinite(v))
-              throw new Error(
-                `stage ${plan.name}, epoch ${epoch + 1}, step ${step + 1}: loss '${k}' is ${v} (diverged); lower the learning rate or the loss weight`,
-              );
-            sums[k] = (sums[k] ?? 0) + v;
-          }
-          step++;
-          const secs = (performance.now() - epochStart) / 1000;
-          emit({
-            type: 'step',
-            stage: plan.name,
-            epoch,
-            step,
-            steps: stepsPerEpoch,
-            losses: stepLosses,
-            imgPerSec: (step * solver.batchSize) / secs,
-          });
-          if (lastBatch) lastBatch.dispose();
-          lastBatch = plan.report ? batch : null;
-          if (!plan.report) batch.dispose();
-        }
-        const seconds = (performance.now() - epochStart) / 1000;
-        trainImages += step * solver.batchSize;
-        trainSeconds += seconds;
-        const metrics = plan.report && lastBatch ? plan.report(lastBatch) : undefined;
-        lastBatch?.dispose();
-        let top1: number | null = null;
-        let top5: number | null = null;
-        if (plan.evaluate) {
-          distiller.eval();
-          const acc = evaluate((x) => distiller.forwardTest(x), spec.test, { device: spec.device });
-          top1 = acc.top1;
-          top5 = acc.top5;
-        }
-        const record: EpochRecord = {
-          stage: plan.name,
-          epoch: epoch + 1,
-          lr: optimizer.lr,
-          losses: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / step])),
-          trainTop1: seen ? (100 * correct) / seen : NaN,
-          top1,
-          top5,
-          imgPerSec: (step * solver.batchSize) / seconds,
-          seconds,
-          metrics,
-        };
-        history.push(record);
-        const isBest = top1 !== null && top1 > best.top1;
-        if (isBest) best = { top1: top1!, epoch: epoch + 1 };
+        const record = await trainEpoch(spec, plan, epoch, loader, stepsPerEpoch, optimizer, emit);
+        throughput.images += record.imgPerSec * record.seconds;
+        throughput.seconds += record.seconds;
+        if (plan.evaluate) Object.assign(record, evaluateEpoch(spec));
+        progress.history.push(record);
+        const isBest = record.top1 !== null && record.top1 > progress.best.top1;
+        if (isBest) progress.best = { top1: record.top1!, epoch: epoch + 1 };
         log({ event: 'epoch', ...record });
         emit({ type: 'epoch', record });
         if (latest) {
-          const ck: Checkpoint = {
-            version: 1,
-            stageIndex: si,
-            epoch: epoch + 1,
-            model: distiller.stateDict(),
-            optimizer: optimizer.stateDict(),
-            history: JSON.stringify(history),
-            best,
-            carried: distiller.carriedState(),
-            rng: getRngState(),
-            step: (epoch + 1) * stepsPerEpoch,
-            seconds: elapsedBefore + (performance.now() - started) / 1000,
-          };
-          save(ck as unknown as Saveable, latest);
-          if (isBest) copyFileSync(latest, path.join(spec.outDir!, 'best.pt'));
-          for (const t of Object.values(ck.model)) t.dispose();
-          ck.carried?.indices?.dispose(); // made for the checkpoint; the rest is the distiller's own state
-          ck.rng.dispose();
+          const seconds = progress.secondsBefore + (performance.now() - started) / 1000;
+          saveRun(
+            spec,
+            latest,
+            { si, epoch: epoch + 1, step: (epoch + 1) * stepsPerEpoch, seconds, progress, optimizer },
+            isBest,
+          );
         }
       }
     }
   } finally {
     await loader.close();
   }
-  const mainRecords = history.filter((h) => h.stage === 'main');
-  const last = mainRecords.at(-1);
+  const last = progress.history.filter((h) => h.stage === 'main').at(-1);
   return {
-    bestTop1: best.top1,
-    bestEpoch: best.epoch,
+    bestTop1: progress.best.top1,
+    bestEpoch: progress.best.epoch,
     lastTop1: last?.top1 ?? NaN,
     lastTop5: last?.top5 ?? NaN,
-    history,
-    seconds: elapsedBefore + (performance.now() - started) / 1000,
-    imgPerSec: trainSeconds ? trainImages / trainSeconds : 0,
+    history: progress.history,
+    seconds: progress.secondsBefore + (performance.now() - started) / 1000,
+    imgPerSec: throughput.seconds ? throughput.images / throughput.seconds : 0,
     extraParameters: distiller.extraParameterCount(),
   };
+}
+
+/** One epoch of a stage: every step, the NaN guard, progress events; the epoch's record (no test accuracy yet). */
+async function trainEpoch(
+  spec: RunSpec,
+  plan: StagePlan,
+  epoch: number,
+  loader: DataLoader,
+  stepsPerEpoch: number,
+  optimizer: Optimizer<{ lr: number }>,
+  emit: (e: TrainEvent) => void,
+): Promise<EpochRecord> {
+  plan.enter();
+  const sums: Record<string, number> = {};
+  let correct = 0;
+  let seen = 0;
+  let lastBatch: Batch | null = null;
+  const epochStart = performance.now();
+  let step = 0;
+  const batchSize = spec.solver.batchSize;
+  for await (const batch of loader.epoch(epoch)) {
+    if (step >= stepsPerEpoch) {
+      batch.dispose();
+      break;
+    }
+    const ctx: TrainContext = { epoch, epochs: plan.epochs, step: epoch * stepsPerEpoch + step };
+    const r = trainStep(plan.step, batch, ctx, optimizer, { clipGradNorm: spec.solver.clipGradNorm });
+    for (const [k, v] of Object.entries(r.losses)) {
+      if (!Number.isFinite(v))
+        throw new Error(
+          `stage ${plan.name}, epoch ${epoch + 1}, step ${step + 1}: loss '${k}' is ${v} (diverged); lower the learning rate or the loss weight`,
+        );
+      sums[k] = (sums[k] ?? 0) + v;
+    }
+    correct += r.correct;
+    seen += r.seen;
+    step++;
+    const secs = (performance.now() - epochStart) / 1000;
+    emit({
+      type: 'step',
+      stage: plan.name,
+      epoch,
+      step,
+      steps: stepsPerEpoch,
+      losses: r.losses,
+      imgPerSec: (step * batchSize) / secs,
+    });
+    lastBatch?.dispose();
+    lastBatch = plan.report ? batch : null;
+    if (!plan.report) batch.dispose();
+  }
+  const seconds = (performance.now() - epochStart) / 1000;
+  const metrics = plan.report && lastBatch ? plan.report(lastBatch) : undefined;
+  lastBatch?.dispose();
+  return {
+    stage: plan.name,
+    epoch: epoch + 1,
+    lr: optimizer.lr,
+    losses: Object.fromEntries(Object.entries(sums).map(([k, v]) => [k, v / step])),
+    trainTop1: seen ? (100 * correct) / seen : NaN,
+    top1: null,
+    top5: null,
+    imgPerSec: (step * batchSize) / seconds,
+    seconds,
+    metrics,
+  };
+}
+
+/** Test accuracy of the student, in eval mode. */
+function evaluateEpoch(spec: RunSpec): { top1: number; top5: number } {
+  spec.distiller.eval();
+  const acc = evaluate((x) => spec.distiller.forwardTest(x), spec.test, { device: spec.device });
+  return { top1: acc.top1, top5: acc.top5 };
+}
+
+/** latest.pt, and best.pt when this epoch is the best (both replaced atomically). */
+function saveRun(
+  spec: RunSpec,
+  latest: string,
+  at: { si: number; epoch: number; step: number; seconds: number; progress: Progress; optimizer: Optimizer<{ lr: number }> },
+  isBest: boolean,
+): void {
+  const ck: Checkpoint = {
+    version: CHECKPOINT_VERSION,
+    stageIndex: at.si,
+    epoch: at.epoch,
+    model: spec.distiller.stateDict(),
+    optimizer: at.optimizer.stateDict(),
+    history: JSON.stringify(at.progress.history),
+    best: at.progress.best,
+    rng: getRngState(),
+    step: at.step,
+    seconds: at.seconds,
+  };
+  try {
+    saveCheckpoint(ck, latest);
+  } finally {
+    disposeCheckpoint(ck);
+  }
+  if (isBest) {
+    const best = path.join(spec.outDir!, 'best.pt');
+    const tmp = `${best}.${process.pid}.tmp`;
+    copyFileSync(latest, tmp);
+    renameSync(tmp, best);
+  }
 }

@@ -1,5 +1,6 @@
 // The model zoo and its registry by name.
-import type { Model, ModelOptions } from './model.js';
+import { Module } from '../nn/module.js';
+import { Model, type ModelOptions, type Network } from './model.js';
 import * as resnet from './resnet.js';
 import { resNet18, resNet34, resNet50 } from './resnetv2.js';
 import { wrn } from './wrn.js';
@@ -15,39 +16,82 @@ export { VGG } from './vgg.js';
 export { MobileNetV2 } from './mobilenetv2.js';
 export { ShuffleNetV1, ShuffleNetV2 } from './shufflenet.js';
 
-const registry: Record<string, (o?: ModelOptions) => Model> = {
-  resnet8: resnet.resnet8,
-  resnet14: resnet.resnet14,
-  resnet20: resnet.resnet20,
-  resnet32: resnet.resnet32,
-  resnet44: resnet.resnet44,
-  resnet56: resnet.resnet56,
-  resnet110: resnet.resnet110,
-  resnet8x4: resnet.resnet8x4,
-  resnet32x4: resnet.resnet32x4,
-  ResNet18: resNet18,
-  ResNet34: resNet34,
-  ResNet50: resNet50,
-  wrn_16_1: wrn(16, 1),
-  wrn_16_2: wrn(16, 2),
-  wrn_40_1: wrn(40, 1),
-  wrn_40_2: wrn(40, 2),
-  vgg8: vgg('vgg8'),
-  vgg11: vgg('vgg11'),
-  vgg13: vgg('vgg13'),
-  vgg16: vgg('vgg16'),
-  vgg19: vgg('vgg19'),
-  MobileNetV2: mobileHalf,
-  mobile_half: mobileHalf,
-  ShuffleV1: shuffleV1,
-  ShuffleV2: shuffleV2,
-};
+/** What builds a network: any Module whose forward(x) returns the logits (or a zoo ModelOutput). */
+export type ModelFactory = (options: Required<ModelOptions>) => Module;
 
-export const modelNames = (): string[] => Object.keys(registry);
-
-/** Builds a model of the zoo by name (`resnet8x4`, `wrn_40_2`, ...). */
-export function createModel(name: string, options: ModelOptions = {}): Model {
-  const make = registry[name];
-  if (!make) throw new Error(`unknown model '${name}'; available: ${modelNames().join(', ')}`);
-  return make(options);
+export interface ModelEntry {
+  name: string;
+  factory: ModelFactory;
+  description: string;
 }
+
+const models = new Map<string, ModelEntry>();
+
+/**
+ * Registers a network under `name`, so configs, the CLI and createModel build it; an existing
+ * name needs `{ override: true }`.
+ */
+export function registerModel(
+  name: string,
+  factory: ModelFactory,
+  options: { description?: string; override?: boolean } = {},
+): ModelEntry {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name))
+    throw new Error(`registerModel: '${String(name)}' is not a valid name (letters, digits, _ . and -)`);
+  if (typeof factory !== 'function')
+    throw new Error(`registerModel('${name}'): the factory must be a function (options) => Module`);
+  if (models.has(name) && !options.override)
+    throw new Error(`registerModel: a model '${name}' already exists; pass { override: true } to replace it`);
+  const entry = { name, factory, description: options.description ?? '' };
+  models.set(name, entry);
+  return entry;
+}
+
+export const modelNames = (): string[] => [...models.keys()];
+export const modelEntries = (): ModelEntry[] => [...models.values()];
+
+/** Builds a registered network by name (`resnet8x4`, `wrn_40_2`, or a plugin's). */
+export function createModel(name: string, options: ModelOptions = {}): Network {
+  const entry = models.get(name);
+  if (!entry) throw new Error(`unknown model '${name}'; available: ${modelNames().join(', ')}`);
+  const net = entry.factory({ numClasses: options.numClasses ?? 10, inChannels: options.inChannels ?? 3 });
+  if (!(net instanceof Module) || typeof (net as { forward?: unknown }).forward !== 'function')
+    throw new Error(`model '${name}': its factory must return a Module with a forward(x) method`);
+  return net as Network;
+}
+
+/** Builds a model of the zoo (with the feature contract) by name. */
+export function createZooModel(name: string, options: ModelOptions = {}): Model {
+  const net = createModel(name, options);
+  if (!(net instanceof Model)) throw new Error(`model '${name}' is not a zoo model (it has no feature contract)`);
+  return net;
+}
+
+const zoo: [string, (o?: ModelOptions) => Model, string][] = [
+  ['resnet8', resnet.resnet8, 'CIFAR ResNet-8 (16-32-64), 78k parameters'],
+  ['resnet14', resnet.resnet14, 'CIFAR ResNet-14'],
+  ['resnet20', resnet.resnet20, 'CIFAR ResNet-20, 0.27M parameters'],
+  ['resnet32', resnet.resnet32, 'CIFAR ResNet-32'],
+  ['resnet44', resnet.resnet44, 'CIFAR ResNet-44'],
+  ['resnet56', resnet.resnet56, 'CIFAR ResNet-56, 0.86M parameters'],
+  ['resnet110', resnet.resnet110, 'CIFAR ResNet-110, 1.7M parameters'],
+  ['resnet8x4', resnet.resnet8x4, 'CIFAR ResNet-8 four times wider (32-64-128-256), 1.2M parameters'],
+  ['resnet32x4', resnet.resnet32x4, 'CIFAR ResNet-32 four times wider, 7.4M parameters'],
+  ['ResNet18', resNet18, 'ResNet-18 for 32x32 inputs (resnetv2)'],
+  ['ResNet34', resNet34, 'ResNet-34 for 32x32 inputs'],
+  ['ResNet50', resNet50, 'ResNet-50 for 32x32 inputs (bottlenecks)'],
+  ['wrn_16_1', wrn(16, 1), 'wide ResNet 16-1'],
+  ['wrn_16_2', wrn(16, 2), 'wide ResNet 16-2, 0.7M parameters'],
+  ['wrn_40_1', wrn(40, 1), 'wide ResNet 40-1'],
+  ['wrn_40_2', wrn(40, 2), 'wide ResNet 40-2, 2.2M parameters'],
+  ['vgg8', vgg('vgg8'), 'VGG-8 with batch norm'],
+  ['vgg11', vgg('vgg11'), 'VGG-11 with batch norm'],
+  ['vgg13', vgg('vgg13'), 'VGG-13 with batch norm'],
+  ['vgg16', vgg('vgg16'), 'VGG-16 with batch norm'],
+  ['vgg19', vgg('vgg19'), 'VGG-19 with batch norm'],
+  ['MobileNetV2', mobileHalf, 'MobileNetV2 at width 0.5 (mdistiller mobile_half)'],
+  ['mobile_half', mobileHalf, 'alias of MobileNetV2'],
+  ['ShuffleV1', shuffleV1, 'ShuffleNet V1'],
+  ['ShuffleV2', shuffleV2, 'ShuffleNet V2'],
+];
+for (const [name, make, description] of zoo) registerModel(name, (o) => make(o), { description });

@@ -13,6 +13,9 @@ export interface ModelOutput {
   pooled: Tensor;
 }
 
+/** Any network distill-ts trains: a Module whose forward(x) returns the logits, or a zoo model's richer output. */
+export type Network = Module & { forward(x: Tensor): Tensor | ModelOutput };
+
 export interface ModelOptions {
   numClasses?: number;
   inChannels?: number;

@@ -5,13 +5,69 @@ import { Tensor, keep, noGrad, tidy, isFloatingPoint, type MemoryFormat } from '
 const floatNames = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 const isDTypeName = (s: string): boolean => floatNames.has(s) || ['int64', 'int32', 'uint8', 'bool'].includes(s);
 
+/**
+ * Non-parameter state a module carries in its state dict (PyTorch's get_extra_state), as named
+ * tensors; stored under `<path>._extra_state.<name>` so that a state dict stays tensors only.
+ */
+export type ExtraState = { [name: string]: Tensor };
 export type StateDict = Record<string, Tensor>;
+
+/** The key PyTorch gives a module's extra state. */
+export const EXTRA_STATE_KEY = '_extra_state';
+
+/** Releases every tensor of a state dict. */
+export function disposeStateDict(sd: StateDict): void {
+  for (const t of Object.values(sd)) t.dispose();
+}
+
+/** A forward hook: sees the inputs and the output; a returned value replaces the output. */
+export type ForwardHook<M extends Module = Module> = (module: M, inputs: unknown[], output: unknown) => unknown;
+/** A forward pre-hook: sees the inputs; a returned array (or single value) replaces them. */
+export type ForwardPreHook<M extends Module = Module> = (module: M, inputs: unknown[]) => unknown;
+
+/** What registerForwardHook returns: `remove()` detaches the hook (torch.utils.hooks.RemovableHandle). */
+export interface RemovableHandle {
+  readonly id: number;
+  remove(): void;
+}
+
+let nextHookId = 0;
+
+/** loadStateDict's error: the message summarises, the fields list every key. */
+export interface StateDictMismatch extends Error {
+  missing: string[];
+  unexpected: string[];
+  misshaped: string[];
+}
+
+/** Edit distance, for suggesting module names close to a mistyped path. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The `count` names closest to `name` (for "did you mean" messages). */
+export function closestNames(name: string, names: string[], count = 5): string[] {
+  return names
+    .map((n) => [n, editDistance(name, n)] as const)
+    .sort((a, b) => a[1] - b[1])
+    .slice(0, count)
+    .map(([n]) => n);
+}
 
 export abstract class Module {
   training = true;
   private readonly _parameters = new Map<string, Tensor | null>();
   private readonly _buffers = new Map<string, Tensor | null>();
   private readonly _modules = new Map<string, Module | null>();
+  private readonly _forwardHooks = new Map<number, ForwardHook>();
+  private readonly _forwardPreHooks = new Map<number, ForwardPreHook>();
 
   /** Registers a trainable tensor (it is kept out of every tidy() scope). */
   protected registerParameter(name: string, value: Tensor | null): Tensor {
@@ -41,9 +97,12 @@ export abstract class Module {
   *children(): Generator<Module> {
     for (const [, m] of this.namedChildren()) yield m;
   }
-  *namedModules(prefix = ''): Generator<[string, Module]> {
+  /** Every module of the tree with its dotted path ('' for this one), each once, as PyTorch's named_modules. */
+  *namedModules(prefix = '', memo = new Set<Module>()): Generator<[string, Module]> {
+    if (memo.has(this)) return;
+    memo.add(this);
     yield [prefix, this];
-    for (const [name, m] of this.namedChildren()) yield* m.namedModules(prefix ? `${prefix}.${name}` : name);
+    for (const [name, m] of this.namedChildren()) yield* m.namedModules(prefix ? `${prefix}.${name}` : name, memo);
   }
   *modules(): Generator<Module> {
     for (const [, m] of this.namedModules()) yield m;
@@ -76,8 +135,10 @@ export abstract class Module {
     return this.parameters().reduce((n, p) => n + p.numel(), 0);
   }
 
+  /** Sets this module and, through their own train(), every child to training mode (or eval). */
   train(mode = true): this {
-    for (const m of this.modules()) m.training = mode;
+    this.training = mode;
+    for (const c of this.children()) c.train(mode);
     return this;
   }
   eval(): this {
@@ -95,9 +156,89 @@ export abstract class Module {
     return this;
   }
 
+  /** The submodule at a dotted path (`layer2.0.bn2`); an unknown path lists the closest names. */
+  getSubmodule(target: string): Module {
+    if (target === '') return this;
+    let m: Module | null | undefined = this;
+    for (const part of target.split('.')) {
+      m = m._modules.get(part);
+      if (!m) {
+        const names = [...this.namedModules()].map(([n]) => n).filter((n) => n);
+        throw new Error(
+          `${this.constructor.name} has no module '${target}'; closest: ${closestNames(target, names).join(', ') || '(it has no submodules)'}`,
+        );
+      }
+    }
+    return m;
+  }
+
+  /**
+   * Calls `hook(module, inputs, output)` after every forward, in registration order; a value it
+   * returns replaces the output (torch.nn.Module.register_forward_hook).
+   */
+  registerForwardHook(hook: ForwardHook<this>): RemovableHandle {
+    return this.addHook(this._forwardHooks, hook as ForwardHook);
+  }
+
+  /**
+   * Calls `hook(module, inputs)` before every forward, in registration order; an array it returns
+   * replaces the inputs, any other value the single input (register_forward_pre_hook).
+   */
+  registerForwardPreHook(hook: ForwardPreHook<this>): RemovableHandle {
+    return this.addHook(this._forwardPreHooks, hook as ForwardPreHook);
+  }
+
+  private addHook<H>(hooks: Map<number, H>, hook: H): RemovableHandle {
+    if (typeof hook !== 'function') throw new Error(`${this.constructor.name}: a hook must be a function`);
+    this.wrapForward();
+    const id = nextHookId++;
+    hooks.set(id, hook);
+    return {
+      id,
+      remove: () => {
+        hooks.delete(id);
+        // Without hooks the module calls its own forward again, at no cost.
+        if (!this._forwardHooks.size && !this._forwardPreHooks.size) delete (this as { forward?: unknown }).forward;
+      },
+    };
+  }
+
+  /** Puts hook dispatch in front of forward (an own property shadowing the class's method). */
+  private wrapForward(): void {
+    if (Object.prototype.hasOwnProperty.call(this, 'forward')) return;
+    const forward = (this as unknown as { forward?: (...args: unknown[]) => unknown }).forward;
+    if (typeof forward !== 'function') throw new Error(`${this.constructor.name} has no forward() to hook`);
+    const hooked = (...args: unknown[]): unknown => {
+      let inputs = args;
+      for (const pre of [...this._forwardPreHooks.values()]) {
+        const r = pre(this, inputs);
+        if (r !== undefined) inputs = Array.isArray(r) ? r : [r];
+      }
+      let output = forward.apply(this, inputs);
+      for (const hook of [...this._forwardHooks.values()]) {
+        const r = hook(this, inputs, output);
+        if (r !== undefined) output = r;
+      }
+      return output;
+    };
+    Object.defineProperty(this, 'forward', { value: hooked, configurable: true, writable: true, enumerable: false });
+  }
+
+  /**
+   * State that is not a parameter or buffer (a carried batch), saved under `_extra_state`;
+   * `undefined` (the default) means none. Override with setExtraState.
+   */
+  getExtraState(): ExtraState | undefined {
+    return undefined;
+  }
+  setExtraState(_state: ExtraState): void {
+    throw new Error(`${this.constructor.name} has no extra state to load`);
+  }
+
   /**
    * Parameters and buffers by PyTorch's key names, as detached tensors sharing storage with
-   * the module (as state_dict() does); dispose them when done.
+   * the module (as state_dict() does), and each module's extra state; dispose them when done
+   * (disposeStateDict).
    */
   stateDict(): StateDict {
     const out: StateDict = {};
@@ -105,6 +246,8 @@ export abstract class Module {
       const join = (n: string) => (path ? `${path}.${n}` : n);
       for (const [name, p] of m._parameters) if (p) out[join(name)] = p.detach();
       for (const [name, b] of m._buffers) if (b) out[join(name)] = b.detach();
+      const extra = m.getExtraState();
+      if (extra) for (const [name, t] of Object.entries(extra)) out[join(`${EXTRA_STATE_KEY}.${name}`)] = t;
     }
     return out;
   }
@@ -116,39 +259,58 @@ export abstract class Module {
   loadStateDict(state: Record<string, unknown>, options: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
     const strict = options.strict ?? true;
     const targets = new Map<string, Tensor>();
+    const extras = new Map<string, Module>();
     for (const [path, m] of this.namedModules()) {
       const join = (n: string) => (path ? `${path}.${n}` : n);
       for (const [name, p] of m._parameters) if (p) targets.set(join(name), p);
       for (const [name, b] of m._buffers) if (b) targets.set(join(name), b);
+      if (m.getExtraState() !== undefined) extras.set(join(`${EXTRA_STATE_KEY}.`), m);
     }
-    const missing = [...targets.keys()].filter((k) => !(k in state));
-    const unexpected = Object.keys(state).filter((k) => !targets.has(k));
+    const has = (k: string) => Object.prototype.hasOwnProperty.call(state, k);
+    const extraPrefix = (k: string) => [...extras.keys()].find((p) => k.startsWith(p));
+    const missing = [...targets.keys()].filter((k) => !has(k));
+    const unexpected = Object.keys(state).filter((k) => !targets.has(k) && !extraPrefix(k));
     const misshaped: string[] = [];
     for (const [key, target] of targets) {
+      if (!has(key)) continue;
       const value = state[key];
-      if (value === undefined) continue;
       if (!(value instanceof Tensor)) misshaped.push(`${key}: not a tensor`);
       else if (value.shape.join(',') !== target.shape.join(',')) {
         misshaped.push(`${key}: checkpoint [${value.shape.join(', ')}] vs model [${target.shape.join(', ')}]`);
       }
     }
     const problems: string[] = [];
-    if (misshaped.length) problems.push(`mis-shaped: ${misshaped.join('; ')}`);
-    if (strict && missing.length) problems.push(`missing keys: ${missing.join(', ')}`);
-    if (strict && unexpected.length) problems.push(`unexpected keys: ${unexpected.join(', ')}`);
+    const listed = (what: string, keys: string[]) =>
+      `${keys.length} ${what}${keys.length > 4 ? `, e.g. ${keys.slice(0, 4).join(', ')}` : `: ${keys.join(', ')}`}`;
+    if (misshaped.length) problems.push(listed('mis-shaped', misshaped));
+    if (strict && missing.length) problems.push(listed('keys missing', missing));
+    if (strict && unexpected.length) problems.push(listed('unexpected keys', unexpected));
     if (problems.length) {
-      throw new Error(
-        `loadStateDict(${this.constructor.name}): the state dict does not fit the model (${problems.join(' | ')}); check that the checkpoint was saved from the same architecture`,
-      );
+      const err = new Error(
+        `loadStateDict(${this.constructor.name}): the state dict does not fit the model (${problems.join('; ')}); check that the checkpoint was saved from the same architecture`,
+      ) as StateDictMismatch;
+      err.missing = missing;
+      err.unexpected = unexpected;
+      err.misshaped = misshaped;
+      throw err;
     }
     noGrad(() =>
       tidy(() => {
         for (const [key, target] of targets) {
-          const value = state[key] as Tensor | undefined;
+          const value = has(key) ? (state[key] as Tensor) : undefined;
           if (value) target.copy_(value);
         }
       }),
     );
+    for (const [prefix, m] of extras) {
+      const extra: ExtraState = {};
+      for (const [k, v] of Object.entries(state)) {
+        if (!k.startsWith(prefix)) continue;
+        if (!(v instanceof Tensor)) throw new Error(`loadStateDict(${this.constructor.name}): ${k} is not a tensor`);
+        extra[k.slice(prefix.length)] = v;
+      }
+      m.setExtraState(extra);
+    }
     return { missing, unexpected };
   }
 

@@ -1,0 +1,68 @@
+// What training, experiments and comparisons produce: the types that reports format.
+
+export interface EpochRecord {
+  stage: string;
+  epoch: number;
+  lr: number;
+  losses: Record<string, number>;
+  trainTop1: number;
+  top1: number | null;
+  top5: number | null;
+  imgPerSec: number;
+  seconds: number;
+  metrics?: Record<string, number>;
+}
+
+export type TrainEvent =
+  | { type: 'stage'; stage: string; epochs: number; stepsPerEpoch: number }
+  | { type: 'step'; stage: string; epoch: number; step: number; steps: number; losses: Record<string, number>; imgPerSec: number }
+  | { type: 'epoch'; record: EpochRecord }
+  | { type: 'resume'; stage: string; epoch: number }
+  | { type: 'warning'; message: string };
+
+export interface RunResult {
+  bestTop1: number;
+  bestEpoch: number;
+  lastTop1: number;
+  lastTop5: number;
+  history: EpochRecord[];
+  seconds: number;
+  imgPerSec: number;
+  extraParameters: number;
+}
+
+export interface ExperimentResult extends RunResult {
+  name: string;
+  method: string;
+  student: string;
+  teacher: string | null;
+  studentParameters: number;
+  teacherTop1: number | null;
+  numClasses: number;
+  seed: number;
+  outDir: string;
+  /** Things a person should look at (a collapsed student, a weak teacher). */
+  warnings: string[];
+}
+
+export interface ComparisonRow {
+  label: string;
+  method: string;
+  model: string;
+  seeds: number;
+  best: { mean: number; std: number };
+  last: { mean: number; std: number };
+  /** Mean best top-1 minus the baseline's (null for the teacher and the baseline itself). */
+  delta: number | null;
+  extraParameters: number;
+  parameters: number;
+  seconds: number;
+  imgPerSec: number;
+}
+
+export interface Comparison {
+  teacher: ComparisonRow | null;
+  rows: ComparisonRow[];
+  markdown: string;
+  warnings: string[];
+}
