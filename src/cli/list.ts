@@ -2,7 +2,7 @@
 // with descriptions, paper links and each method's options and defaults.
 import { z } from 'zod';
 import { modelEntries } from '../models/index.js';
-import { methodEntries, methodEntry, type MethodEntry } from '../distillers/registry.js';
+import { methodEntries, methodEntry, type MethodEntry } from '../distillers/index.js';
 import { datasetEntries } from '../data/registry.js';
 
 export type ListKind = 'models' | 'methods' | 'datasets';

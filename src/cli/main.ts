@@ -12,6 +12,7 @@ import { logitsOf } from '../distillers/index.js';
 import {
   InputError,
   applyOverrides,
+  asInputError,
   checkDevice,
   evaluate,
   gridPoints,
@@ -179,7 +180,7 @@ async function quickstartCommand(
   await loadPlugins(o.plugin);
   const started = performance.now();
   const methods = o.methods.split(',').map((m) => m.trim().toLowerCase());
-  const { teacher, runs } = quickstartConfigs({ quick: o.quick, outDir: o.out, threads, methods });
+  const { teacher, runs } = asInputError(() => quickstartConfigs({ quick: o.quick, outDir: o.out, threads, methods }));
   const progress = progressPrinter();
   const cmp = await runComparison({ teacher, runs, seeds: [0], outDir: o.out, resume: o.resume, onEvent: progress });
   progress.done();

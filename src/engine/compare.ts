@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { methodEntry } from '../distillers/registry.js';
+import { methodEntry } from '../distillers/index.js';
 import type { ExperimentConfig } from './config.js';
 import { InputError } from './errors.js';
 import { loadDatasets, runExperiment } from './experiment.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { modelNames } from '../models/index.js';
-import { methodEntry, methodNames } from '../distillers/registry.js';
+import { methodEntry, methodNames } from '../distillers/index.js';
 import { datasetNames } from '../data/registry.js';
 import { InputError } from './errors.js';
 

@@ -118,6 +118,7 @@ export async function runExperiment(
     appendFileSync(path.join(outDir, 'log.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...o }) + '\n');
   const p = prepare(c, options.datasets, log);
   writeFileSync(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
+  const studentParameters = p.student.numParameters();
   let result;
   try {
     result = await runTraining({
@@ -148,7 +149,7 @@ export async function runExperiment(
     method: methodEntry(c.method.name).name,
     student: c.student.model,
     teacher: p.teacher ? c.teacher!.model : null,
-    studentParameters: p.student.numParameters(),
+    studentParameters,
     teacherTop1: p.teacherTop1,
     numClasses: p.train.numClasses,
     seed: c.seed,

@@ -1,7 +1,7 @@
 // The README's main job: on Fashion-MNIST (Debian's dataset-fashion-mnist), train a teacher, a
 // baseline student and a student with each seed method, then print the comparison table.
 import { validateConfig, type ExperimentConfig, type ExperimentInput } from './config.js';
-import { methodDefaults } from '../distillers/registry.js';
+import { methodDefaults } from '../distillers/index.js';
 
 export const QUICKSTART_METHODS = ['none', 'kd', 'dist', 'sp', 'ft', 'ab', 'dlb'] as const;
 

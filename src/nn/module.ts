@@ -159,15 +159,14 @@ export abstract class Module {
   /** The submodule at a dotted path (`layer2.0.bn2`); an unknown path lists the closest names. */
   getSubmodule(target: string): Module {
     if (target === '') return this;
-    let m: Module | null | undefined = this;
-    for (const part of target.split('.')) {
-      m = m._modules.get(part);
-      if (!m) {
-        const names = [...this.namedModules()].map(([n]) => n).filter((n) => n);
-        throw new Error(
-          `${this.constructor.name} has no module '${target}'; closest: ${closestNames(target, names).join(', ') || '(it has no submodules)'}`,
-        );
-      }
+    const parts = target.split('.');
+    let m: Module | null | undefined = this._modules.get(parts[0]!);
+    for (const part of parts.slice(1)) m = m?._modules.get(part);
+    if (!m) {
+      const names = [...this.namedModules()].map(([n]) => n).filter((n) => n);
+      throw new Error(
+        `${this.constructor.name} has no module '${target}'; closest: ${closestNames(target, names).join(', ') || '(it has no submodules)'}`,
+      );
     }
     return m;
   }
