@@ -413,7 +413,7 @@ def build_optim():
     return out
 
 
-# ---- distillation losses, written here from the formulas of shared/docs/methods.md ----
+# ---- distillation losses, written here from the formulas of docs/methods.md ----
 
 def ref_kd(zs, zt, T=4.0):
     return F.kl_div(F.log_softmax(zs / T, 1), F.softmax(zt / T, 1), reduction='none').sum(1).mean() * T ** 2

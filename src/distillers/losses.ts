@@ -1,4 +1,4 @@
-// The pure distillation losses, each reading like its formula in shared/docs/methods.md.
+// The pure distillation losses, each reading like its formula in docs/methods.md.
 // Every function returns a scalar tensor with gradients to its student inputs; teacher inputs
 // are constants (detached), as in the reference implementations.
 import { cat, eye, type Tensor } from '../tensor/index.js';

@@ -1,4 +1,4 @@
-// The feature contract every model of the zoo follows (shared/docs/methods.md):
+// The feature contract every model of the zoo follows (docs/methods.md):
 // logits, the output of each stage, the same before its final ReLU, and the pooled vector.
 import type { Tensor } from '../tensor/index.js';
 import { Module } from '../nn/module.js';
