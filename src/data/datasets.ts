@@ -208,9 +208,11 @@ export function syntheticDataset(options: {
   seed?: number;
 }): ImageDataset {
   const { length, channels = 1, size = 28, numClasses = 10, seed = 0 } = options;
-  const rand = mulberry32(seed);
   const pixels = channels * size * size;
-  const patterns = Array.from({ length: numClasses }, () => Float32Array.from({ length: pixels }, () => rand() * 255));
+  // The class patterns are one fixed set, so every split (seed) is drawn from the same classes.
+  const patternRand = mulberry32(0x5eed);
+  const patterns = Array.from({ length: numClasses }, () => Float32Array.from({ length: pixels }, () => patternRand() * 255));
+  const rand = mulberry32(seed);
   const images = shared(length * pixels);
   const labels = new Int32Array(length);
   for (let i = 0; i < length; i++) {
