@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,4 +98,46 @@ test("distill list shows a plugin's entries with their options; bad plugins and 
   ]);
   assert.equal(badPath.code, 2, badPath.err);
   assert.match(badPath.err, /features\.student: StripeNet has no module 'block3'; closest: block1, block2/);
+});
+
+test('an image folder from a config (train/ and val/, size, mean/std) trains with AdamW, gradient clipping and label smoothing', async () => {
+  const { PNG } = await import('pngjs');
+  const folder = path.join(dir, 'images');
+  for (const split of ['train', 'val'])
+    for (const [ci, cls] of ['dark', 'light'].entries()) {
+      const d = path.join(folder, split, cls);
+      mkdirSync(d, { recursive: true });
+      for (let i = 0; i < (split === 'train' ? 24 : 8); i++) {
+        const png = new PNG({ width: 20, height: 12 });
+        for (let p = 0; p < 20 * 12; p++) {
+          const v = ci ? 200 + ((i * 7 + p) % 50) : (i * 5 + p) % 50;
+          png.data.set([v, v, v, 255], p * 4);
+        }
+        writeFileSync(path.join(d, `${i}.png`), PNG.sync.write(png));
+      }
+    }
+  const cfg = path.join(dir, 'folder.yaml');
+  writeFileSync(
+    cfg,
+    `name: folder
+dataset: { name: imagefolder, root: ${folder}, size: 8, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] }
+student: { model: resnet8 }
+solver: { epochs: 2, batchSize: 8, lr: 0.01, optimizer: adamw, weightDecay: 0.01, clipGradNorm: 1, labelSmoothing: 0.1 }
+runtime: { threads: 2, workers: 0 }
+output: runs`,
+  );
+  const r = distill(['run', cfg]);
+  assert.equal(r.code, 0, r.err);
+  assert.ok(bestTop1(r.out) >= 75, `dark vs light learned: ${bestTop1(r.out)}`);
+  const report = readFileSync(path.join(dir, 'runs', 'folder', 'report.md'), 'utf8');
+  assert.match(
+    report,
+    /\| solver \| adamw, 2 epochs, batch 8, lr 0\.01 \(constant\), weight decay 0\.01, label smoothing 0\.1, gradient norm clipped at 1 \|/,
+  );
+  const bad = distill(['run', cfg, '--set', 'dataset.mean=[0.5]']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /mean and std need the same number of channels/);
+  const noVal = distill(['run', cfg, '--set', `dataset.root=${path.join(folder, 'train')}`]);
+  assert.equal(noVal.code, 2);
+  assert.match(noVal.err, /must hold train\/ and val\/ \(or test\/\)/);
 });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../src/index.js';
-import { Tensor, losses, tidy, createZooModel, createDistiller, data, optim, distillers, noGrad } from '../src/index.js';
+import { Tensor, losses, tidy, createZooModel, createDistiller, data, optim, distillers, engine, noGrad } from '../src/index.js';
 import { assertClose, decode, gradcheck, readFixture, type Encoded } from './helpers.js';
 
 interface LossCase {
@@ -101,13 +101,7 @@ for (const method of ['kd', 'dist', 'sp', 'ft', 'ab', 'dlb', 'fitnet', 'at', 'rk
     const batches = loader.epochSync(0);
     for (let i = 0; i < 2; i++) {
       const b = batches.next().value!;
-      tidy(() => {
-        const out = d.forwardTrain(b, { epoch: 0, epochs: 1, step: i });
-        const total = Object.values(out.losses).reduce((a, x) => a.add(x));
-        opt.zeroGrad();
-        total.backward();
-        opt.step();
-      });
+      engine.trainStep(d, b, { epoch: 0, epochs: 1, step: i }, opt);
       b.dispose();
     }
     if (d.teacher) {
@@ -134,16 +128,7 @@ for (const method of ['none', 'kd', 'dist', 'sp', 'ft', 'ab', 'dlb', 'fitnet', '
           b.dispose();
           continue;
         }
-        totals.push(
-          tidy(() => {
-            const out = d.forwardTrain(b, { epoch, epochs: 10, step: totals.length });
-            const total = Object.values(out.losses).reduce((a, x) => a.add(x));
-            opt.zeroGrad();
-            total.backward();
-            opt.step();
-            return total.item();
-          }),
-        );
+        totals.push(engine.trainStep(d, b, { epoch, epochs: 10, step: totals.length }, opt).losses.total!);
         b.dispose();
       }
       epoch++;
@@ -250,15 +235,11 @@ test("AB reports the activation similarity and its initialisation stage raises i
           probe = b;
           if (stage.report) simBefore = stage.report(b).activationSimilarity!;
         }
-        values.push(
-          tidy(() => {
-            const l = stage.step(b, { epoch, epochs: 2, step: values.length });
-            opt.zeroGrad();
-            l[metric]!.backward();
-            opt.step();
-            return l[metric]!.item();
-          }),
-        );
+        const step = (batch: distillers.TrainBatch, ctx: distillers.TrainContext) => ({
+          logits: null,
+          losses: stage.step(batch, ctx),
+        });
+        values.push(engine.trainStep(step, b, { epoch, epochs: 2, step: values.length }, opt).losses[metric]!);
         if (b !== probe) b.dispose();
       }
     }

@@ -148,3 +148,17 @@ test('Module: parameters, buffers, children, train/eval, Sequential naming, zero
   assert.equal(drop.forward(torch.ones(100)).sum().item(), 100);
   assert.throws(() => new nn.Conv2d(3, 4, 3, { groups: 2 }), /divisible by groups/);
 });
+
+test('clipGradNorm_: total L2 norm over all gradients, scaled by maxNorm / (norm + 1e-6) when above, untouched below', () => {
+  const a = torch.tensor([3, 0], [2], { dtype: 'float64' }).requiresGrad_();
+  const b = torch.tensor([0, 4], [2], { dtype: 'float64' }).requiresGrad_();
+  a.mul(a).sum().div(2).add(b.mul(b).sum().div(2)).backward(); // grads = values, total norm 5
+  const norm = nn.clipGradNorm_([a, b], 1);
+  assert.equal(norm, 5);
+  const c = 1 / (5 + 1e-6);
+  assert.deepEqual(a.grad!.tolist(), [3 * c, 0]);
+  assert.deepEqual(b.grad!.tolist(), [0, 4 * c]);
+  assert.equal(nn.clipGradNorm_([a, b], 10), 5 * c, 'below the limit: returns the norm, changes nothing');
+  assert.deepEqual(a.grad!.tolist(), [3 * c, 0]);
+  assert.throws(() => nn.clipGradNorm_([a], 0), /maxNorm must be positive/);
+});

@@ -52,7 +52,7 @@ export default function register(distill) {
   /** 16x16 grey images of faint stripes at one of six angles under heavy noise: six classes. */
   function stripes(length, seed) {
     let s = seed >>> 0;
-    const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    const rand = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
     const size = 16;
     const images = new Uint8Array(length * size * size);
     const labels = new Int32Array(length);

@@ -77,20 +77,23 @@ export function registerMethod(name: string, def: MethodDefinition, opts: { over
 }
 
 /** A built-in method class: its statics (options, needsTeacher, views) are the entry. */
-export interface MethodClass {
-  readonly options: OptionsSchema;
+export interface MethodClass<O> {
+  readonly options: z.ZodType<O>;
   readonly needsTeacher: boolean;
   readonly views: 1 | 2;
-  new (student: Network, teacher: Network, options: never, context: DistillerContext): Distiller;
+  new (student: Network, teacher: Network, options: O, context: DistillerContext): Distiller;
 }
 
-export function registerMethodClass(
+export function registerMethodClass<O>(
   name: string,
-  cls: MethodClass,
+  cls: MethodClass<O>,
   info: { description: string; paper?: string; example?: string },
 ): void {
+  if (!(cls.options instanceof z.ZodObject)) throw new Error(`registerMethodClass('${name}'): options must be a zod object`);
   registerMethod(name, {
-    create: (s, t, o, ctx) => new cls(s, t as Network, o as never, ctx),
+    // The teacher is there whenever the entry says it is needed (createDistiller checks); the
+    // no-teacher methods ignore it.
+    create: (s, t, o, ctx) => new cls(s, t!, cls.options.parse(o), ctx),
     options: cls.options,
     needsTeacher: cls.needsTeacher,
     views: cls.views,
