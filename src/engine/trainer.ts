@@ -190,14 +190,50 @@ function restore(spec: RunSpec, plans: StagePlan[], latest: string | null): Prog
   return p;
 }
 
+/** A run in progress: its stages, data, where it stands, and its outputs. */
+interface Run {
+  spec: RunSpec;
+  plans: StagePlan[];
+  loader: DataLoader;
+  stepsPerEpoch: number;
+  latest: string | null;
+  progress: Progress;
+  started: number;
+  throughput: { images: number; seconds: number };
+  emit: (e: TrainEvent) => void;
+  log: (o: object) => void;
+}
+
 export async function runTraining(spec: RunSpec): Promise<RunResult> {
+  const run = openRun(spec);
+  try {
+    for (let si = run.progress.stage; si < run.plans.length; si++) await runStage(run, si);
+  } finally {
+    await run.loader.close();
+  }
+  const { progress, throughput } = run;
+  const last = progress.history.filter((h) => h.stage === 'main').at(-1);
+  return {
+    bestTop1: progress.best.top1,
+    bestEpoch: progress.best.epoch,
+    lastTop1: last?.top1 ?? NaN,
+    lastTop5: last?.top5 ?? NaN,
+    history: progress.history,
+    seconds: progress.secondsBefore + (performance.now() - run.started) / 1000,
+    imgPerSec: throughput.seconds ? throughput.images / throughput.seconds : 0,
+    extraParameters: spec.distiller.extraParameterCount(),
+  };
+}
+
+/** The run folder's log, the stage plans, the loader, and the progress restored from latest.pt. */
+function openRun(spec: RunSpec): Run {
   const { distiller, solver } = spec;
-  const emit = spec.onEvent ?? (() => {});
   if (spec.outDir) mkdirSync(spec.outDir, { recursive: true });
   const log = (obj: object) => {
     if (spec.outDir)
       appendFileSync(path.join(spec.outDir, 'log.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...obj }) + '\n');
   };
+  const emit = spec.onEvent ?? (() => {});
   const plans = planStages(spec);
   const loader = new DataLoader(spec.train, {
     batchSize: solver.batchSize,
@@ -218,53 +254,37 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
     emit({ type: 'resume', stage: plans[Math.min(progress.stage, plans.length - 1)]!.name, epoch: progress.epoch });
     log({ event: 'resume', stage: progress.stage, epoch: progress.epoch });
   }
-  const started = performance.now();
   const throughput = { images: 0, seconds: 0 };
-  try {
-    for (let si = progress.stage; si < plans.length; si++) {
-      const plan = plans[si]!;
-      if (plan.epochs <= 0) continue;
-      const optimizer = makeOptimizer(plan.params(), plan.lr, solver);
-      if (progress.optimizer && si === progress.stage) optimizer.loadStateDict(progress.optimizer as never);
-      const scheduler = new LRScheduler(optimizer, plan.schedule);
-      emit({ type: 'stage', stage: plan.name, epochs: plan.epochs, stepsPerEpoch });
-      log({ event: 'stage', stage: plan.name, epochs: plan.epochs, lr: plan.lr });
-      for (let epoch = si === progress.stage ? progress.epoch : 0; epoch < plan.epochs; epoch++) {
-        scheduler.setEpoch(epoch);
-        const record = await trainEpoch(spec, plan, epoch, loader, stepsPerEpoch, optimizer, emit);
-        throughput.images += record.imgPerSec * record.seconds;
-        throughput.seconds += record.seconds;
-        if (plan.evaluate) Object.assign(record, evaluateEpoch(spec));
-        progress.history.push(record);
-        const isBest = record.top1 !== null && record.top1 > progress.best.top1;
-        if (isBest) progress.best = { top1: record.top1!, epoch: epoch + 1 };
-        log({ event: 'epoch', ...record });
-        emit({ type: 'epoch', record });
-        if (latest) {
-          const seconds = progress.secondsBefore + (performance.now() - started) / 1000;
-          saveRun(
-            spec,
-            latest,
-            { si, epoch: epoch + 1, step: (epoch + 1) * stepsPerEpoch, seconds, progress, optimizer },
-            isBest,
-          );
-        }
-      }
+  return { spec, plans, loader, stepsPerEpoch, latest, progress, started: performance.now(), throughput, emit, log };
+}
+
+/** Every remaining epoch of one stage, each trained, evaluated, logged and checkpointed. */
+async function runStage(run: Run, si: number): Promise<void> {
+  const { spec, progress, stepsPerEpoch } = run;
+  const plan = run.plans[si]!;
+  if (plan.epochs <= 0) return;
+  const optimizer = makeOptimizer(plan.params(), plan.lr, spec.solver);
+  if (progress.optimizer && si === progress.stage) optimizer.loadStateDict(progress.optimizer as never);
+  const scheduler = new LRScheduler(optimizer, plan.schedule);
+  run.emit({ type: 'stage', stage: plan.name, epochs: plan.epochs, stepsPerEpoch });
+  run.log({ event: 'stage', stage: plan.name, epochs: plan.epochs, lr: plan.lr });
+  for (let epoch = si === progress.stage ? progress.epoch : 0; epoch < plan.epochs; epoch++) {
+    scheduler.setEpoch(epoch);
+    const record = await trainEpoch(spec, plan, epoch, run.loader, stepsPerEpoch, optimizer, run.emit);
+    run.throughput.images += record.imgPerSec * record.seconds;
+    run.throughput.seconds += record.seconds;
+    if (plan.evaluate) Object.assign(record, evaluateEpoch(spec));
+    progress.history.push(record);
+    const isBest = record.top1 !== null && record.top1 > progress.best.top1;
+    if (isBest) progress.best = { top1: record.top1!, epoch: epoch + 1 };
+    run.log({ event: 'epoch', ...record });
+    run.emit({ type: 'epoch', record });
+    if (run.latest) {
+      const seconds = progress.secondsBefore + (performance.now() - run.started) / 1000;
+      const at = { si, epoch: epoch + 1, step: (epoch + 1) * stepsPerEpoch, seconds, progress, optimizer };
+      saveRun(spec, run.latest, at, isBest);
     }
-  } finally {
-    await loader.close();
   }
-  const last = progress.history.filter((h) => h.stage === 'main').at(-1);
-  return {
-    bestTop1: progress.best.top1,
-    bestEpoch: progress.best.epoch,
-    lastTop1: last?.top1 ?? NaN,
-    lastTop5: last?.top5 ?? NaN,
-    history: progress.history,
-    seconds: progress.secondsBefore + (performance.now() - started) / 1000,
-    imgPerSec: throughput.seconds ? throughput.images / throughput.seconds : 0,
-    extraParameters: distiller.extraParameterCount(),
-  };
 }
 
 /** One epoch of a stage: every step, the NaN guard, progress events; the epoch's record (no test accuracy yet). */
