@@ -7,14 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeF
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cliIn, cliPath } from './helpers.js';
 
-const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
+const cli = cliPath;
 const dir = mkdtempSync(path.join(tmpdir(), 'distill-cli-'));
 
-function distill(args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const distill = cliIn(dir);
 
 function writeConfig(name: string, body: string): string {
   const file = path.join(dir, name);

@@ -2,21 +2,16 @@
 // CNN, a distillation loss and a dataset; built-in feature methods run on its named layers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { cliIn, repoRoot } from './helpers.js';
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const root = repoRoot;
 const example = path.join(root, 'examples', 'custom');
 const dir = mkdtempSync(path.join(tmpdir(), 'distill-custom-'));
 
-function distill(args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const distill = cliIn(dir);
 
 const bestTop1 = (out: string) => Number(/best top-1 (\d+\.\d+)/.exec(out)?.[1]);
 
@@ -54,8 +49,15 @@ test("examples/custom: the plugin's teacher trains, its own method distils, and 
     assert.ok(Number.isFinite(bestTop1(r.out)), method);
   }
 
-  // The run folder remembers its plugins: eval needs no --plugin.
-  const e = distill(['eval', path.join(dir, 'runs', 'custom', 'fitnet_named', 'best.pt')]);
+  // A run folder may come from anywhere: the plugins its config.json names run only when named.
+  const best = path.join(dir, 'runs', 'custom', 'fitnet_named', 'best.pt');
+  const refused = distill(['eval', best]);
+  assert.equal(refused.code, 2);
+  assert.match(
+    refused.err,
+    /config\.json names plugins, whose code would run: .*plugin\.js; if you trust them, pass each with --plugin/,
+  );
+  const e = distill(['eval', best, '--plugin', path.join(example, 'plugin.js')]);
   assert.equal(e.code, 0, e.err);
   assert.match(e.out, /top-1 \d+\.\d+/);
 });

@@ -1,11 +1,24 @@
 // Shared test helpers: fixture decoding, tolerant comparison, finite-difference gradient checks.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, tensor, tidy, type DType } from '../src/index.js';
 
-export const fixtureDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures');
+/** The repository (tests run compiled, from dist/test). */
+export const repoRoot = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const fixtureDir = path.join(repoRoot, 'test', 'fixtures');
+/** The compiled `distill` CLI. */
+export const cliPath = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+/** Runs the CLI in `cwd`: exit code, stdout and stderr. */
+export function cliIn(cwd: string): (args: string[]) => { code: number | null; out: string; err: string } {
+  return (args) => {
+    const r = spawnSync(process.execPath, [cliPath, ...args], { cwd, encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+}
 
 export interface Encoded {
   shape: number[];

@@ -37,6 +37,19 @@ test('forward hooks: every call, registration order, output replaced, pre-hooks 
   assert.throws(() => lin.registerForwardHook(42 as never), /a hook must be a function/);
 });
 
+test('a forward the instance owns (an arrow-function field) is hooked too, and comes back when the hooks go', () => {
+  class Doubler extends nn.Module {
+    forward = (x: Tensor): Tensor => x.mul(2);
+  }
+  const d = new Doubler();
+  const own = d.forward;
+  const h = d.registerForwardHook((_m, _i, out) => (out as Tensor).add(1));
+  assert.deepEqual(d.forward(torch.ones(2)).tolist(), [3, 3]);
+  h.remove();
+  assert.equal(d.forward, own);
+  assert.deepEqual(d.forward(torch.ones(2)).tolist(), [2, 2]);
+});
+
 test("namedModules uses PyTorch's dotted names (those of the state dict), each module once; getSubmodule suggests close names", () => {
   const m = createZooModel('resnet8', { numClasses: 10 });
   const names = [...m.namedModules()].map(([n]) => n);

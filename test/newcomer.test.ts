@@ -3,22 +3,17 @@
 // CUDA without CUDA, reports, warnings, a Fashion-MNIST config for every method.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { cuda, distillers, engine } from '../src/index.js';
 import { lineChart } from '../src/engine/plots.js';
+import { cliIn, repoRoot } from './helpers.js';
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const root = repoRoot;
 const dir = mkdtempSync(path.join(tmpdir(), 'distill-newcomer-'));
 
-function distill(args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const distill = cliIn(dir);
 
 function config(name: string, body: string): string {
   const file = path.join(dir, `${name}.yaml`);

@@ -70,7 +70,7 @@ export default function register(distill) {
     return imageDataset({ name: 'stripes', images, labels, channels: 1, height: size, width: size, numClasses: 6 });
   }
   registerDataset('stripes', {
-    load: (spec) => ({ train: stripes(spec.trainSubset ?? 1024, 1), test: stripes(spec.testSubset ?? 256, 2) }),
+    load: (spec, split) => (split === 'train' ? stripes(spec.trainSubset ?? 1024, 1) : stripes(spec.testSubset ?? 256, 2)),
     description: 'example plugin: faint oriented stripes under noise, 16x16 grey, 6 classes',
   });
 }

@@ -4,20 +4,20 @@
 // before training started.
 import { Command, CommanderError } from 'commander';
 import path from 'node:path';
-import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setNumThreads, noGrad } from '../tensor/index.js';
 import { createModel } from '../models/index.js';
 import { logitsOf } from '../distillers/index.js';
 import {
   InputError,
-  applyOverrides,
+  configFromObject,
   asInputError,
   checkDevice,
   evaluate,
   gridPoints,
   loadConfig,
-  loadDatasets,
+  loadSplit,
   loadPlugins,
   loadWeights,
   overrideApplies,
@@ -25,7 +25,6 @@ import {
   readConfigFile,
   runComparison,
   runExperiment,
-  validateConfig,
   type ExperimentConfig,
 } from '../engine/index.js';
 import { QUICKSTART_METHODS, quickstartConfigs } from '../engine/quickstart.js';
@@ -98,14 +97,15 @@ async function evalCommand(target: string, o: { checkpoint?: string; set: string
       throw new InputError(
         `${target}: no config.json beside it to say the model and data; pass the experiment's YAML config instead`,
       );
-    let raw: Record<string, unknown>;
-    try {
-      raw = JSON.parse(readFileSync(runConfig, 'utf8')) as Record<string, unknown>;
-    } catch (err) {
-      throw new InputError(`${runConfig} is not valid JSON: ${(err as Error).message}`);
-    }
-    await loadPlugins(pluginPaths(raw, runConfig));
-    c = validateConfig(applyOverrides(raw, o.set), runConfig, { checkTeacherCheckpoint: false });
+    const raw = readConfigFile(runConfig); // JSON is YAML
+    // A run folder may come from anywhere: its plugins run code only when named on the command line.
+    const given = new Set(o.plugin.map((p) => path.resolve(p)));
+    const unnamed = pluginPaths(raw, runConfig).filter((p) => !given.has(p));
+    if (unnamed.length)
+      throw new InputError(
+        `${runConfig} names plugins, whose code would run: ${unnamed.join(', ')}; if you trust them, pass each with --plugin`,
+      );
+    c = await configFromObject(raw, runConfig, o.set, { checkTeacherCheckpoint: false });
     ckpt = target;
   } else {
     c = await loadConfig(target, o.set, { checkTeacherCheckpoint: false });
@@ -113,7 +113,7 @@ async function evalCommand(target: string, o: { checkpoint?: string; set: string
   }
   if (!existsSync(ckpt)) throw new InputError(`checkpoint ${ckpt} not found; train first (distill run) or pass --checkpoint`);
   checkDevice(c.runtime.device);
-  const { test } = loadDatasets(c.dataset, c.seed);
+  const test = loadSplit(c.dataset, c.seed, 'test');
   const model = createModel(c.student.model, { numClasses: test.numClasses, inChannels: test.channels }).to(c.runtime.device);
   loadWeights(model, ckpt, { role: 'student', modelName: c.student.model });
   model.eval();
@@ -151,7 +151,7 @@ async function compareCommand(files: string[], o: CompareOptions): Promise<void>
     const applicable = points.map((p) => ({ ...p, overrides: p.overrides.filter((ov) => overrideApplies(raw, ov)) }));
     const variants = new Map(applicable.map((p) => [p.overrides.join('\n'), p]));
     for (const p of variants.values()) {
-      const c = await loadConfig(file, [...o.set.filter((ov) => overrideApplies(raw, ov)), ...p.overrides], validate);
+      const c = await configFromObject(raw, file, [...o.set.filter((ov) => overrideApplies(raw, ov)), ...p.overrides], validate);
       const method = c.method.name.toLowerCase();
       const suffix = p.overrides.length ? p.label : '';
       if (suffix) c.name = `${c.name}-${suffix.replace(/[^A-Za-z0-9_.=,-]/g, '_')}`;

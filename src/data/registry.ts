@@ -1,9 +1,10 @@
 // Datasets by name: one entry each (how to load its training and test sets, what it is), open to
 // user code. Configs, the CLI's listings and createDataset read it.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadCifar10, loadCifar100, loadFashionMnist, loadMnist, syntheticDataset, type ImageDataset } from './datasets.js';
 import { loadImageFolder } from './imagefolder.js';
+import { Registry } from '../util/registry.js';
 
 /** What a dataset's loader receives from the config's `dataset:` section. */
 export interface DatasetSpec {
@@ -20,42 +21,49 @@ export interface DatasetSplits {
   test: ImageDataset;
 }
 
+export type Split = 'train' | 'test';
+
 export interface DatasetEntry {
   name: string;
-  load: (spec: DatasetSpec) => DatasetSplits;
+  /** Loads one split, so that evaluation never decodes the training set. */
+  load: (spec: DatasetSpec, split: Split) => ImageDataset;
   description: string;
 }
 
-const datasets = new Map<string, DatasetEntry>();
+const datasets = new Registry<DatasetEntry>('dataset', 'registerDataset');
 
 /** Registers a dataset under `name`; an existing name needs `{ override: true }`. */
 export function registerDataset(
   name: string,
-  def: { load: (spec: DatasetSpec) => DatasetSplits; description?: string },
+  def: { load: (spec: DatasetSpec, split: Split) => ImageDataset; description?: string },
   options: { override?: boolean } = {},
 ): DatasetEntry {
-  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9_.-]*$/i.test(name))
-    throw new Error(`registerDataset: '${String(name)}' is not a valid name (letters, digits, _ . and -)`);
-  if (typeof def?.load !== 'function') throw new Error(`registerDataset('${name}'): load(spec) => { train, test } is required`);
-  if (datasets.has(name) && !options.override)
-    throw new Error(`registerDataset: a dataset '${name}' already exists; pass { override: true } to replace it`);
-  const entry = { name, load: def.load, description: def.description ?? '' };
-  datasets.set(name, entry);
-  return entry;
+  if (typeof def?.load !== 'function')
+    throw new Error(`registerDataset('${String(name)}'): load(spec, split) => ImageDataset is required`);
+  return datasets.add(name, (key) => ({ name: key, load: def.load, description: def.description ?? '' }), options);
 }
 
-export const datasetNames = (): string[] => [...datasets.keys()];
-export const datasetEntries = (): DatasetEntry[] => [...datasets.values()];
+export const datasetNames = (): string[] => datasets.names();
+export const datasetEntries = (): DatasetEntry[] => datasets.values();
 
-/** Loads both splits of a registered dataset and checks that each is a well-formed ImageDataset. */
+/** One split of a registered dataset, checked to be a well-formed ImageDataset. */
+export function createSplit(name: string, spec: DatasetSpec, split: Split): ImageDataset {
+  const ds = datasets.get(name).load(spec, split);
+  checkImageDataset(ds, `dataset '${name}' (${split})`);
+  return ds;
+}
+
+/** Both splits of a registered dataset, checked, and agreeing in channels and classes. */
 export function createDataset(name: string, spec: DatasetSpec = {}): DatasetSplits {
-  const entry = datasets.get(name);
-  if (!entry) throw new Error(`unknown dataset '${name}'; available: ${datasetNames().join(', ')}`);
-  const splits = entry.load(spec);
-  for (const split of ['train', 'test'] as const) checkImageDataset(splits?.[split], `dataset '${name}' (${split})`);
-  if (splits.train.channels !== splits.test.channels || splits.train.numClasses !== splits.test.numClasses)
-    throw new Error(`dataset '${name}': the train and test splits differ in channels or classes`);
+  const splits = { train: createSplit(name, spec, 'train'), test: createSplit(name, spec, 'test') };
+  checkSplitsAgree(name, splits);
   return splits;
+}
+
+/** Throws unless the two splits have the same channels and classes. */
+export function checkSplitsAgree(name: string, { train, test }: DatasetSplits): void {
+  if (train.channels !== test.channels || train.numClasses !== test.numClasses)
+    throw new Error(`dataset '${name}': the train and test splits differ in channels or classes`);
 }
 
 /** Throws unless `ds` is an ImageDataset whose arrays agree with its sizes. */
@@ -114,56 +122,55 @@ const need = (spec: DatasetSpec, name: string, what: string): string => {
   return spec.root;
 };
 
-/** train/ and val/ (or test/) image folders under root, classes as sub-folders. */
-function loadImageFolders(spec: DatasetSpec): DatasetSplits {
+const subfolders = (dir: string) =>
+  readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+
+/** root/train, or root/val (else root/test), classes as sub-folders; the test split must have the training classes. */
+function loadImageFolderSplit(spec: DatasetSpec, split: Split): ImageDataset {
   const root = need(spec, 'imagefolder', 'image folder (with train/ and val/ inside)');
-  const val = ['val', 'test'].map((d) => path.join(root, d)).find((d) => existsSync(d));
-  if (!existsSync(path.join(root, 'train')) || !val)
+  const trainDir = path.join(root, 'train');
+  const testDir = ['val', 'test'].map((d) => path.join(root, d)).find((d) => existsSync(d));
+  if (!existsSync(trainDir) || !testDir)
     throw new Error(`dataset imagefolder: ${root} must hold train/ and val/ (or test/), one sub-folder per class in each`);
-  const size = spec.size ?? 224;
-  const train = loadImageFolder({ root: path.join(root, 'train'), size });
-  const test = loadImageFolder({ root: val, size });
-  if (train.classes.join('\n') !== test.classes.join('\n'))
-    throw new Error(`dataset imagefolder: train/ and ${path.basename(val)}/ must have the same class folders`);
-  return { train, test };
+  const ds = loadImageFolder({ root: split === 'train' ? trainDir : testDir, size: spec.size ?? 224 });
+  if (split === 'test' && ds.classes.join('\n') !== subfolders(trainDir).join('\n'))
+    throw new Error(`dataset imagefolder: train/ and ${path.basename(testDir)}/ must have the same class folders`);
+  return ds;
 }
 
+/** Loads a split from a root folder that the dataset needs. */
+const rooted =
+  (name: string, what: string, load: (o: { root: string; train: boolean }) => ImageDataset) =>
+  (spec: DatasetSpec, split: Split) =>
+    load({ root: need(spec, name, what), train: split === 'train' });
+
 registerDataset('fashion-mnist', {
-  load: (s) => ({
-    train: loadFashionMnist({ root: s.root, train: true }),
-    test: loadFashionMnist({ root: s.root, train: false }),
-  }),
+  load: (s, split) => loadFashionMnist({ root: s.root, train: split === 'train' }),
   description: "Fashion-MNIST, 28x28 grey, 10 classes (default root: Debian's dataset-fashion-mnist)",
 });
 registerDataset('mnist', {
-  load: (s) => {
-    const root = need(s, 'mnist', 'MNIST IDX');
-    return { train: loadMnist({ root, train: true }), test: loadMnist({ root, train: false }) };
-  },
+  load: rooted('mnist', 'MNIST IDX', loadMnist),
   description: 'MNIST digits, 28x28 grey, 10 classes (IDX files, gzipped or not)',
 });
 registerDataset('cifar10', {
-  load: (s) => {
-    const root = need(s, 'cifar10', 'cifar-10-batches-bin');
-    return { train: loadCifar10({ root, train: true }), test: loadCifar10({ root, train: false }) };
-  },
+  load: rooted('cifar10', 'cifar-10-batches-bin', loadCifar10),
   description: 'CIFAR-10, 32x32 colour, 10 classes (binary version)',
 });
 registerDataset('cifar100', {
-  load: (s) => {
-    const root = need(s, 'cifar100', 'cifar-100-binary');
-    return { train: loadCifar100({ root, train: true }), test: loadCifar100({ root, train: false }) };
-  },
+  load: rooted('cifar100', 'cifar-100-binary', loadCifar100),
   description: 'CIFAR-100, 32x32 colour, 100 classes (binary version)',
 });
 registerDataset('imagefolder', {
-  load: loadImageFolders,
+  load: loadImageFolderSplit,
   description: 'JPEG/PNG images in root/train/<class>/ and root/val/<class>/, resized and center-cropped to dataset.size',
 });
 registerDataset('synthetic', {
-  load: (s) => ({
-    train: syntheticDataset({ length: s.trainSubset ?? 2048, seed: 1 }),
-    test: syntheticDataset({ length: s.testSubset ?? 512, seed: 2 }),
-  }),
+  load: (s, split) =>
+    split === 'train'
+      ? syntheticDataset({ length: s.trainSubset ?? 2048, seed: 1 })
+      : syntheticDataset({ length: s.testSubset ?? 512, seed: 2 }),
   description: 'generated, learnable 28x28 patterns (tests and smoke runs)',
 });

@@ -4,10 +4,9 @@
 import { z } from 'zod';
 import { noGrad, tidy, type Tensor } from '../tensor/index.js';
 import { ModuleList, type Sequential } from '../nn/layers.js';
-import type { ModelOutput } from '../models/model.js';
+import { Model, type ModelOutput } from '../models/model.js';
 import {
   Distiller,
-  checkPaired,
   type DistillerContext,
   type FeaturePair,
   type PrepStage,
@@ -50,9 +49,8 @@ export class AB extends Distiller {
     // The zoo contract: every stage after the stem, up to the shallower network's count.
     const n = Math.min(stageCount(student), stageCount(teacher));
     const stages = (o: ModelOutput) => o.preactFeats.slice(1, n);
-    this.feats = this.featureSources(this.options.features, { student: stages, teacher: stages });
+    this.feats = this.featureSources(this.options.features, stages);
     const shapes = this.featureShapes(this.feats, context);
-    checkPaired('AB', shapes.student.length, shapes.teacher.length);
     this.connectors = this.registerModule(
       'connectors',
       new ModuleList(shapes.student.map((s, i) => connector(s[1]!, shapes.teacher[i]![1]!))),
@@ -123,6 +121,4 @@ export class AB extends Distiller {
 }
 
 /** Entries of a zoo model's feats (stem + stages); other networks name their features. */
-function stageCount(net: Network): number {
-  return (net as { featChannels?: number[] }).featChannels?.length ?? 0;
-}
+const stageCount = (net: Network): number => (net instanceof Model ? net.featChannels.length : 0);

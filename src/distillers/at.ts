@@ -2,14 +2,7 @@
 // outputs after the stem, a(f) = l2-normalised channel mean of f^p.
 import { z } from 'zod';
 import type { ModelOutput } from '../models/model.js';
-import {
-  Distiller,
-  checkPaired,
-  type DistillerContext,
-  type FeaturePair,
-  type TrainBatch,
-  type TrainOutput,
-} from './distiller.js';
+import { Distiller, type DistillerContext, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
 import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 
@@ -31,9 +24,7 @@ export class AT extends Distiller {
     super(student, teacher);
     this.options = options.parse(opts);
     const stages = (o: ModelOutput) => o.feats.slice(1);
-    this.feats = this.featureSources(this.options.features, { student: stages, teacher: stages });
-    const f = this.options.features;
-    if (f) checkPaired('AT', f.student.length, f.teacher.length);
+    this.feats = this.featureSources(this.options.features, stages);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { s, t } = this.forwardFeatures(this.feats, batch.images);

@@ -5,8 +5,8 @@
 import { Tensor, noGrad } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
-import type { ModelOutput } from '../models/model.js';
-import { FeatureSource, hasFeatureContract, inputChannels, logitsOf, type FeaturePaths, type Network } from './features.js';
+import { Model, inputChannels, type ModelOutput } from '../models/model.js';
+import { FeatureSource, logitsOf, type FeaturePaths, type Network } from './features.js';
 
 export interface TrainBatch {
   /** First augmented view [B, C, H, W]. */
@@ -59,6 +59,9 @@ export interface FeaturePair {
   student: FeatureSource;
   teacher: FeatureSource;
 }
+
+/** The zoo contract's last feature map (SP, ICKD and FT's default). */
+export const lastFeatureMap = (o: ModelOutput): Tensor[] => [o.feats.at(-1)!];
 
 /** The zoo contract's default features of a method, for student and teacher. */
 export interface FeatureDefaults {
@@ -142,14 +145,26 @@ export abstract class Distiller extends Module {
   }
 
   /**
-   * The method's feature sources: named modules when `paths` are given, else the zoo contract's
-   * `defaults` (a model outside the zoo must then name its modules).
+   * The method's feature sources: named modules when `paths` are given (as many on each side,
+   * `count` of them when the method takes a fixed number), else the zoo contract's `defaults`
+   * (a model outside the zoo must then name its modules).
    */
-  protected featureSources(paths: FeaturePaths | undefined, defaults: FeatureDefaults): FeaturePair {
+  protected featureSources(
+    paths: FeaturePaths | undefined,
+    defaults: FeatureDefaults | ((o: ModelOutput) => Tensor[]),
+    count?: number,
+  ): FeaturePair {
+    const contract = typeof defaults === 'function' ? { student: defaults, teacher: defaults } : defaults;
     const teacher = this.requireTeacher();
     const name = this.constructor.name;
+    if (paths) {
+      const [s, t] = [paths.student.length, paths.teacher.length];
+      if (count !== undefined && (s !== count || t !== count))
+        throw new Error(`${name}: takes ${count} feature per network, got ${s} (student) and ${t} (teacher)`);
+      if (s !== t) throw new Error(`${name}: the student gives ${s} features and the teacher ${t}; they are compared pairwise`);
+    }
     const source = (net: Network, role: 'student' | 'teacher') =>
-      new FeatureSource(net, paths?.[role], hasFeatureContract(net) ? defaults[role] : null, role, name);
+      new FeatureSource(net, paths?.[role], net instanceof Model ? contract[role] : null, role, name);
     const pair = { student: source(this.student, 'student'), teacher: source(teacher, 'teacher') };
     this.sources.push(pair.student, pair.teacher);
     return pair;
@@ -181,11 +196,4 @@ export abstract class Distiller extends Module {
     for (const s of this.sources) s.remove();
     super.dispose();
   }
-}
-
-/** A feature list of equal length on both sides, or an error that says what is wrong. */
-export function checkPaired(method: string, s: number, t: number, exactly?: number): void {
-  if (exactly !== undefined && (s !== exactly || t !== exactly))
-    throw new Error(`${method}: takes ${exactly} feature per network, got ${s} (student) and ${t} (teacher)`);
-  if (s !== t) throw new Error(`${method}: the student gives ${s} features and the teacher ${t}; they are compared pairwise`);
 }

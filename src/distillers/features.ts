@@ -31,12 +31,6 @@ export function logitsOf(out: Tensor | ModelOutput): Tensor {
   throw new Error('a model must return its logits from forward(x) (a tensor), or a zoo ModelOutput');
 }
 
-/** Channels of a network's input: those of its first 4-D parameter (the stem convolution). */
-export function inputChannels(net: Module): number {
-  for (const p of net.parameters()) if (p.ndim === 4) return p.shape[1]!;
-  throw new Error(`${net.constructor.name}: no convolution to infer the input channels from`);
-}
-
 type Io = 'output' | 'input' | 'preact';
 
 /** Parses `layer2.0.bn2`, `fc:input`, `layer3:preact`. */
@@ -141,12 +135,13 @@ export class FeatureSource {
   probe(inputShape: [number, number, number]): number[][] {
     return tidy(() =>
       noGrad(() => {
-        const wasTraining = this.net.training;
+        // Each module's own mode comes back afterwards (a user may keep some in eval mode).
+        const modes = [...this.net.modules()].map((m) => [m, m.training] as const);
         this.net.eval();
         try {
           return this.forward(zeros(1, ...inputShape)).feats.map((f) => f.shape);
         } finally {
-          this.net.train(wasTraining);
+          for (const [m, training] of modes) m.training = training;
         }
       }),
     );
@@ -162,6 +157,3 @@ export function suggestPaths(net: Module, count = 6): string {
   const names = [...net.namedChildren()].map(([n]) => n);
   return `[${names.slice(0, count).join(', ')}]`;
 }
-
-/** Whether a network follows the zoo's feature contract (its forward returns feats). */
-export const hasFeatureContract = (net: Module): boolean => 'featChannels' in net;

@@ -5,14 +5,7 @@ import { z } from 'zod';
 import { BatchNorm2d, Conv2d, ConvTranspose2d, ReLU, Sequential } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import type { ModelOutput } from '../models/model.js';
-import {
-  Distiller,
-  checkPaired,
-  type DistillerContext,
-  type FeaturePair,
-  type TrainBatch,
-  type TrainOutput,
-} from './distiller.js';
+import { Distiller, type DistillerContext, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
 import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 
@@ -54,9 +47,8 @@ export class FitNet extends Distiller {
       if (!o.feats[layer]) throw new Error(`FitNet: hintLayer ${layer} is out of range for these models`);
       return [o.feats[layer]];
     };
-    this.feats = this.featureSources(this.options.features, { student: hint, teacher: hint });
+    this.feats = this.featureSources(this.options.features, hint, 1);
     const shapes = this.featureShapes(this.feats, context);
-    checkPaired('FitNet', shapes.student.length, shapes.teacher.length, 1);
     this.regressor = this.registerModule('regressor', convRegressor(shapes.student[0]!, shapes.teacher[0]!));
   }
 

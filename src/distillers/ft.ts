@@ -8,7 +8,7 @@ import { ConvTranspose2d, Conv2d, LeakyReLU, Sequential } from '../nn/layers.js'
 import type { Module } from '../nn/module.js';
 import {
   Distiller,
-  checkPaired,
+  lastFeatureMap,
   type DistillerContext,
   type FeaturePair,
   type PrepStage,
@@ -45,12 +45,8 @@ export class FT extends Distiller {
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, context: DistillerContext = {}) {
     super(student, teacher);
     this.options = options.parse(opts);
-    this.feats = this.featureSources(this.options.features, {
-      student: (o) => [o.feats.at(-1)!],
-      teacher: (o) => [o.feats.at(-1)!],
-    });
+    this.feats = this.featureSources(this.options.features, lastFeatureMap, 1);
     const shapes = this.featureShapes(this.feats, context);
-    checkPaired('FT', shapes.student.length, shapes.teacher.length, 1);
     const m = shapes.teacher[0]![1]!;
     const cs = shapes.student[0]![1]!;
     const factor = Math.max(1, Math.round(m * this.options.rate));

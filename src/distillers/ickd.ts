@@ -5,7 +5,7 @@ import { BatchNorm2d, Conv2d, Sequential } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import {
   Distiller,
-  checkPaired,
+  lastFeatureMap,
   type DistillerContext,
   type FeaturePair,
   type TrainBatch,
@@ -31,12 +31,8 @@ export class ICKD extends Distiller {
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, context: DistillerContext = {}) {
     super(student, teacher);
     this.options = options.parse(opts);
-    this.feats = this.featureSources(this.options.features, {
-      student: (o) => [o.feats.at(-1)!],
-      teacher: (o) => [o.feats.at(-1)!],
-    });
+    this.feats = this.featureSources(this.options.features, lastFeatureMap, 1);
     const shapes = this.featureShapes(this.feats, context);
-    checkPaired('ICKD', shapes.student.length, shapes.teacher.length, 1);
     const [cs, ct] = [shapes.student[0]![1]!, shapes.teacher[0]![1]!];
     this.embed = this.registerModule('embed', new Sequential(new Conv2d(cs, ct, 1, { bias: false }), new BatchNorm2d(ct)));
   }

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Distiller, DistillerContext } from './distiller.js';
 import type { Network } from './features.js';
+import { Registry } from '../util/registry.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type OptionsSchema = z.ZodObject<any>;
@@ -33,10 +34,12 @@ export interface MethodDefinition {
   example?: string;
 }
 
-const methods = new Map<string, MethodEntry>();
+const methods = new Registry<MethodEntry>('method', 'registerMethod', (n) => n.toLowerCase());
 
 /** A strict zod object inferred from plain defaults (numbers, booleans, strings, string lists). */
 export function schemaFromDefaults(defaults: Record<string, unknown>): OptionsSchema {
+  if (!defaults || typeof defaults !== 'object' || Array.isArray(defaults))
+    throw new Error(`options must be a zod object or a plain object of defaults, got ${JSON.stringify(defaults)}`);
   const shape: Record<string, z.ZodTypeAny> = {};
   for (const [k, v] of Object.entries(defaults)) {
     if (typeof v === 'number') shape[k] = z.number().default(v);
@@ -53,27 +56,25 @@ const isZodObject = (o: unknown): o is OptionsSchema => o instanceof z.ZodObject
 
 /** Registers a method under `name` (case-insensitive); an existing name needs `{ override: true }`. */
 export function registerMethod(name: string, def: MethodDefinition, opts: { override?: boolean } = {}): MethodEntry {
-  const key = name.toLowerCase();
-  if (!/^[a-z0-9][a-z0-9_-]*$/.test(key))
-    throw new Error(`registerMethod: '${name}' is not a valid name (letters, digits, _ and -)`);
-  if (methods.has(key) && !opts.override)
-    throw new Error(`registerMethod: a method '${key}' already exists; pass { override: true } to replace it`);
   if (typeof def?.create !== 'function')
-    throw new Error(`registerMethod('${name}'): create(student, teacher, options) is required`);
+    throw new Error(`registerMethod('${String(name)}'): create(student, teacher, options) is required`);
   if (def.views !== undefined && def.views !== 1 && def.views !== 2)
-    throw new Error(`registerMethod('${name}'): views must be 1 or 2`);
-  const entry: MethodEntry = {
-    name: key,
-    create: def.create,
-    options: isZodObject(def.options) ? def.options : schemaFromDefaults((def.options as Record<string, unknown>) ?? {}),
-    needsTeacher: def.needsTeacher ?? true,
-    views: def.views ?? 1,
-    description: def.description ?? '',
-    paper: def.paper,
-    example: def.example,
-  };
-  methods.set(key, entry);
-  return entry;
+    throw new Error(`registerMethod('${String(name)}'): views must be 1 or 2`);
+  const options = isZodObject(def.options) ? def.options : schemaFromDefaults(def.options ?? {});
+  return methods.add(
+    name,
+    (key) => ({
+      name: key,
+      create: def.create,
+      options,
+      needsTeacher: def.needsTeacher ?? true,
+      views: def.views ?? 1,
+      description: def.description ?? '',
+      paper: def.paper,
+      example: def.example,
+    }),
+    opts,
+  );
 }
 
 /** A built-in method class: its statics (options, needsTeacher, views) are the entry. */
@@ -101,15 +102,9 @@ export function registerMethodClass<O>(
   });
 }
 
-export const methodNames = (): string[] => [...methods.keys()];
-
-export function methodEntry(name: string): MethodEntry {
-  const m = methods.get(String(name).toLowerCase());
-  if (!m) throw new Error(`unknown method '${name}'; available: ${methodNames().join(', ')}`);
-  return m;
-}
-
-export const methodEntries = (): MethodEntry[] => [...methods.values()];
+export const methodNames = (): string[] => methods.names();
+export const methodEntry = (name: string): MethodEntry => methods.get(name);
+export const methodEntries = (): MethodEntry[] => methods.values();
 
 /** Default value of each option of a method. */
 export function methodDefaults(name: string): Record<string, unknown> {

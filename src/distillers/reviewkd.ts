@@ -10,7 +10,6 @@ import { kaimingUniform_ } from '../nn/init.js';
 import type { ModelOutput } from '../models/model.js';
 import {
   Distiller,
-  checkPaired,
   type DistillerContext,
   type FeaturePair,
   type TrainBatch,
@@ -86,7 +85,6 @@ export class ReviewKD extends Distiller {
         `ReviewKD: the student has ${shapes.student.length - 1} stages and the teacher ${shapes.teacher.length - 1}; ReviewKD pairs stages one to one`,
       );
     }
-    checkPaired('ReviewKD', shapes.student.length, shapes.teacher.length);
     const inChannels = shapes.student.map((s) => s[1]!);
     const outChannels = shapes.teacher.map((t) => t[1]!);
     const mid = Math.min(this.options.maxMidChannel, inChannels.at(-1)!);

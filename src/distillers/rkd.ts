@@ -1,6 +1,6 @@
 // RKD (Park et al. 2019): w_ce · CE + w_kd · (w_d · distance + w_a · angle) on the pooled features.
 import { z } from 'zod';
-import { Distiller, checkPaired, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
+import { Distiller, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
 import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 
@@ -22,9 +22,7 @@ export class RKD extends Distiller {
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}) {
     super(student, teacher);
     this.options = options.parse(opts);
-    this.feats = this.featureSources(this.options.features, { student: (o) => [o.pooled], teacher: (o) => [o.pooled] });
-    const f = this.options.features;
-    if (f) checkPaired('RKD', f.student.length, f.teacher.length, 1);
+    this.feats = this.featureSources(this.options.features, (o) => [o.pooled], 1);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { distanceWeight, angleWeight, ceWeight, kdWeight } = this.options;

@@ -1,7 +1,7 @@
 // SP (Tung & Mori 2019): w_ce · CE + w_kd · Σ_pairs ‖G_t − G_s‖²_F / B² (default: the last
 // feature maps).
 import { z } from 'zod';
-import { Distiller, checkPaired, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
+import { Distiller, lastFeatureMap, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
 import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 
@@ -21,12 +21,7 @@ export class SP extends Distiller {
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}) {
     super(student, teacher);
     this.options = options.parse(opts);
-    this.feats = this.featureSources(this.options.features, {
-      student: (o) => [o.feats.at(-1)!],
-      teacher: (o) => [o.feats.at(-1)!],
-    });
-    const f = this.options.features;
-    if (f) checkPaired('SP', f.student.length, f.teacher.length);
+    this.feats = this.featureSources(this.options.features, lastFeatureMap);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { s, t } = this.forwardFeatures(this.feats, batch.images);

@@ -3,9 +3,10 @@
 // {model}, ours).
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Tensor, load, save, type Saveable } from '../tensor/index.js';
-import { disposeStateDict, type Module, type StateDict, type StateDictMismatch } from '../nn/module.js';
+import { Tensor, load, saveToBuffer, tidy, writeFileAtomic, type Saveable } from '../tensor/index.js';
+import type { Module, StateDict, StateDictMismatch } from '../nn/module.js';
 import { InputError } from './errors.js';
+import type { EpochRecord } from './results.js';
 
 export const CHECKPOINT_VERSION = 2;
 
@@ -28,30 +29,44 @@ export interface Checkpoint {
   seconds: number;
 }
 
-/** Writes a checkpoint atomically (temporary file, fsync, rename). */
-export function saveCheckpoint(ck: Checkpoint, file: string): void {
-  save(ck as unknown as Saveable, file);
+/**
+ * Serialises a checkpoint once and writes it to each file in order, each atomically (temporary
+ * file, fsync, rename): a kill leaves every file either old or new, never torn.
+ */
+export function saveCheckpoint(ck: Checkpoint, ...files: string[]): void {
+  const bytes = saveToBuffer(ck as unknown as Saveable);
+  for (const f of files) writeFileAtomic(f, bytes);
 }
 
-/** Releases the tensors a checkpoint object made (not the modules' own). */
-export function disposeCheckpoint(ck: Checkpoint): void {
-  disposeStateDict(ck.model);
-  ck.rng.dispose();
-}
+/** A checkpoint as read back: its history parsed. */
+export type RestoredCheckpoint = Omit<Checkpoint, 'history'> & { history: EpochRecord[] };
 
-/** Reads a run checkpoint and checks its shape before anything uses it. */
-export function readCheckpoint(file: string): Checkpoint {
-  const ck = load(file) as Partial<Checkpoint> | null;
-  const fail = (what: string) => {
-    throw new Error(`${file} is not a distill-ts run checkpoint (${what}); delete it to start the run afresh`);
+/** Reads a run checkpoint and checks its shape before anything uses it; a bad one is bad input. */
+export function readCheckpoint(file: string): RestoredCheckpoint {
+  const fail = (what: string): never => {
+    throw new InputError(`${file} is not a usable distill-ts run checkpoint (${what}); delete it to start the run afresh`);
   };
+  let ck: Partial<Checkpoint> | null = null;
+  try {
+    ck = load(file) as Partial<Checkpoint> | null;
+  } catch (err) {
+    fail((err as Error).message);
+  }
   if (!ck || typeof ck !== 'object') return fail('not a dict');
   if (ck.version !== CHECKPOINT_VERSION) fail(`version ${String(ck.version)}, expected ${CHECKPOINT_VERSION}`);
   if (!ck.model || typeof ck.model !== 'object') fail('no model state');
-  for (const k of ['stageIndex', 'epoch', 'step', 'seconds'] as const)
-    if (!Number.isInteger(ck[k]) && !(k === 'seconds' && Number.isFinite(ck[k]))) fail(`bad '${k}'`);
-  if (typeof ck.history !== 'string' || !ck.best || typeof ck.best.top1 !== 'number') fail('no history');
-  return ck as Checkpoint;
+  for (const k of ['stageIndex', 'epoch', 'step'] as const) if (!Number.isInteger(ck[k]) || ck[k]! < 0) fail(`bad '${k}'`);
+  if (!Number.isFinite(ck.seconds) || ck.seconds! < 0) fail(`bad 'seconds'`);
+  if (!(ck.rng instanceof Tensor) || ck.rng.dtype !== 'uint8' || ck.rng.ndim !== 1) fail('bad random generator state');
+  if (!ck.best || typeof ck.best.top1 !== 'number' || !Number.isInteger(ck.best.epoch)) fail('bad best record');
+  let history: unknown = null;
+  try {
+    history = JSON.parse(typeof ck.history === 'string' ? ck.history : '');
+  } catch {
+    fail('bad history');
+  }
+  if (!Array.isArray(history)) fail('bad history');
+  return { ...(ck as Checkpoint), history: history as EpochRecord[] };
 }
 
 /** The state dict inside a checkpoint: a raw state dict, mdistiller's {model}, or ours (student.*). */
@@ -92,7 +107,18 @@ export function checkpointArchitecture(file: string): string | null {
  */
 export function loadWeights(model: Module, file: string, o: { role: string; modelName: string }): void {
   if (!existsSync(file)) throw new InputError(`${o.role} checkpoint ${file} not found`);
-  const sd = extractStateDict(load(file), file);
+  // tidy: every tensor the file held is released once copied into the model, on failure too.
+  tidy(() => loadInto(model, file, o));
+}
+
+function loadInto(model: Module, file: string, o: { role: string; modelName: string }): void {
+  let ckpt: unknown;
+  try {
+    ckpt = load(file);
+  } catch (err) {
+    throw new InputError(`${o.role} checkpoint ${file} cannot be read: ${(err as Error).message}`, { cause: err });
+  }
+  const sd = extractStateDict(ckpt, file);
   try {
     model.loadStateDict(sd);
   } catch (err) {
@@ -116,7 +142,5 @@ export function loadWeights(model: Module, file: string, o: { role: string; mode
       `${o.role} checkpoint ${file}: ${what}: ${counts.join('; ') || e.message}. Point ${o.role === 'teacher' ? 'teacher.checkpoint' : 'the checkpoint'} at weights of ${o.modelName}, or set the model that was trained`,
       { cause: err, details },
     );
-  } finally {
-    disposeStateDict(sd);
   }
 }

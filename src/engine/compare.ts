@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { methodEntry } from '../distillers/index.js';
 import type { ExperimentConfig } from './config.js';
 import { InputError } from './errors.js';
-import { loadDatasets, runExperiment } from './experiment.js';
+import { loadDatasets, runExperiment, type Datasets } from './experiment.js';
 import { comparisonMarkdown, writeComparisonReport } from './report.js';
 import type { Comparison, ComparisonRow, ExperimentResult, TrainEvent } from './results.js';
 
@@ -36,6 +36,9 @@ function summarise(label: string, results: ExperimentResult[]): ComparisonRow {
   };
 }
 
+/** The most runs one config's --grid may expand to (a typo like 1,2,...,1e6 fails at once). */
+export const MAX_GRID_POINTS = 1000;
+
 /** One sweep point: the overrides that make it and the suffix that names it. */
 export interface GridPoint {
   overrides: string[];
@@ -46,7 +49,9 @@ export interface GridPoint {
  * `--grid key=v1,v2` (repeatable) as the cartesian product of its values. Values are YAML
  * scalars; `[]` or `{}` values are not split.
  */
-export function gridPoints(grids: string[]): GridPoint[] {
+export function gridPoints(grids: string[], limit = MAX_GRID_POINTS): GridPoint[] {
+  const count = grids.reduce((n, g) => n * g.slice(g.indexOf('=') + 1).split(',').length, 1);
+  if (count > limit) throw new InputError(`--grid makes ${count} runs per config; at most ${limit}: sweep fewer values`);
   let points: GridPoint[] = [{ overrides: [], label: '' }];
   for (const g of grids) {
     const eq = g.indexOf('=');
@@ -109,17 +114,31 @@ export function checkDistinctNames(runs: ExperimentConfig[]): void {
   }
 }
 
+/**
+ * The data of a run, loaded once per distinct dataset section (and seed, when label noise makes
+ * it depend on one): runs that share data share the arrays, and each run gets the data a run of
+ * its own config alone would load.
+ */
+export function datasetCache(): (c: ExperimentConfig) => Datasets {
+  const cache = new Map<string, Datasets>();
+  return (c) => {
+    const key = JSON.stringify([c.dataset, c.dataset.labelNoise > 0 ? c.seed : null]);
+    let d = cache.get(key);
+    if (!d) cache.set(key, (d = loadDatasets(c.dataset, c.seed)));
+    return d;
+  };
+}
+
 export async function runComparison(spec: ComparisonSpec): Promise<Comparison> {
   checkDistinctNames(spec.runs);
   mkdirSync(spec.outDir, { recursive: true });
-  const base = spec.runs[0]!;
-  const datasets = loadDatasets(base.dataset, base.seed);
+  const datasets = datasetCache();
   const warnings: string[] = [];
   let teacherRow: ComparisonRow | null = null;
   let teacherCheckpoint: string | undefined;
   if (spec.teacher) {
     const t = await runExperiment(spec.teacher, {
-      datasets,
+      datasets: datasets(spec.teacher),
       resume: spec.resume,
       outDir: path.join(spec.outDir, 'teacher'),
       onEvent: (e) => spec.onEvent?.('teacher', e),
@@ -139,7 +158,12 @@ export async function runComparison(spec: ComparisonSpec): Promise<Comparison> {
       };
       const label = `${run.name}${spec.seeds.length > 1 ? ` seed ${seed}` : ''}`;
       const dir = path.join(spec.outDir, spec.seeds.length > 1 ? `${run.name}-seed${seed}` : run.name);
-      const r = await runExperiment(c, { datasets, resume: spec.resume, outDir: dir, onEvent: (e) => spec.onEvent?.(label, e) });
+      const r = await runExperiment(c, {
+        datasets: datasets(c),
+        resume: spec.resume,
+        outDir: dir,
+        onEvent: (e) => spec.onEvent?.(label, e),
+      });
       warnings.push(...r.warnings.map((w) => `${label}: ${w}`));
       results.push(r);
     }

@@ -222,14 +222,18 @@ export function pluginPaths(raw: Record<string, unknown>, file: string): string[
   return (plugins as string[]).map((p) => (path.isAbsolute(p) ? p : path.resolve(dir, p)));
 }
 
+/** Validates a raw config (overrides applied, plugins loaded); its plugin paths kept resolved against `file`'s folder. */
+export function configFrom(raw: Record<string, unknown>, file: string, options: ValidateOptions = {}): ExperimentConfig {
+  const c = validateConfig(raw, file, options);
+  // Kept resolved so a run folder's config.json finds them from anywhere.
+  c.plugins = pluginPaths(raw, file);
+  return c;
+}
+
 /**
  * Reads, parses and validates a YAML config file (paths inside it, but plugins, are relative to
  * the working directory). Plugins it names must be loaded first (loadConfig in plugins.ts does both).
  */
 export function loadConfigSync(file: string, overrides: string[] = [], options: ValidateOptions = {}): ExperimentConfig {
-  const raw = applyOverrides(readConfigFile(file), overrides);
-  const c = validateConfig(raw, file, options);
-  // Kept resolved so a run folder's config.json finds them from anywhere.
-  c.plugins = pluginPaths(raw, file);
-  return c;
+  return configFrom(applyOverrides(readConfigFile(file), overrides), file, options);
 }

@@ -1,16 +1,15 @@
 // An experiment from a config: data, teacher (from its checkpoint), student, method, training,
 // and the run folder's files (config.json, log.jsonl, latest.pt, best.pt, student.pt,
 // result.json, report.md). Every bad input is found before training starts (InputError).
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cuda, manualSeed, save, setNumThreads } from '../tensor/index.js';
-import { disposeStateDict } from '../nn/module.js';
+import { cuda, dispose, manualSeed, save, setNumThreads } from '../tensor/index.js';
 import { createModel } from '../models/index.js';
 import { createDistiller, logitsOf, methodEntry, type Distiller, type Network } from '../distillers/index.js';
 import * as data from '../data/datasets.js';
-import { createDataset } from '../data/registry.js';
+import { checkSplitsAgree, createSplit, type Split } from '../data/registry.js';
 import type { ExperimentConfig } from './config.js';
-import { runTraining } from './trainer.js';
+import { runLog, runTraining } from './trainer.js';
 import { evaluate } from './evaluate.js';
 import { loadWeights } from './checkpoint.js';
 import { InputError, asInputError } from './errors.js';
@@ -30,30 +29,29 @@ export const TEST_SUBSET_SEED = 4321;
 /** Offset from the run's seed for the choice of noisy labels. */
 export const LABEL_NOISE_SEED_OFFSET = 77;
 
-/** The config's dataset: its registered loader, then subsets, normalisation and label noise. */
-export function loadDatasets(c: ExperimentConfig['dataset'], seed: number): Datasets {
-  let { train, test } = asInputError(() =>
-    createDataset(c.name, { root: c.root, size: c.size, trainSubset: c.trainSubset, testSubset: c.testSubset }),
-  );
-  const pick = (ds: data.ImageDataset, n: number | undefined, s: number) => {
-    if (!n || n >= ds.length) return ds;
-    const idx = data.shuffledIndices(ds.length, data.mulberry32(s));
-    return data.subset(ds, idx.subarray(0, n));
-  };
-  // Synthetic data is generated at the subset's size already.
-  if (c.name !== 'synthetic') {
-    train = pick(train, c.trainSubset, TRAIN_SUBSET_SEED);
-    test = pick(test, c.testSubset, TEST_SUBSET_SEED);
-  }
+/** One split of the config's dataset: its registered loader, then the subset, normalisation and (training) label noise. */
+export function loadSplit(c: ExperimentConfig['dataset'], seed: number, split: Split): data.ImageDataset {
+  const spec = { root: c.root, size: c.size, trainSubset: c.trainSubset, testSubset: c.testSubset };
+  let ds = asInputError(() => createSplit(c.name, spec, split));
+  // A subset is the first N samples in a fixed seeded order; a loader that honours the subset
+  // size itself (synthetic) already returns N samples, which this keeps.
+  const [n, subsetSeed] = split === 'train' ? [c.trainSubset, TRAIN_SUBSET_SEED] : [c.testSubset, TEST_SUBSET_SEED];
+  if (n && n < ds.length) ds = data.subset(ds, data.shuffledIndices(ds.length, data.mulberry32(subsetSeed)).subarray(0, n));
   if (c.mean || c.std) {
-    const norm = { mean: c.mean ?? train.mean, std: c.std ?? train.std };
-    if (norm.mean.length !== train.channels || norm.std.length !== train.channels)
-      throw new InputError(`dataset.mean/std: ${c.name} has ${train.channels} channel(s); give one value per channel`);
-    train = { ...train, ...norm };
-    test = { ...test, ...norm };
+    const norm = { mean: c.mean ?? ds.mean, std: c.std ?? ds.std };
+    if (norm.mean.length !== ds.channels || norm.std.length !== ds.channels)
+      throw new InputError(`dataset.mean/std: ${c.name} has ${ds.channels} channel(s); give one value per channel`);
+    ds = { ...ds, ...norm };
   }
-  if (c.labelNoise > 0) train = data.withLabelNoise(train, c.labelNoise, seed + LABEL_NOISE_SEED_OFFSET).dataset;
-  return { train, test };
+  if (split === 'train' && c.labelNoise > 0) ds = data.withLabelNoise(ds, c.labelNoise, seed + LABEL_NOISE_SEED_OFFSET).dataset;
+  return ds;
+}
+
+/** Both splits of the config's dataset (loadSplit), agreeing in channels and classes. */
+export function loadDatasets(c: ExperimentConfig['dataset'], seed: number): Datasets {
+  const splits = { train: loadSplit(c, seed, 'train'), test: loadSplit(c, seed, 'test') };
+  asInputError(() => checkSplitsAgree(c.name, splits));
+  return splits;
 }
 
 /** Fails early, with the fix, when the config asks for a device this libtorch does not have. */
@@ -83,27 +81,35 @@ function prepare(c: ExperimentConfig, datasets: Datasets | undefined, log: (o: o
   manualSeed(c.seed);
   const entry = methodEntry(c.method.name);
   let teacher: Network | null = null;
-  let teacherTop1: number | null = null;
-  if (entry.needsTeacher) {
-    if (!c.teacher?.checkpoint)
-      throw new InputError(`config ${c.name}: method '${entry.name}' needs teacher.model and teacher.checkpoint`);
-    const t = asInputError(() => createModel(c.teacher!.model, shape)).to(c.runtime.device);
-    try {
-      loadWeights(t, c.teacher.checkpoint, { role: 'teacher', modelName: c.teacher.model });
-    } catch (err) {
-      if (err instanceof InputError && err.details) log({ event: 'error', message: err.message, details: err.details });
-      throw err;
+  let student: Network | null = null;
+  try {
+    let teacherTop1: number | null = null;
+    if (entry.needsTeacher) {
+      if (!c.teacher?.checkpoint)
+        throw new InputError(`config ${c.name}: method '${entry.name}' needs teacher.model and teacher.checkpoint`);
+      const t = (teacher = asInputError(() => createModel(c.teacher!.model, shape)).to(c.runtime.device));
+      try {
+        loadWeights(t, c.teacher.checkpoint, { role: 'teacher', modelName: c.teacher.model });
+      } catch (err) {
+        if (err instanceof InputError && err.details) log({ event: 'error', message: err.message, details: err.details });
+        throw err;
+      }
+      t.eval();
+      teacherTop1 = evaluate((x) => logitsOf(t.forward(x)), test, { device: c.runtime.device }).top1;
     }
-    t.eval();
-    teacherTop1 = evaluate((x) => logitsOf(t.forward(x)), test, { device: c.runtime.device }).top1;
-    teacher = t;
+    student = asInputError(() => createModel(c.student.model, shape)).to(c.runtime.device);
+    const s = student;
+    const distiller = asInputError(() =>
+      createDistiller(entry.name, s, teacher, c.method.options, { inputShape: [train.channels, train.height, train.width] }),
+    );
+    distiller.labelSmoothing = c.solver.labelSmoothing;
+    return { train, test, teacher, teacherTop1, student, distiller };
+  } catch (err) {
+    // Nothing will train: release the networks built so far.
+    teacher?.dispose();
+    student?.dispose();
+    throw err;
   }
-  const student = asInputError(() => createModel(c.student.model, shape)).to(c.runtime.device);
-  const distiller = asInputError(() =>
-    createDistiller(entry.name, student, teacher, c.method.options, { inputShape: [train.channels, train.height, train.width] }),
-  );
-  distiller.labelSmoothing = c.solver.labelSmoothing;
-  return { train, test, teacher, teacherTop1, student, distiller };
 }
 
 /** Runs one experiment. `datasets` may be shared between runs of a comparison. */
@@ -113,9 +119,7 @@ export async function runExperiment(
 ): Promise<ExperimentResult> {
   if (c.runtime.threads) setNumThreads(c.runtime.threads);
   const outDir = options.outDir ?? path.join(c.output, c.name);
-  mkdirSync(outDir, { recursive: true });
-  const log = (o: object) =>
-    appendFileSync(path.join(outDir, 'log.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...o }) + '\n');
+  const log = runLog(outDir);
   const p = prepare(c, options.datasets, log);
   writeFileSync(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
   const studentParameters = p.student.numParameters();
@@ -139,7 +143,7 @@ export async function runExperiment(
     // The student alone, in mdistiller's checkpoint shape, usable as a teacher checkpoint.
     const sd = p.student.stateDict();
     save({ model: sd }, path.join(outDir, 'student.pt'));
-    disposeStateDict(sd);
+    dispose(sd);
   } finally {
     p.distiller.dispose();
   }

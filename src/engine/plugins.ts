@@ -7,9 +7,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   applyOverrides,
+  configFrom,
   pluginPaths,
   readConfigFile,
-  validateConfig,
   type ExperimentConfig,
   type ValidateOptions,
 } from './config.js';
@@ -52,16 +52,22 @@ async function loadOne(file: string, api?: object): Promise<void> {
   }
 }
 
-/** Reads a YAML config, loads the plugins it names (relative to its folder), then validates it. */
-export async function loadConfig(
+/**
+ * A config from its parsed YAML (or JSON) object, as read from `file`: overrides applied to a
+ * copy, the plugins it names loaded (relative to the file's folder), then validated.
+ */
+export async function configFromObject(
+  raw: Record<string, unknown>,
   file: string,
   overrides: string[] = [],
   options: ValidateOptions = {},
 ): Promise<ExperimentConfig> {
-  const raw = applyOverrides(readConfigFile(file), overrides);
-  const plugins = pluginPaths(raw, file);
-  await loadPlugins(plugins);
-  const c = validateConfig(raw, file, options);
-  c.plugins = plugins;
-  return c;
+  const withOverrides = applyOverrides(structuredClone(raw), overrides);
+  await loadPlugins(pluginPaths(withOverrides, file));
+  return configFrom(withOverrides, file, options);
+}
+
+/** Reads a YAML config, loads the plugins it names (relative to its folder), then validates it. */
+export function loadConfig(file: string, overrides: string[] = [], options: ValidateOptions = {}): Promise<ExperimentConfig> {
+  return configFromObject(readConfigFile(file), file, overrides, options);
 }

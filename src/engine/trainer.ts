@@ -3,9 +3,9 @@
 // checkpoints every epoch (latest and best) from which `resume` continues exactly. Each step
 // below fits on a screen: plan the stages, restore, train an epoch (one step at a time),
 // evaluate, save.
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Tensor, getRngState, setRngState, tidy } from '../tensor/index.js';
+import { dispose, getRngState, setRngState, tidy, type Tensor } from '../tensor/index.js';
 import { clipGradNorm_ } from '../nn/utils.js';
 import { SGD } from '../optim/sgd.js';
 import { AdamW } from '../optim/adamw.js';
@@ -16,7 +16,8 @@ import type { ImageDataset } from '../data/datasets.js';
 import type { AugmentConfig } from '../data/transforms.js';
 import type { Distiller, TrainBatch, TrainContext } from '../distillers/distiller.js';
 import { evaluate } from './evaluate.js';
-import { CHECKPOINT_VERSION, disposeCheckpoint, readCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { CHECKPOINT_VERSION, readCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { InputError, asInputError } from './errors.js';
 import type { EpochRecord, RunResult, TrainEvent } from './results.js';
 
 export type { EpochRecord, RunResult, TrainEvent } from './results.js';
@@ -175,19 +176,36 @@ function restore(spec: RunSpec, plans: StagePlan[], latest: string | null): Prog
   const fresh: Progress = { history: [], best: { top1: -1, epoch: -1 }, stage: 0, epoch: 0, secondsBefore: 0, optimizer: null };
   if (!spec.resume || !latest || !existsSync(latest)) return fresh;
   const ck = readCheckpoint(latest);
-  if (ck.stageIndex >= plans.length) throw new Error(`${latest}: stage ${ck.stageIndex} does not exist in this run's plan`);
-  spec.distiller.loadStateDict(ck.model);
-  if (ck.rng instanceof Tensor) setRngState(ck.rng);
+  try {
+    if (ck.stageIndex >= plans.length)
+      throw new InputError(`${latest}: stage ${ck.stageIndex} does not exist in this run's plan; delete it to start afresh`);
+    asInputError(() => spec.distiller.loadStateDict(ck.model));
+    asInputError(() => setRngState(ck.rng));
+  } finally {
+    // Copied into the distiller and the generator; the optimizer's state is released once loaded.
+    dispose([ck.model, ck.rng]);
+  }
   const p: Progress = {
-    history: JSON.parse(ck.history) as EpochRecord[],
+    history: ck.history,
     best: ck.best,
     stage: ck.stageIndex,
     epoch: ck.epoch,
     secondsBefore: ck.seconds,
     optimizer: ck.optimizer,
   };
-  if (p.epoch >= plans[p.stage]!.epochs) Object.assign(p, { stage: p.stage + 1, epoch: 0, optimizer: null });
+  if (p.epoch >= plans[p.stage]!.epochs) {
+    dispose(p.optimizer);
+    Object.assign(p, { stage: p.stage + 1, epoch: 0, optimizer: null });
+  }
   return p;
+}
+
+/** Appends timestamped events to a run folder's log.jsonl (creating the folder); without a folder, nothing. */
+export function runLog(outDir: string | undefined): (event: object) => void {
+  if (!outDir) return () => {};
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, 'log.jsonl');
+  return (event) => appendFileSync(file, JSON.stringify({ time: new Date().toISOString(), ...event }) + '\n');
 }
 
 /** A run in progress: its stages, data, where it stands, and its outputs. */
@@ -228,11 +246,7 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
 /** The run folder's log, the stage plans, the loader, and the progress restored from latest.pt. */
 function openRun(spec: RunSpec): Run {
   const { distiller, solver } = spec;
-  if (spec.outDir) mkdirSync(spec.outDir, { recursive: true });
-  const log = (obj: object) => {
-    if (spec.outDir)
-      appendFileSync(path.join(spec.outDir, 'log.jsonl'), JSON.stringify({ time: new Date().toISOString(), ...obj }) + '\n');
-  };
+  const log = runLog(spec.outDir);
   const emit = spec.onEvent ?? (() => {});
   const plans = planStages(spec);
   const loader = new DataLoader(spec.train, {
@@ -264,7 +278,15 @@ async function runStage(run: Run, si: number): Promise<void> {
   const plan = run.plans[si]!;
   if (plan.epochs <= 0) return;
   const optimizer = makeOptimizer(plan.params(), plan.lr, spec.solver);
-  if (progress.optimizer && si === progress.stage) optimizer.loadStateDict(progress.optimizer as never);
+  if (progress.optimizer && si === progress.stage) {
+    const saved = progress.optimizer;
+    progress.optimizer = null;
+    try {
+      asInputError(() => optimizer.loadStateDict(saved as never));
+    } finally {
+      dispose(saved); // copied into the optimizer
+    }
+  }
   const scheduler = new LRScheduler(optimizer, plan.schedule);
   run.emit({ type: 'stage', stage: plan.name, epochs: plan.epochs, stepsPerEpoch });
   run.log({ event: 'stage', stage: plan.name, epochs: plan.epochs, lr: plan.lr });
@@ -380,14 +402,10 @@ function saveRun(
     seconds: at.seconds,
   };
   try {
-    saveCheckpoint(ck, latest);
+    // best.pt first: a kill between the two writes leaves latest.pt one epoch behind, and the
+    // resumed run redoes that epoch and writes the same best.pt again.
+    saveCheckpoint(ck, ...(isBest ? [path.join(spec.outDir!, 'best.pt')] : []), latest);
   } finally {
-    disposeCheckpoint(ck);
-  }
-  if (isBest) {
-    const best = path.join(spec.outDir!, 'best.pt');
-    const tmp = `${best}.${process.pid}.tmp`;
-    copyFileSync(latest, tmp);
-    renameSync(tmp, best);
+    dispose([ck.model, ck.rng]); // made for the checkpoint; the optimizer's state is its own
   }
 }

@@ -1,5 +1,6 @@
 // The model zoo and its registry by name.
 import { Module } from '../nn/module.js';
+import { Registry } from '../util/registry.js';
 import { Model, type ModelOptions, type Network } from './model.js';
 import * as resnet from './resnet.js';
 import { resNet18, resNet34, resNet50 } from './resnetv2.js';
@@ -25,7 +26,7 @@ export interface ModelEntry {
   description: string;
 }
 
-const models = new Map<string, ModelEntry>();
+const models = new Registry<ModelEntry>('model', 'registerModel');
 
 /**
  * Registers a network under `name`, so configs, the CLI and createModel build it; an existing
@@ -36,24 +37,17 @@ export function registerModel(
   factory: ModelFactory,
   options: { description?: string; override?: boolean } = {},
 ): ModelEntry {
-  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name))
-    throw new Error(`registerModel: '${String(name)}' is not a valid name (letters, digits, _ . and -)`);
   if (typeof factory !== 'function')
-    throw new Error(`registerModel('${name}'): the factory must be a function (options) => Module`);
-  if (models.has(name) && !options.override)
-    throw new Error(`registerModel: a model '${name}' already exists; pass { override: true } to replace it`);
-  const entry = { name, factory, description: options.description ?? '' };
-  models.set(name, entry);
-  return entry;
+    throw new Error(`registerModel('${String(name)}'): the factory must be a function (options) => Module`);
+  return models.add(name, (key) => ({ name: key, factory, description: options?.description ?? '' }), options);
 }
 
-export const modelNames = (): string[] => [...models.keys()];
-export const modelEntries = (): ModelEntry[] => [...models.values()];
+export const modelNames = (): string[] => models.names();
+export const modelEntries = (): ModelEntry[] => models.values();
 
 /** Builds a registered network by name (`resnet8x4`, `wrn_40_2`, or a plugin's). */
 export function createModel(name: string, options: ModelOptions = {}): Network {
   const entry = models.get(name);
-  if (!entry) throw new Error(`unknown model '${name}'; available: ${modelNames().join(', ')}`);
   const net = entry.factory({ numClasses: options.numClasses ?? 10, inChannels: options.inChannels ?? 3 });
   if (!(net instanceof Module) || typeof (net as { forward?: unknown }).forward !== 'function')
     throw new Error(`model '${name}': its factory must return a Module with a forward(x) method`);

@@ -28,11 +28,16 @@ export abstract class Model extends Module {
   abstract readonly pooledDim: number;
   abstract forward(x: Tensor): ModelOutput;
 
-  /** Channels of the input image: those of the stem convolution (the first 4-D parameter). */
+  /** Channels of the input image: those of the stem convolution. */
   get inChannels(): number {
-    for (const p of this.parameters()) if (p.ndim === 4) return p.shape[1]!;
-    throw new Error(`${this.constructor.name}: no convolution to infer the input channels from`);
+    return inputChannels(this);
   }
+}
+
+/** Channels of a network's input: those of its first 4-D parameter (the stem convolution). */
+export function inputChannels(net: Module): number {
+  for (const p of net.parameters()) if (p.ndim === 4) return p.shape[1]!;
+  throw new Error(`${net.constructor.name}: no convolution to infer the input channels from`);
 }
 
 /** The output of a stage and, for feature methods, the same before its final ReLU. */

@@ -1,6 +1,7 @@
 // Module: the shape of torch.nn.Module. Parameters, buffers and submodules are registered by
 // name in order, so state-dict keys are PyTorch's (`layer1.0.conv1.weight`, `bn1.running_mean`).
 import { Tensor, keep, noGrad, tidy, isFloatingPoint, type MemoryFormat } from '../tensor/index.js';
+import { closestNames } from '../util/names.js';
 
 const floatNames = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 const isDTypeName = (s: string): boolean => floatNames.has(s) || ['int64', 'int32', 'uint8', 'bool'].includes(s);
@@ -14,11 +15,6 @@ export type StateDict = Record<string, Tensor>;
 
 /** The key PyTorch gives a module's extra state. */
 export const EXTRA_STATE_KEY = '_extra_state';
-
-/** Releases every tensor of a state dict. */
-export function disposeStateDict(sd: StateDict): void {
-  for (const t of Object.values(sd)) t.dispose();
-}
 
 /** A forward hook: sees the inputs and the output; a returned value replaces the output. */
 export type ForwardHook<M extends Module = Module> = (module: M, inputs: unknown[], output: unknown) => unknown;
@@ -40,27 +36,6 @@ export interface StateDictMismatch extends Error {
   misshaped: string[];
 }
 
-/** Edit distance, for suggesting module names close to a mistyped path. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++)
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = row;
-  }
-  return prev[b.length]!;
-}
-
-/** The `count` names closest to `name` (for "did you mean" messages). */
-export function closestNames(name: string, names: string[], count = 5): string[] {
-  return names
-    .map((n) => [n, editDistance(name, n)] as const)
-    .sort((a, b) => a[1] - b[1])
-    .slice(0, count)
-    .map(([n]) => n);
-}
-
 export abstract class Module {
   training = true;
   private readonly _parameters = new Map<string, Tensor | null>();
@@ -68,6 +43,8 @@ export abstract class Module {
   private readonly _modules = new Map<string, Module | null>();
   private readonly _forwardHooks = new Map<number, ForwardHook>();
   private readonly _forwardPreHooks = new Map<number, ForwardPreHook>();
+  /** While hooks are on: the instance's own forward property it replaced (null: the class's method). */
+  private _ownForward: PropertyDescriptor | null | undefined = undefined;
 
   /** Registers a trainable tensor (it is kept out of every tidy() scope). */
   protected registerParameter(name: string, value: Tensor | null): Tensor {
@@ -196,17 +173,21 @@ export abstract class Module {
       id,
       remove: () => {
         hooks.delete(id);
-        // Without hooks the module calls its own forward again, at no cost.
-        if (!this._forwardHooks.size && !this._forwardPreHooks.size) delete (this as { forward?: unknown }).forward;
+        if (!this._forwardHooks.size && !this._forwardPreHooks.size) this.unwrapForward();
       },
     };
   }
 
-  /** Puts hook dispatch in front of forward (an own property shadowing the class's method). */
+  /**
+   * Puts hook dispatch in front of forward: an own property shadowing the class's method (or
+   * replacing a forward the instance owns, e.g. an arrow-function field, which comes back later).
+   */
   private wrapForward(): void {
-    if (Object.prototype.hasOwnProperty.call(this, 'forward')) return;
-    const forward = (this as unknown as { forward?: (...args: unknown[]) => unknown }).forward;
+    if (this._ownForward !== undefined) return;
+    const self = this as unknown as { forward?: (...args: unknown[]) => unknown };
+    const forward = self.forward;
     if (typeof forward !== 'function') throw new Error(`${this.constructor.name} has no forward() to hook`);
+    this._ownForward = Object.getOwnPropertyDescriptor(this, 'forward') ?? null;
     const hooked = (...args: unknown[]): unknown => {
       let inputs = args;
       for (const pre of [...this._forwardPreHooks.values()]) {
@@ -223,6 +204,19 @@ export abstract class Module {
     Object.defineProperty(this, 'forward', { value: hooked, configurable: true, writable: true, enumerable: false });
   }
 
+  /** Without hooks the module calls its own forward again, at no cost. */
+  private unwrapForward(): void {
+    if (this._ownForward === undefined) return;
+    if (this._ownForward) Object.defineProperty(this, 'forward', this._ownForward);
+    else delete (this as { forward?: unknown }).forward;
+    this._ownForward = undefined;
+  }
+
+  /** Whether this module's class defines extra state (overrides getExtraState), as PyTorch checks. */
+  private hasExtraState(): boolean {
+    return this.getExtraState !== Module.prototype.getExtraState;
+  }
+
   /**
    * State that is not a parameter or buffer (a carried batch), saved under `_extra_state`;
    * `undefined` (the default) means none. Override with setExtraState.
@@ -237,7 +231,7 @@ export abstract class Module {
   /**
    * Parameters and buffers by PyTorch's key names, as detached tensors sharing storage with
    * the module (as state_dict() does), and each module's extra state; dispose them when done
-   * (disposeStateDict).
+   * (`dispose(sd)`).
    */
   stateDict(): StateDict {
     const out: StateDict = {};
@@ -245,7 +239,7 @@ export abstract class Module {
       const join = (n: string) => (path ? `${path}.${n}` : n);
       for (const [name, p] of m._parameters) if (p) out[join(name)] = p.detach();
       for (const [name, b] of m._buffers) if (b) out[join(name)] = b.detach();
-      const extra = m.getExtraState();
+      const extra = m.hasExtraState() ? m.getExtraState() : undefined;
       if (extra) for (const [name, t] of Object.entries(extra)) out[join(`${EXTRA_STATE_KEY}.${name}`)] = t;
     }
     return out;
@@ -263,7 +257,7 @@ export abstract class Module {
       const join = (n: string) => (path ? `${path}.${n}` : n);
       for (const [name, p] of m._parameters) if (p) targets.set(join(name), p);
       for (const [name, b] of m._buffers) if (b) targets.set(join(name), b);
-      if (m.getExtraState() !== undefined) extras.set(join(`${EXTRA_STATE_KEY}.`), m);
+      if (m.hasExtraState()) extras.set(join(`${EXTRA_STATE_KEY}.`), m);
     }
     const has = (k: string) => Object.prototype.hasOwnProperty.call(state, k);
     const extraPrefix = (k: string) => [...extras.keys()].find((p) => k.startsWith(p));
