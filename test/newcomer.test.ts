@@ -160,3 +160,29 @@ test('every method has a Fashion-MNIST config, and each validates', () => {
     assert.equal(c.dataset.name, 'fashion-mnist', f);
   }
 });
+
+test("a comparison measures the teacher's accuracy once per weights and data, not once per run", async () => {
+  const ckpt = path.join(dir, 'runs', 'cmp', 'teacher', 'student.pt');
+  assert.ok(existsSync(ckpt), 'the first test trained this teacher');
+  const c = engine.validateConfig(
+    {
+      name: 'cached',
+      dataset: { name: 'synthetic', trainSubset: 64, testSubset: 32 },
+      teacher: { model: 'resnet8', checkpoint: ckpt },
+      student: { model: 'resnet8' },
+      method: { name: 'kd' },
+      solver: { epochs: 1, batchSize: 32, lr: 0.05 },
+      runtime: { threads: 2, workers: 0 },
+      output: path.join(dir, 'runs'),
+    },
+    'cached',
+  );
+  const teacherTop1s = new Map<string, number>();
+  const first = await engine.runExperiment(c, { teacherTop1s });
+  assert.equal(teacherTop1s.size, 1);
+  const [key] = teacherTop1s.keys();
+  teacherTop1s.set(key!, 42.5);
+  const second = await engine.runExperiment({ ...c, name: 'cached2' }, { teacherTop1s });
+  assert.equal(second.teacherTop1, 42.5, 'the measured value is reused');
+  assert.notEqual(first.teacherTop1, null);
+});

@@ -1,6 +1,7 @@
 // Comparisons: a teacher, the baseline student and each method over seeds, in one table; sweeps
 // over option values (--grid) expand one config into several runs.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeText } from './results.js';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { methodEntry } from '../distillers/index.js';
@@ -133,6 +134,7 @@ export async function runComparison(spec: ComparisonSpec): Promise<Comparison> {
   checkDistinctNames(spec.runs);
   mkdirSync(spec.outDir, { recursive: true });
   const datasets = datasetCache();
+  const teacherTop1s = new Map<string, number>();
   const warnings: string[] = [];
   let teacherRow: ComparisonRow | null = null;
   let teacherCheckpoint: string | undefined;
@@ -160,6 +162,7 @@ export async function runComparison(spec: ComparisonSpec): Promise<Comparison> {
       const dir = path.join(spec.outDir, spec.seeds.length > 1 ? `${run.name}-seed${seed}` : run.name);
       const r = await runExperiment(c, {
         datasets: datasets(c),
+        teacherTop1s,
         resume: spec.resume,
         outDir: dir,
         onEvent: (e) => spec.onEvent?.(label, e),
@@ -177,7 +180,7 @@ export async function runComparison(spec: ComparisonSpec): Promise<Comparison> {
       `the teacher (${teacherRow.best.mean.toFixed(2)}) is no better than the baseline student (${baseline.best.mean.toFixed(2)}): distilling from it cannot be expected to help; train the teacher longer`,
     );
   const markdown = comparisonMarkdown(teacherRow, rows);
-  writeFileSync(path.join(spec.outDir, 'comparison.json'), JSON.stringify({ teacher: teacherRow, rows, warnings }, null, 2));
+  writeText(path.join(spec.outDir, 'comparison.json'), JSON.stringify({ teacher: teacherRow, rows, warnings }, null, 2));
   await writeComparisonReport(spec.outDir, teacherRow, rows, markdown, warnings);
   return { teacher: teacherRow, rows, markdown, warnings };
 }

@@ -1,7 +1,8 @@
 // An experiment from a config: data, teacher (from its checkpoint), student, method, training,
 // and the run folder's files (config.json, log.jsonl, latest.pt, best.pt, student.pt,
 // result.json, report.md). Every bad input is found before training starts (InputError).
-import { writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { writeText } from './results.js';
 import path from 'node:path';
 import { cuda, dispose, manualSeed, save, setNumThreads } from '../tensor/index.js';
 import { createModel } from '../models/index.js';
@@ -74,7 +75,12 @@ interface Prepared {
 }
 
 /** Data, networks and the method: every failure here is bad input (exit code 2). */
-function prepare(c: ExperimentConfig, datasets: Datasets | undefined, log: (o: object) => void): Prepared {
+function prepare(
+  c: ExperimentConfig,
+  datasets: Datasets | undefined,
+  log: (o: object) => void,
+  teacherTop1s: Map<string, number> | undefined,
+): Prepared {
   checkDevice(c.runtime.device);
   const { train, test } = datasets ?? loadDatasets(c.dataset, c.seed);
   const shape = { numClasses: train.numClasses, inChannels: train.channels };
@@ -95,7 +101,12 @@ function prepare(c: ExperimentConfig, datasets: Datasets | undefined, log: (o: o
         throw err;
       }
       t.eval();
-      teacherTop1 = evaluate((x) => logitsOf(t.forward(x)), test, { device: c.runtime.device }).top1;
+      // Runs of a comparison share the teacher: its accuracy is measured once per weights and data.
+      const key = [c.teacher.checkpoint, statSync(c.teacher.checkpoint).mtimeMs, c.teacher.model, JSON.stringify(c.dataset)].join(
+        '\n',
+      );
+      teacherTop1 = teacherTop1s?.get(key) ?? evaluate((x) => logitsOf(t.forward(x)), test, { device: c.runtime.device }).top1;
+      teacherTop1s?.set(key, teacherTop1);
     }
     student = asInputError(() => createModel(c.student.model, shape)).to(c.runtime.device);
     const s = student;
@@ -115,13 +126,20 @@ function prepare(c: ExperimentConfig, datasets: Datasets | undefined, log: (o: o
 /** Runs one experiment. `datasets` may be shared between runs of a comparison. */
 export async function runExperiment(
   c: ExperimentConfig,
-  options: { resume?: boolean; datasets?: Datasets; onEvent?: (e: TrainEvent) => void; outDir?: string } = {},
+  options: {
+    resume?: boolean;
+    datasets?: Datasets;
+    onEvent?: (e: TrainEvent) => void;
+    outDir?: string;
+    /** Teacher accuracies already measured (a comparison's runs share one map). */
+    teacherTop1s?: Map<string, number>;
+  } = {},
 ): Promise<ExperimentResult> {
   if (c.runtime.threads) setNumThreads(c.runtime.threads);
   const outDir = options.outDir ?? path.join(c.output, c.name);
   const log = runLog(outDir);
-  const p = prepare(c, options.datasets, log);
-  writeFileSync(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
+  const p = prepare(c, options.datasets, log, options.teacherTop1s);
+  writeText(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
   const studentParameters = p.student.numParameters();
   let result;
   try {
@@ -164,7 +182,7 @@ export async function runExperiment(
     options.onEvent?.({ type: 'warning', message: `${c.name}: ${message}` });
     log({ event: 'warning', message });
   }
-  writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(out, null, 2));
+  writeText(path.join(outDir, 'result.json'), JSON.stringify(out, null, 2));
   await writeRunReport(c, out);
   return out;
 }

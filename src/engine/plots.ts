@@ -1,5 +1,5 @@
 // PNG charts for reports: Vega-Lite specs rendered to SVG by Vega, then to PNG by resvg.
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../tensor/index.js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { Resvg } from '@resvg/resvg-js';
@@ -11,7 +11,7 @@ export async function renderPng(spec: TopLevelSpec, file: string): Promise<void>
   const png = new Resvg(svg, { font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, background: 'white' })
     .render()
     .asPng();
-  writeFileSync(file, png);
+  writeFileAtomic(file, png);
 }
 
 const base = {

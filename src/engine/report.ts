@@ -1,6 +1,6 @@
 // Human-readable reports: report.md and PNG plots for each run and for comparisons. A leaf: it
 // formats result types owned by results.ts.
-import { writeFileSync } from 'node:fs';
+import { writeText } from './results.js';
 import path from 'node:path';
 import type { ExperimentConfig } from './config.js';
 import type { ComparisonRow, ExperimentResult } from './results.js';
@@ -62,7 +62,7 @@ export async function writeRunReport(c: ExperimentConfig, r: ExperimentResult): 
     ),
     '',
   ];
-  writeFileSync(path.join(r.outDir, 'report.md'), lines.join('\n'));
+  writeText(path.join(r.outDir, 'report.md'), lines.join('\n'));
 }
 
 /** The comparison table: mean ± sample standard deviation over seeds. */
@@ -98,7 +98,7 @@ export async function writeComparisonReport(
       ? `Each row: ${seeds} seeds; a ± b is the mean and the sample standard deviation (n − 1) over seeds. Δ compares mean best top-1 with the baseline's.`
       : 'One seed per row (no spread: run with --seeds 0,1,2 for mean ± sample standard deviation). Δ compares best top-1 with the baseline.';
   const warn = warnings.map((w) => `> **Warning:** ${w}\n`).join('\n');
-  writeFileSync(
+  writeText(
     path.join(outDir, 'report.md'),
     `# Comparison\n\n${warn ? `${warn}\n` : ''}${markdown}\n\n${note}\n\n![best top-1 by method](comparison.png)\n`,
   );

@@ -1,4 +1,11 @@
-// What training, experiments and comparisons produce: the types that reports format.
+// What training, experiments and comparisons produce: the types that reports format, and the
+// atomic write of the files that hold them.
+import { writeFileAtomic } from '../tensor/index.js';
+
+/** Writes a run's text file atomically: a kill leaves the old file or the new one, never half. */
+export function writeText(file: string, text: string): void {
+  writeFileAtomic(file, Buffer.from(text));
+}
 
 export interface EpochRecord {
   stage: string;
