@@ -27,9 +27,13 @@ Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
   std::vector<int64_t> shape;
   int64_t numel = 1;
   for (uint32_t i = 0; i < shapeArr.Length(); i++) {
-    int64_t d = shapeArr.Get(i).As<Napi::Number>().Int64Value();
-    shape.push_back(d);
-    numel *= d;
+    double d = shapeArr.Get(i).As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d < 9.0e15) || d != double(int64_t(d)) || (numel > 0 && int64_t(d) > INT64_MAX / numel)) {
+      throw Napi::RangeError::New(env, "tensor: invalid shape: dimension " + std::to_string(i) + " is " +
+                                           shapeArr.Get(i).ToString().Utf8Value());
+    }
+    shape.push_back(int64_t(d));
+    numel *= int64_t(d);
   }
   auto dtype = c10::ScalarType(info[2].As<Napi::Number>().Int32Value());
   std::string device = info[3].As<Napi::String>();
@@ -79,10 +83,15 @@ Napi::Value SetRngState(const Napi::CallbackInfo& info) {
   }
   return info.Env().Undefined();
 }
+constexpr int kMaxThreads = 1024;
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
-  int n = info[0].As<Napi::Number>().Int32Value();
-  if (n < 1) throw Napi::RangeError::New(info.Env(), "setNumThreads: need at least 1 thread");
-  at::set_num_threads(n);
+  double n = info[0].As<Napi::Number>().DoubleValue();
+  // An absurd count is accepted by ATen and only fails at the next op (a pool of 1e10 threads).
+  if (!(n >= 1 && n <= kMaxThreads) || n != double(int(n))) {
+    throw Napi::RangeError::New(info.Env(), "setNumThreads: need an integer from 1 to " + std::to_string(kMaxThreads) +
+                                                ", got " + info[0].ToString().Utf8Value());
+  }
+  at::set_num_threads(int(n));
   return info.Env().Undefined();
 }
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {

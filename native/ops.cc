@@ -100,18 +100,23 @@ static Napi::Value Resolve(const Napi::CallbackInfo& info) {
   return out;
 }
 
+static int64_t BigIntToInt64(Napi::Env env, const Napi::Value& v, const OpEntry& op, const ArgSpec& a) {
+  bool lossless = false;
+  int64_t out = v.As<Napi::BigInt>().Int64Value(&lossless);
+  if (!lossless) throw Napi::RangeError::New(env, op.name + ": argument '" + a.name + "' does not fit in 64 bits");
+  return out;
+}
+
 static int64_t ToInt(Napi::Env env, const Napi::Value& v, const OpEntry& op, const ArgSpec& a) {
   if (v.IsNumber()) {
     double d = v.As<Napi::Number>().DoubleValue();
-    if (d != double(int64_t(d))) {
+    // The range test comes first: converting NaN or a double outside int64 is undefined behaviour.
+    if (!(std::abs(d) < 9.2e18) || d != double(int64_t(d))) {
       throw Napi::TypeError::New(env, op.name + ": argument '" + a.name + "' must be an integer, got " + std::to_string(d));
     }
     return int64_t(d);
   }
-  if (v.IsBigInt()) {
-    bool lossless;
-    return v.As<Napi::BigInt>().Int64Value(&lossless);
-  }
+  if (v.IsBigInt()) return BigIntToInt64(env, v, op, a);
   if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? 1 : 0;
   throw Napi::TypeError::New(env, op.name + ": argument '" + a.name + "' must be an integer (" + a.typeStr + ")");
 }
@@ -124,11 +129,15 @@ static c10::Scalar ToScalar(Napi::Env env, const Napi::Value& v, const OpEntry& 
     if (std::isfinite(d) && d == double(int64_t(d)) && std::abs(d) < 9.0e15) return c10::Scalar(int64_t(d));
     return c10::Scalar(d);
   }
-  if (v.IsBigInt()) {
-    bool lossless;
-    return c10::Scalar(v.As<Napi::BigInt>().Int64Value(&lossless));
+  if (v.IsBigInt()) return c10::Scalar(BigIntToInt64(env, v, op, a));
+  if (IsTensor(env, v)) {
+    const at::Tensor& t = UnwrapTensor(env, v, op.name.c_str(), a.name.c_str());
+    if (t.numel() != 1) {
+      throw Napi::TypeError::New(env, op.name + ": argument '" + a.name + "' must be a number or a one-element tensor, got a tensor of shape " +
+                                          c10::str(t.sizes()));
+    }
+    return t.item();
   }
-  if (IsTensor(env, v)) return UnwrapTensor(env, v, op.name.c_str()).item();
   throw Napi::TypeError::New(env, op.name + ": argument '" + a.name + "' must be a number");
 }
 
@@ -259,11 +268,13 @@ static void Invoke(const Napi::CallbackInfo& info, torch::jit::Stack& stack, con
     throw Napi::TypeError::New(env, op.name + ": takes " + std::to_string(op.args.size()) + " arguments, got " +
                                         std::to_string(given));
   }
-  stack.reserve(op.args.size());
-  for (size_t i = 0; i < op.args.size(); i++) {
-    stack.push_back(Convert(env, i < given ? args.Get(uint32_t(i)) : env.Undefined(), op, op.args[i]));
-  }
+  // Conversion is inside the handler too: a C++ exception that escapes a N-API callback ends in
+  // std::terminate (a process abort), never in a JS error.
   try {
+    stack.reserve(op.args.size());
+    for (size_t i = 0; i < op.args.size(); i++) {
+      stack.push_back(Convert(env, i < given ? args.Get(uint32_t(i)) : env.Undefined(), op, op.args[i]));
+    }
     op.handle.callBoxed(stack);
   } catch (...) {
     ThrowAsJs(env, op.name);

@@ -1,8 +1,6 @@
-// Reading and writing PyTorch's own file format (torch.save / torch.load).
-//
-// The unpickler used here is libtorch's: it rebuilds tensors, dicts, lists, tuples and
-// primitives, and has no way to import or call Python code. Anything that is not plain data
-// (a class instance) is refused with an error.
+// Writing PyTorch's own file format (torch.save) with libtorch's pickler. Reading is done in
+// TypeScript (src/tensor/serialize.ts) by a restricted unpickler that validates every value
+// before anything is allocated.
 #include "common.h"
 
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -10,7 +8,14 @@
 namespace distill {
 namespace {
 
-c10::IValue FromJs(Napi::Env env, const Napi::Value& v, const std::string& path) {
+// Deeper than any checkpoint; a cyclic object would otherwise recurse until the stack overflows.
+constexpr int kMaxDepth = 256;
+
+c10::IValue FromJs(Napi::Env env, const Napi::Value& v, const std::string& path, int depth = 0) {
+  if (depth > kMaxDepth) {
+    throw Napi::RangeError::New(env, "save: value at '" + path + "' is nested more than " + std::to_string(kMaxDepth) +
+                                         " levels deep (a cyclic object?)");
+  }
   if (v.IsNull() || v.IsUndefined()) return c10::IValue();
   if (IsTensor(env, v)) return UnwrapTensor(env, v, "save", path.c_str()).detach();
   if (v.IsBoolean()) return v.As<Napi::Boolean>().Value();
@@ -42,14 +47,14 @@ c10::IValue FromJs(Napi::Env env, const Napi::Value& v, const std::string& path)
       Napi::Value key = kv.Get(uint32_t(0));
       std::string name = key.ToString();
       c10::IValue k = intKeys ? c10::IValue(key.As<Napi::Number>().Int64Value()) : c10::IValue(name);
-      dict.insert(k, FromJs(env, kv.Get(uint32_t(1)), path.empty() ? name : path + "." + name));
+      dict.insert(k, FromJs(env, kv.Get(uint32_t(1)), path.empty() ? name : path + "." + name, depth + 1));
     }
     return dict;
   }
   if (v.IsArray()) {
     Napi::Array arr = v.As<Napi::Array>();
     c10::impl::GenericList list(c10::AnyType::get());
-    for (uint32_t i = 0; i < arr.Length(); i++) list.push_back(FromJs(env, arr.Get(i), path + "[" + std::to_string(i) + "]"));
+    for (uint32_t i = 0; i < arr.Length(); i++) list.push_back(FromJs(env, arr.Get(i), path + "[" + std::to_string(i) + "]", depth + 1));
     return list;
   }
   if (v.IsObject() && !v.IsFunction()) {
@@ -58,7 +63,7 @@ c10::IValue FromJs(Napi::Env env, const Napi::Value& v, const std::string& path)
     c10::impl::GenericDict dict(c10::StringType::get(), c10::AnyType::get());
     for (uint32_t i = 0; i < keys.Length(); i++) {
       std::string key = keys.Get(i).ToString();
-      dict.insert(key, FromJs(env, obj.Get(key), path.empty() ? key : path + "." + key));
+      dict.insert(key, FromJs(env, obj.Get(key), path.empty() ? key : path + "." + key, depth + 1));
     }
     return dict;
   }
@@ -66,70 +71,21 @@ c10::IValue FromJs(Napi::Env env, const Napi::Value& v, const std::string& path)
                                   "strings, booleans and null only)");
 }
 
-Napi::Value ToJs(Napi::Env env, const c10::IValue& v, const std::string& path) {
-  if (v.isTensor()) return WrapTensor(env, v.toTensor());
-  if (v.isNone()) return env.Null();
-  if (v.isBool()) return Napi::Boolean::New(env, v.toBool());
-  if (v.isInt()) return Napi::Number::New(env, double(v.toInt()));
-  if (v.isDouble()) return Napi::Number::New(env, v.toDouble());
-  if (v.isString()) return Napi::String::New(env, v.toStringRef());
-  if (v.isGenericDict()) {
-    Napi::Object obj = Napi::Object::New(env);
-    for (const auto& kv : v.toGenericDict()) {
-      const c10::IValue& k = kv.key();
-      std::string key = k.isString() ? k.toStringRef()
-                        : k.isInt()  ? std::to_string(k.toInt())
-                                     : throw Napi::Error::New(env, "load: unsupported dict key type at '" + path + "'");
-      obj.Set(key, ToJs(env, kv.value(), path.empty() ? key : path + "." + key));
-    }
-    return obj;
-  }
-  if (v.isList() || v.isTuple() || v.isTensorList() || v.isIntList() || v.isDoubleList() || v.isBoolList()) {
-    std::vector<c10::IValue> items;
-    if (v.isTuple()) {
-      for (const auto& e : v.toTupleRef().elements()) items.push_back(e);
-    } else {
-      for (const auto& e : v.toListRef()) items.push_back(e);
-    }
-    Napi::Array arr = Napi::Array::New(env, items.size());
-    for (size_t i = 0; i < items.size(); i++) arr.Set(uint32_t(i), ToJs(env, items[i], path + "[" + std::to_string(i) + "]"));
-    return arr;
-  }
-  throw Napi::Error::New(env, "load: refused a value of type " + v.tagKind() + " at '" + path +
-                                  "': only tensors, dicts, lists, numbers and strings are loaded");
-}
-
 Napi::Value Save(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  c10::IValue value = FromJs(env, info[0], "");
   std::vector<char> bytes;
   try {
-    bytes = torch::jit::pickle_save(value);
+    bytes = torch::jit::pickle_save(FromJs(env, info[0], ""));
   } catch (...) {
     ThrowAsJs(env, "save");
   }
   return Napi::Buffer<char>::Copy(env, bytes.data(), bytes.size());
 }
 
-Napi::Value Load(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "load: expected a Buffer");
-  auto buf = info[0].As<Napi::Buffer<char>>();
-  std::vector<char> bytes(buf.Data(), buf.Data() + buf.Length());
-  c10::IValue value;
-  try {
-    value = torch::jit::pickle_load(bytes);
-  } catch (...) {
-    ThrowAsJs(env, "load");
-  }
-  return ToJs(env, value, "");
-}
-
 }  // namespace
 
 void InitSerialize(Napi::Env env, Napi::Object exports) {
   exports.Set("save", Napi::Function::New(env, Save));
-  exports.Set("load", Napi::Function::New(env, Load));
 }
 
 }  // namespace distill

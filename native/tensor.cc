@@ -22,6 +22,8 @@ void ThrowAsJs(Napi::Env env, const std::string& where) {
     throw Napi::Error::New(env, where + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, where + ": " + e.what());
+  } catch (...) {
+    throw Napi::Error::New(env, where + ": unknown native error");
   }
 }
 
