@@ -9,6 +9,7 @@ import path from 'node:path';
 import * as torch from '../src/index.js';
 import { Tensor, engine } from '../src/index.js';
 import { cliIn } from './helpers.js';
+import { hostileCheckpoints } from '../scripts/hostile-checkpoints.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'distill-ckpt-'));
 
@@ -78,6 +79,18 @@ test('a corrupt or crafted checkpoint is bad input: exit 2 with the file named, 
     }),
     /mis-shaped: student\.fc\.weight/,
   );
+
+  // A weight whose storage offset is near 2^63 (libtorch's own bounds check overflows): refused
+  // by name through `distill eval` and as a teacher, never read out of bounds.
+  const outOfBounds = hostileCheckpoints().find((f) => f.name === 'offset-near-2^63.pt')!.bytes;
+  const best = path.join(dir, 'runs', 'base', 'best.pt');
+  writeFileSync(best, outOfBounds);
+  const evaluated = distill(['eval', best]);
+  assert.equal(evaluated.code, 2, evaluated.err);
+  assert.match(evaluated.err, /best\.pt.*storage offset is 9223372036854775806, not an index \(a crafted file\)/);
+  const asTeacher = distill(['run', config('kd2', `teacher: { model: resnet8, checkpoint: ${best} }\nmethod: { name: kd }`)]);
+  assert.equal(asTeacher.code, 2, asTeacher.err);
+  assert.match(asTeacher.err, /teacher checkpoint .*best\.pt cannot be read: .*a crafted file/);
 });
 
 test("a comparison gives each run the data of its own config (not the first config's)", () => {

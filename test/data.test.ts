@@ -3,7 +3,7 @@
 // views, and a small model that overfits 256 Fashion-MNIST images.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -136,6 +136,22 @@ test('image folder: JPEG and PNG decoded, resized and center-cropped; classes fr
   assert.ok(Math.abs(ds.images[768 + 512 + 100]! - 240) <= 3, 'JPEG blue channel');
   writeFileSync(path.join(root, 'dog', 'c.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]));
   assert.throws(() => data.loadImageFolder({ root, size: 16 }), /image .*c\.png is corrupt or truncated/);
+  // Images that declare 20000x20000 pixels are refused from their headers, before any pixel is allocated.
+  const hugePng = Buffer.from(PNG.sync.write(png));
+  hugePng.writeUInt32BE(20000, 16);
+  hugePng.writeUInt32BE(20000, 20);
+  writeFileSync(path.join(root, 'dog', 'c.png'), hugePng);
+  const start = performance.now();
+  assert.throws(() => data.loadImageFolder({ root, size: 16 }), /c\.png declares 20000x20000 pixels, more than 89478485/);
+  rmSync(path.join(root, 'dog', 'c.png'));
+  const hugeJpeg = Buffer.from(jpeg.encode({ data: rgba, width: 20, height: 20 }, 95).data);
+  const sof = hugeJpeg.indexOf(Buffer.from([0xff, 0xc0]));
+  hugeJpeg.writeUInt16BE(20000, sof + 5);
+  hugeJpeg.writeUInt16BE(20000, sof + 7);
+  writeFileSync(path.join(root, 'dog', 'd.jpg'), hugeJpeg);
+  assert.throws(() => data.loadImageFolder({ root, size: 16 }), /d\.jpg declares more than 89478485 pixels/);
+  assert.ok(performance.now() - start < 2000, 'refused from the header, not after decoding');
+  rmSync(path.join(root, 'dog', 'd.jpg'));
   assert.throws(() => data.loadImageFolder({ root: path.join(dir, 'none') }), /not found/);
 });
 

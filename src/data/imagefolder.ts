@@ -15,19 +15,42 @@ interface Rgba {
   data: Uint8Array;
 }
 
+/** Pillow's MAX_IMAGE_PIXELS: larger images are refused before their pixels are allocated. */
+export const MAX_IMAGE_PIXELS = 89_478_485;
+
+function checkPixels(file: string, width: number, height: number): void {
+  if (width * height > MAX_IMAGE_PIXELS) {
+    throw new Error(
+      `image ${file} declares ${width}x${height} pixels, more than ${MAX_IMAGE_PIXELS} (a decompression bomb?); resize it before training`,
+    );
+  }
+}
+
 function decode(file: string): Rgba {
   const bytes = readFileSync(file);
+  // A PNG's size is in its first chunk (IHDR); it is checked before anything is inflated.
+  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50) checkPixels(file, bytes.readUInt32BE(16), bytes.readUInt32BE(20));
   try {
     if (bytes[0] === 0x89 && bytes[1] === 0x50) {
       const png = PNG.sync.read(bytes);
       return { width: png.width, height: png.height, data: png.data };
     }
     if (bytes[0] === 0xff && bytes[1] === 0xd8) {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+      // jpeg-js checks the frame size against maxResolutionInMP before it allocates.
+      const img = jpeg.decode(bytes, {
+        useTArray: true,
+        formatAsRGBA: true,
+        maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+        maxMemoryUsageInMB: 1024,
+      });
       return { width: img.width, height: img.height, data: img.data };
     }
   } catch (err) {
-    throw new Error(`image ${file} is corrupt or truncated: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    if (/maxResolutionInMP/.test(message)) {
+      throw new Error(`image ${file} declares more than ${MAX_IMAGE_PIXELS} pixels (a decompression bomb?); resize it before training`);
+    }
+    throw new Error(`image ${file} is corrupt or truncated: ${message}`);
   }
   throw new Error(`image ${file} is neither JPEG nor PNG`);
 }
