@@ -68,7 +68,13 @@ interface TensorSpec {
 
 /** _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks), as torch.save writes it. */
 function tensorPickle(t: TensorSpec = {}): Buffer {
-  const pid = tupleOf(P.str('storage'), P.global('torch', t.storageType ?? 'FloatStorage'), P.str(t.storage ?? '0'), P.str('cpu'), P.int(t.numel ?? 4));
+  const pid = tupleOf(
+    P.str('storage'),
+    P.global('torch', t.storageType ?? 'FloatStorage'),
+    P.str(t.storage ?? '0'),
+    P.str('cpu'),
+    P.int(t.numel ?? 4),
+  );
   return Buffer.concat([
     P.global('torch._utils', '_rebuild_tensor_v2'),
     P.mark,
@@ -87,7 +93,8 @@ function tensorPickle(t: TensorSpec = {}): Buffer {
 }
 
 /** A pickle of {key: value}. */
-const dictPickle = (key: string, value: Buffer): Buffer => Buffer.concat([P.proto, P.emptyDict, P.str(key), value, P.setitem, P.stop]);
+const dictPickle = (key: string, value: Buffer): Buffer =>
+  Buffer.concat([P.proto, P.emptyDict, P.str(key), value, P.setitem, P.stop]);
 
 // ------------------------------------------------------------------ a tiny zip writer
 
@@ -146,8 +153,13 @@ function zip(entries: Entry[], options: { count?: number; cdOffset?: number } = 
 const floats = (n: number): Buffer => Buffer.from(new Float32Array(Array.from({ length: n }, (_, i) => i)).buffer);
 /** A torch.save archive: data.pkl and the storages. */
 const archive = (pkl: Buffer, storages: Record<string, Buffer> = { '0': floats(4) }, extra: Entry[] = []): Buffer =>
-  zip([{ name: 'archive/data.pkl', data: pkl }, ...Object.entries(storages).map(([k, data]) => ({ name: `archive/data/${k}`, data })), ...extra]);
-const tensorFile = (t: TensorSpec, storages?: Record<string, Buffer>): Buffer => archive(dictPickle('weight', tensorPickle(t)), storages);
+  zip([
+    { name: 'archive/data.pkl', data: pkl },
+    ...Object.entries(storages).map(([k, data]) => ({ name: `archive/data/${k}`, data })),
+    ...extra,
+  ]);
+const tensorFile = (t: TensorSpec, storages?: Record<string, Buffer>): Buffer =>
+  archive(dictPickle('weight', tensorPickle(t)), storages);
 
 // ------------------------------------------------------------------ the corpus
 
@@ -169,63 +181,186 @@ export function hostileCheckpoints(): HostileFile[] {
   add('negative-stride.pt', tensorFile({ size: [2], stride: [-1] }), crafted);
   add('stride-overflow.pt', tensorFile({ size: [2, 2], stride: [2n ** 62n, 1] }), crafted);
   add('size-stride-mismatch.pt', tensorFile({ size: [2, 2], stride: [1] }), /2 sizes but 1 strides/);
-  add('storage-declares-more-than-present.pt', tensorFile({ numel: 1 << 30 }), /declares 1073741824 float32 elements but holds 16 bytes/);
-  add('storage-odd-bytes.pt', tensorFile({ numel: 2, size: [1] }, { '0': Buffer.alloc(7) }), /declares 2 float32 elements but holds 7 bytes/);
+  add(
+    'storage-declares-more-than-present.pt',
+    tensorFile({ numel: 1 << 30 }),
+    /declares 1073741824 float32 elements but holds 16 bytes/,
+  );
+  add(
+    'storage-odd-bytes.pt',
+    tensorFile({ numel: 2, size: [1] }, { '0': Buffer.alloc(7) }),
+    /declares 2 float32 elements but holds 7 bytes/,
+  );
   add('storage-missing.pt', tensorFile({ storage: '9' }), /storage 9 missing/);
-  add('storage-unknown-type.pt', tensorFile({ storageType: 'ComplexFloatStorage' }), /refused to load 'torch.ComplexFloatStorage'/);
+  add(
+    'storage-unknown-type.pt',
+    tensorFile({ storageType: 'ComplexFloatStorage' }),
+    /refused to load 'torch.ComplexFloatStorage'/,
+  );
 
   // Decompression bombs: 256 MiB of zeros in 256 KB, with a lying and with an honest declared size.
   const zeros = Buffer.alloc(256 << 20);
   const bomb = (declaredSize: number): Buffer =>
     zip([
-      { name: 'archive/data.pkl', data: dictPickle('weight', tensorPickle({ numel: declaredSize / 4, size: [declaredSize / 4] })) },
+      {
+        name: 'archive/data.pkl',
+        data: dictPickle('weight', tensorPickle({ numel: declaredSize / 4, size: [declaredSize / 4] })),
+      },
       { name: 'archive/data/0', data: zeros, deflate: true, declaredSize },
     ]);
   add('zip-bomb-lying-size.pt', bomb(1024), /inflates past its declared 1024 bytes/);
   add('zip-bomb-honest-size.pt', bomb(zeros.length), /decompression bomb/);
-  add('zip-bomb-pickle.pt', zip([{ name: 'archive/data.pkl', data: Buffer.concat([P.proto, P.str('x'.repeat(1 << 20)), P.stop]), deflate: true, declaredSize: 100 }]), /inflates past/);
+  add(
+    'zip-bomb-pickle.pt',
+    zip([
+      {
+        name: 'archive/data.pkl',
+        data: Buffer.concat([P.proto, P.str('x'.repeat(1 << 20)), P.stop]),
+        deflate: true,
+        declaredSize: 100,
+      },
+    ]),
+    /inflates past/,
+  );
 
   // Reference bombs and malformed pickles.
   const laughs: Buffer[] = [P.proto, P.emptyList, P.binput(0)];
   for (let i = 1; i <= 60; i++) laughs.push(P.mark, P.binget(i - 1), P.binget(i - 1), op(0x6c), P.binput(i % 256));
   laughs.push(P.stop);
   add('memo-bomb-60-deep.pt', archive(Buffer.concat(laughs), {}), /reference bomb/);
-  add('cyclic-list.pt', archive(Buffer.concat([P.proto, P.emptyList, P.binput(0), P.binget(0), P.append, P.stop]), {}), /contains itself/);
-  add('nested-100k.pt', archive(Buffer.concat([P.proto, ...Array(100_000).fill(P.emptyList), ...Array(99_999).fill(P.append), P.stop]), {}), /nested more than/);
+  add(
+    'cyclic-list.pt',
+    archive(Buffer.concat([P.proto, P.emptyList, P.binput(0), P.binget(0), P.append, P.stop]), {}),
+    /contains itself/,
+  );
+  add(
+    'nested-100k.pt',
+    archive(Buffer.concat([P.proto, ...Array(100_000).fill(P.emptyList), ...Array(99_999).fill(P.append), P.stop]), {}),
+    /nested more than/,
+  );
   add('memo-missing.pt', archive(Buffer.concat([P.proto, P.binget(7), P.stop]), {}), /memo entry 7 is missing/);
   add('stack-underflow.pt', archive(Buffer.concat([P.proto, P.setitem, P.stop]), {}), /stack underflow/);
   add('string-past-end.pt', archive(Buffer.concat([P.proto, op(0x58, u32(0xfffffff0)), P.stop]), {}), /truncated pickle/);
   add('no-stop.pt', archive(Buffer.concat([P.proto, P.emptyDict]), {}), /truncated pickle/);
-  add('tuple-key.pt', archive(Buffer.concat([P.proto, P.emptyDict, tupleOf(P.int(1)), P.int(2), P.setitem, P.stop]), {}), /unsupported dict key/);
+  add(
+    'tuple-key.pt',
+    archive(Buffer.concat([P.proto, P.emptyDict, tupleOf(P.int(1)), P.int(2), P.setitem, P.stop]), {}),
+    /unsupported dict key/,
+  );
   add('unknown-opcode.pt', archive(Buffer.concat([P.proto, op(0x69), P.stop]), {}), /unsupported pickle opcode 0x69/);
 
   // Code payloads.
   const system = Buffer.concat([P.global('os', 'system'), P.str('touch /tmp/distill-pwned'), P.tuple1, P.reduce]);
   add('os-system.pt', archive(dictPickle('x', system), {}), /refused to load 'os.system'/);
-  add('builtins-eval-stack-global.pt', archive(Buffer.concat([P.proto, P.str('builtins'), P.str('eval'), op(0x93), P.str('1'), P.tuple1, P.reduce, P.stop]), {}), /refused to load 'builtins.eval'/);
-  add('pickled-module.pt', archive(dictPickle('model', Buffer.concat([P.global('torch.nn.modules.conv', 'Conv2d'), P.emptyTuple, P.reduce])), {}), /refused to load 'torch.nn.modules.conv.Conv2d'/);
-  add('allowed-global-called-with-code.pt', archive(dictPickle('x', Buffer.concat([P.global('torch._utils', '_rebuild_parameter'), P.str('os'), P.tuple1, P.reduce])), {}), /not a tensor/);
+  add(
+    'builtins-eval-stack-global.pt',
+    archive(Buffer.concat([P.proto, P.str('builtins'), P.str('eval'), op(0x93), P.str('1'), P.tuple1, P.reduce, P.stop]), {}),
+    /refused to load 'builtins.eval'/,
+  );
+  add(
+    'pickled-module.pt',
+    archive(dictPickle('model', Buffer.concat([P.global('torch.nn.modules.conv', 'Conv2d'), P.emptyTuple, P.reduce])), {}),
+    /refused to load 'torch.nn.modules.conv.Conv2d'/,
+  );
+  add(
+    'allowed-global-called-with-code.pt',
+    archive(
+      dictPickle('x', Buffer.concat([P.global('torch._utils', '_rebuild_parameter'), P.str('os'), P.tuple1, P.reduce])),
+      {},
+    ),
+    /not a tensor/,
+  );
   add('legacy-format-os-system.pt', Buffer.concat([P.proto, system, P.stop]), /legacy .* not supported/);
-  add('torchscript-code.pt', archive(dictPickle('m', Buffer.concat([P.global('__torch__.Model', 'Model'), P.emptyTuple, P.reduce])), {}, [{ name: 'archive/code/__torch__.py', data: Buffer.from('import os\nos.system("x")') }]), /refused to load '__torch__.Model.Model'/);
+  add(
+    'torchscript-code.pt',
+    archive(dictPickle('m', Buffer.concat([P.global('__torch__.Model', 'Model'), P.emptyTuple, P.reduce])), {}, [
+      { name: 'archive/code/__torch__.py', data: Buffer.from('import os\nos.system("x")') },
+    ]),
+    /refused to load '__torch__.Model.Model'/,
+  );
 
-  for (const [module, name] of [['posix', 'system'], ['subprocess', 'Popen'], ['__builtin__', 'getattr'], ['numpy.core.multiarray', '_reconstruct'], ['torch', 'load']]) {
-    add(`global-${module}.${name}.pt`, archive(dictPickle('x', Buffer.concat([P.global(module, name), P.emptyTuple, P.reduce])), {}), new RegExp(`refused to load '${module}.${name}'`));
+  for (const [module, name] of [
+    ['posix', 'system'],
+    ['subprocess', 'Popen'],
+    ['__builtin__', 'getattr'],
+    ['numpy.core.multiarray', '_reconstruct'],
+    ['torch', 'load'],
+  ]) {
+    add(
+      `global-${module}.${name}.pt`,
+      archive(dictPickle('x', Buffer.concat([P.global(module, name), P.emptyTuple, P.reduce])), {}),
+      new RegExp(`refused to load '${module}.${name}'`),
+    );
   }
-  add('rebuild-without-args.pt', archive(dictPickle('w', Buffer.concat([P.global('torch._utils', '_rebuild_tensor_v2'), P.emptyTuple, P.reduce])), {}), /a tensor without a storage/);
+  add(
+    'rebuild-without-args.pt',
+    archive(dictPickle('w', Buffer.concat([P.global('torch._utils', '_rebuild_tensor_v2'), P.emptyTuple, P.reduce])), {}),
+    /a tensor without a storage/,
+  );
 
   // A `__proto__` key loads as a plain key and replaces no prototype.
-  add('proto-key.pt', archive(Buffer.concat([P.proto, P.emptyDict, P.str('__proto__'), P.emptyDict, P.str('polluted'), P.str('yes'), P.setitem, P.setitem, P.stop]), {}), null);
+  add(
+    'proto-key.pt',
+    archive(
+      Buffer.concat([
+        P.proto,
+        P.emptyDict,
+        P.str('__proto__'),
+        P.emptyDict,
+        P.str('polluted'),
+        P.str('yes'),
+        P.setitem,
+        P.setitem,
+        P.stop,
+      ]),
+      {},
+    ),
+    null,
+  );
 
   // Zip structure.
   const good = tensorFile({});
-  add('crc-mismatch.pt', zip([{ name: 'archive/data.pkl', data: dictPickle('weight', tensorPickle()) }, { name: 'archive/data/0', data: floats(4), crc: 1234 }]), /CRC-32/);
-  add('entry-count-65534.pt', zip([{ name: 'archive/data.pkl', data: dictPickle('a', P.int(1)) }], { count: 65534 }), /does not fit in the file/);
-  add('central-directory-past-end.pt', zip([{ name: 'archive/data.pkl', data: dictPickle('a', P.int(1)) }], { cdOffset: 0x7fffffff }), /does not fit in the file|outside the file/);
-  add('duplicate-entry.pt', zip([{ name: 'archive/data.pkl', data: dictPickle('a', P.int(1)) }, { name: 'archive/data.pkl', data: dictPickle('a', P.int(2)) }]), /appears twice/);
+  add(
+    'crc-mismatch.pt',
+    zip([
+      { name: 'archive/data.pkl', data: dictPickle('weight', tensorPickle()) },
+      { name: 'archive/data/0', data: floats(4), crc: 1234 },
+    ]),
+    /CRC-32/,
+  );
+  add(
+    'entry-count-65534.pt',
+    zip([{ name: 'archive/data.pkl', data: dictPickle('a', P.int(1)) }], { count: 65534 }),
+    /does not fit in the file/,
+  );
+  add(
+    'central-directory-past-end.pt',
+    zip([{ name: 'archive/data.pkl', data: dictPickle('a', P.int(1)) }], { cdOffset: 0x7fffffff }),
+    /does not fit in the file|outside the file/,
+  );
+  add(
+    'duplicate-entry.pt',
+    zip([
+      { name: 'archive/data.pkl', data: dictPickle('a', P.int(1)) },
+      { name: 'archive/data.pkl', data: dictPickle('a', P.int(2)) },
+    ]),
+    /appears twice/,
+  );
   add('encrypted-entry.pt', zip([{ name: 'archive/data.pkl', data: dictPickle('a', P.int(1)), flags: 1 }]), /encrypted/);
-  add('bzip2-entry.pt', zip([{ name: 'archive/data.pkl', data: dictPickle('a', P.int(1)), method: 12 }]), /unsupported compression method 12/);
+  add(
+    'bzip2-entry.pt',
+    zip([{ name: 'archive/data.pkl', data: dictPickle('a', P.int(1)), method: 12 }]),
+    /unsupported compression method 12/,
+  );
   add('stored-size-lie.pt', zip([{ name: 'archive/data.pkl', data: dictPickle('a', P.int(1)), declaredSize: 5 }]), /declares 5/);
-  add('two-data-pkl.pt', zip([{ name: 'a/data.pkl', data: dictPickle('a', P.int(1)) }, { name: 'b/data.pkl', data: dictPickle('a', P.int(1)) }]), /more than one data.pkl/);
+  add(
+    'two-data-pkl.pt',
+    zip([
+      { name: 'a/data.pkl', data: dictPickle('a', P.int(1)) },
+      { name: 'b/data.pkl', data: dictPickle('a', P.int(1)) },
+    ]),
+    /more than one data.pkl/,
+  );
   add('empty.pt', Buffer.alloc(0), /not a PyTorch file/);
   const renamed = Buffer.from(good);
   renamed.write('z', renamed.indexOf('archive/data.pkl') + 8); // the local header's name, not the central one

@@ -48,6 +48,13 @@ test('bad input: broken YAML, unknown key, method, model, option, missing checkp
       synthetic('a').replace('name: synthetic', 'name: imagenet'),
       /dataset\.name: unknown dataset 'imagenet'; allowed: fashion-mnist, mnist, cifar10, cifar100, imagefolder, synthetic/,
     ],
+    [synthetic('a').replace('lr: 0.05', 'lr: .inf'), /solver\.lr: Infinity is not a finite number/],
+    [synthetic('a').replace('lr: 0.05', 'lr: 1e30'), /solver\.lr: learning rate 1e\+30 is beyond 10/],
+    [
+      synthetic('a', 'teacher: { model: resnet8, checkpoint: x.pt }\nmethod: { name: kd, options: { kdWeight: .nan } }'),
+      /method\.options\.kdWeight: NaN is not a finite number/,
+    ],
+    [synthetic('a', 'stages: { main: { lr: 50 } }'), /stages\.main\.lr: learning rate 50 is beyond 10/],
   ];
   cases.forEach(([body, pattern], i) => {
     const r = distill(['run', writeConfig(`bad${i}.yaml`, body)]);
@@ -55,6 +62,7 @@ test('bad input: broken YAML, unknown key, method, model, option, missing checkp
     assert.match(r.err, pattern, `case ${i}`);
     assert.ok(!r.err.includes('    at '), `case ${i}: no stack trace`);
   });
+  assert.equal(existsSync(path.join(dir, 'runs', 'a')), false, 'no run folder for an invalid config');
   assert.equal(distill(['run', path.join(dir, 'missing.yaml')]).code, 2);
   assert.equal(distill(['frobnicate']).code, 2);
   const badMethod = distill(['quickstart', '--methods', 'none,kdd']);
@@ -104,9 +112,11 @@ test('a teacher checkpoint of the wrong architecture is refused before training 
     r.err,
     /teacher checkpoint .*student\.pt: these weights are a resnet8, the config asks for resnet14: \d+ keys missing, e\.g\. layer1\.1\.conv1\.weight/,
   );
-  assert.ok(r.err.length < 600, `one short message, got ${r.err.length} characters`);
-  const log = readFileSync(path.join(dir, 'runs', 'kd', 'log.jsonl'), 'utf8');
-  assert.match(log, /"details":\["missing: layer1\.1\.conv1\.weight"/, 'the full key list is in the log');
+  const [first, ...details] = r.err.trimEnd().split('\n');
+  assert.ok(first!.length < 600, `one short message first, got ${first!.length} characters`);
+  assert.equal(details[0], '  missing: layer1.1.conv1.weight', 'then the keys, one per line');
+  assert.ok(details.length <= 21, 'at most a screenful of keys');
+  assert.equal(existsSync(path.join(dir, 'runs', 'kd')), false, 'nothing written for a run that cannot start');
   const e = distill(['eval', teacherCfg]);
   assert.equal(e.code, 0, e.err);
   assert.match(e.out, /top-1 \d+\.\d+, top-5 \d+\.\d+/);

@@ -63,7 +63,7 @@ test('500 random byte flips of real checkpoints: each fails with an Error or loa
     saveToBuffer({ w: torch.randn(8, 8), b: torch.arange(0, 5, 1, { dtype: 'int64' }), meta: { epoch: 3, name: 'x' } }),
   ];
   let seed = 12345;
-  const random = (): number => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const random = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   let refused = 0;
   let identical = 0;
   for (let i = 0; i < 500; i++) {
@@ -89,5 +89,7 @@ test('500 random byte flips of real checkpoints: each fails with an Error or loa
 });
 
 function flatten(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (x instanceof Tensor ? { dtype: x.dtype, shape: x.shape, values: x.tolist() } : typeof x === 'bigint' ? `${x}n` : x));
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x instanceof Tensor ? { dtype: x.dtype, shape: x.shape, values: x.tolist() } : typeof x === 'bigint' ? `${x}n` : x,
+  );
 }

@@ -294,6 +294,10 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     console.error(`distill: ${(err as Error).message}`);
+    const details = err instanceof InputError ? (err.details ?? []) : [];
+    // The full list (every missing key of a checkpoint), shortened past a screenful.
+    for (const line of details.slice(0, 20)) console.error(`  ${line}`);
+    if (details.length > 20) console.error(`  ... and ${details.length - 20} more`);
     return err instanceof InputError ? 2 : 1;
   }
 }

@@ -29,7 +29,8 @@ function checkPixels(file: string, width: number, height: number): void {
 function decode(file: string): Rgba {
   const bytes = readFileSync(file);
   // A PNG's size is in its first chunk (IHDR); it is checked before anything is inflated.
-  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50) checkPixels(file, bytes.readUInt32BE(16), bytes.readUInt32BE(20));
+  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50)
+    checkPixels(file, bytes.readUInt32BE(16), bytes.readUInt32BE(20));
   try {
     if (bytes[0] === 0x89 && bytes[1] === 0x50) {
       const png = PNG.sync.read(bytes);
@@ -48,7 +49,9 @@ function decode(file: string): Rgba {
   } catch (err) {
     const message = (err as Error).message;
     if (/maxResolutionInMP/.test(message)) {
-      throw new Error(`image ${file} declares more than ${MAX_IMAGE_PIXELS} pixels (a decompression bomb?); resize it before training`);
+      throw new Error(
+        `image ${file} declares more than ${MAX_IMAGE_PIXELS} pixels (a decompression bomb?); resize it before training`,
+      );
     }
     throw new Error(`image ${file} is corrupt or truncated: ${message}`);
   }

@@ -73,7 +73,7 @@ export const configSchema = z
         lr: z.number().positive(),
         optimizer: z.enum(['sgd', 'adamw']).default('sgd'),
         momentum: z.number().min(0).max(1).default(0.9),
-        weightDecay: z.number().min(0).default(5e-4),
+        weightDecay: z.number().min(0).max(1).default(5e-4),
         nesterov: z.boolean().default(false),
         /** AdamW's betas. */
         betas: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.9, 0.999]),
@@ -151,6 +151,8 @@ export interface ValidateOptions {
 
 /** Validates a parsed config object; `source` names it in errors. */
 export function validateConfig(raw: unknown, source = '(config)', options: ValidateOptions = {}): ExperimentConfig {
+  const numberProblems = checkNumbers(raw);
+  if (numberProblems.length) throw new InputError(`invalid config ${source}:\n  ${numberProblems.join('\n  ')}`);
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new InputError(formatIssues(result.error, source));
   const c = result.data;
@@ -165,6 +167,35 @@ export function validateConfig(raw: unknown, source = '(config)', options: Valid
       );
   }
   return c;
+}
+
+/** Learning rates beyond this diverge on any network here (large-batch LARS recipes peak near 10). */
+export const MAX_LR = 10;
+/** Loss weights beyond this are a typo (the largest in the literature: AT's 1000, FT's 500). */
+export const MAX_LOSS_WEIGHT = 1e5;
+
+/**
+ * Every number of a config is finite (YAML's .inf and .nan parse as numbers), every learning rate
+ * (`lr`, `*Lr`) at most MAX_LR and every loss weight (`*Weight`) at most MAX_LOSS_WEIGHT, in the
+ * solver, the stages and the method options of any method, a plugin's included.
+ */
+function checkNumbers(raw: unknown, at = ''): string[] {
+  if (Array.isArray(raw)) return raw.flatMap((v, i) => checkNumbers(v, `${at}[${i}]`));
+  if (raw === null || typeof raw !== 'object') return [];
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(raw)) {
+    const key = at ? `${at}.${k}` : k;
+    if (typeof v !== 'number') {
+      problems.push(...checkNumbers(v, key));
+    } else if (!Number.isFinite(v)) {
+      problems.push(`${key}: ${v} is not a finite number`);
+    } else if ((k === 'lr' || k.endsWith('Lr')) && v > MAX_LR) {
+      problems.push(`${key}: learning rate ${v} is beyond ${MAX_LR} and would diverge; typical values are 0.01 to 0.1 for SGD`);
+    } else if (k.endsWith('Weight') && v > MAX_LOSS_WEIGHT) {
+      problems.push(`${key}: loss weight ${v} is beyond ${MAX_LOSS_WEIGHT}; the method's default is a good start`);
+    }
+  }
+  return problems;
 }
 
 const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

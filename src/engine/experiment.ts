@@ -12,6 +12,7 @@ import { checkSplitsAgree, createSplit, type Split } from '../data/registry.js';
 import type { ExperimentConfig } from './config.js';
 import { runLog, runTraining } from './trainer.js';
 import { evaluate } from './evaluate.js';
+import { acquireRunFolder } from './runfolder.js';
 import { loadWeights } from './checkpoint.js';
 import { InputError, asInputError } from './errors.js';
 import { writeRunReport } from './report.js';
@@ -37,6 +38,11 @@ export function loadSplit(c: ExperimentConfig['dataset'], seed: number, split: S
   // A subset is the first N samples in a fixed seeded order; a loader that honours the subset
   // size itself (synthetic) already returns N samples, which this keeps.
   const [n, subsetSeed] = split === 'train' ? [c.trainSubset, TRAIN_SUBSET_SEED] : [c.testSubset, TEST_SUBSET_SEED];
+  if (n && n > ds.length) {
+    throw new InputError(
+      `dataset.${split === 'train' ? 'trainSubset' : 'testSubset'} is ${n}, but ${c.name}'s ${split} split has only ${ds.length} samples; lower it or leave it out to use them all`,
+    );
+  }
   if (n && n < ds.length) ds = data.subset(ds, data.shuffledIndices(ds.length, data.mulberry32(subsetSeed)).subarray(0, n));
   if (c.mean || c.std) {
     const norm = { mean: c.mean ?? ds.mean, std: c.std ?? ds.std };
@@ -75,12 +81,7 @@ interface Prepared {
 }
 
 /** Data, networks and the method: every failure here is bad input (exit code 2). */
-function prepare(
-  c: ExperimentConfig,
-  datasets: Datasets | undefined,
-  log: (o: object) => void,
-  teacherTop1s: Map<string, number> | undefined,
-): Prepared {
+function prepare(c: ExperimentConfig, datasets: Datasets | undefined, teacherTop1s: Map<string, number> | undefined): Prepared {
   checkDevice(c.runtime.device);
   const { train, test } = datasets ?? loadDatasets(c.dataset, c.seed);
   const shape = { numClasses: train.numClasses, inChannels: train.channels };
@@ -94,12 +95,7 @@ function prepare(
       if (!c.teacher?.checkpoint)
         throw new InputError(`config ${c.name}: method '${entry.name}' needs teacher.model and teacher.checkpoint`);
       const t = (teacher = asInputError(() => createModel(c.teacher!.model, shape)).to(c.runtime.device));
-      try {
-        loadWeights(t, c.teacher.checkpoint, { role: 'teacher', modelName: c.teacher.model });
-      } catch (err) {
-        if (err instanceof InputError && err.details) log({ event: 'error', message: err.message, details: err.details });
-        throw err;
-      }
+      loadWeights(t, c.teacher.checkpoint, { role: 'teacher', modelName: c.teacher.model });
       t.eval();
       // Runs of a comparison share the teacher: its accuracy is measured once per weights and data.
       const key = [c.teacher.checkpoint, statSync(c.teacher.checkpoint).mtimeMs, c.teacher.model, JSON.stringify(c.dataset)].join(
@@ -137,8 +133,30 @@ export async function runExperiment(
 ): Promise<ExperimentResult> {
   if (c.runtime.threads) setNumThreads(c.runtime.threads);
   const outDir = options.outDir ?? path.join(c.output, c.name);
+  // Nothing is written to the run folder until the run is valid: data, networks, weights, method.
+  const p = prepare(c, options.datasets, options.teacherTop1s);
+  let release: () => void;
+  try {
+    release = acquireRunFolder(outDir);
+  } catch (err) {
+    p.distiller.dispose();
+    throw err;
+  }
+  try {
+    return await runInFolder(c, p, outDir, options);
+  } finally {
+    release();
+  }
+}
+
+/** The run proper, once its folder is held: config.json, training, student.pt, result and report. */
+async function runInFolder(
+  c: ExperimentConfig,
+  p: Prepared,
+  outDir: string,
+  options: Parameters<typeof runExperiment>[1] & object,
+): Promise<ExperimentResult> {
   const log = runLog(outDir);
-  const p = prepare(c, options.datasets, log, options.teacherTop1s);
   writeText(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
   const studentParameters = p.student.numParameters();
   let result;

@@ -18,6 +18,7 @@ import type { Distiller, TrainBatch, TrainContext } from '../distillers/distille
 import { evaluate } from './evaluate.js';
 import { CHECKPOINT_VERSION, readCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { InputError, asInputError } from './errors.js';
+import { acquireRunFolder } from './runfolder.js';
 import type { EpochRecord, RunResult, TrainEvent } from './results.js';
 
 export type { EpochRecord, RunResult, TrainEvent } from './results.js';
@@ -223,11 +224,19 @@ interface Run {
 }
 
 export async function runTraining(spec: RunSpec): Promise<RunResult> {
-  const run = openRun(spec);
+  const release = spec.outDir ? acquireRunFolder(spec.outDir) : () => {};
+  let run: Run;
+  try {
+    run = openRun(spec);
+  } catch (err) {
+    release();
+    throw err;
+  }
   try {
     for (let si = run.progress.stage; si < run.plans.length; si++) await runStage(run, si);
   } finally {
     await run.loader.close();
+    release();
   }
   const { progress, throughput } = run;
   const last = progress.history.filter((h) => h.stage === 'main').at(-1);

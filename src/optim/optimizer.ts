@@ -109,8 +109,7 @@ export abstract class Optimizer<O extends { lr: number }> {
           `${this.constructor.name}.loadStateDict: group ${gi} has ${ids?.length} parameters in the checkpoint, ${group.params.length} here`,
         );
       }
-      const { params: _ignored, ...opts } = saved;
-      group.options = { ...group.options, ...fromSnake(opts) };
+      group.options = { ...group.options, ...checkedOptions(this.constructor.name, gi, group.options, saved) };
     });
     for (const s of this.state.values()) for (const v of Object.values(s)) if (v instanceof Tensor) v.dispose();
     this.state.clear();
@@ -132,6 +131,26 @@ export abstract class Optimizer<O extends { lr: number }> {
       this.state.set(p, s);
     }
   }
+}
+
+/**
+ * The saved options of one group that this optimizer knows, each of the type it has here; options
+ * of PyTorch's that have no meaning here (foreach, differentiable, ...) are left out.
+ */
+function checkedOptions(who: string, gi: number, current: object, saved: Record<string, unknown>): Record<string, never> {
+  const { params: _ignored, ...opts } = saved;
+  const known: Record<string, unknown> = { initialLr: 0, ...current };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fromSnake(opts))) {
+    if (!Object.prototype.hasOwnProperty.call(known, k)) continue;
+    const expected = Array.isArray(known[k]) ? 'array' : typeof known[k];
+    const got = Array.isArray(v) ? 'array' : typeof v;
+    if (got !== expected || (typeof v === 'number' && !Number.isFinite(v))) {
+      throw new Error(`${who}.loadStateDict: group ${gi}: option '${k}' is ${JSON.stringify(v)}, expected a finite ${expected}`);
+    }
+    out[k] = v;
+  }
+  return out as Record<string, never>;
 }
 
 const toSnake = (o: object): Record<string, unknown> =>

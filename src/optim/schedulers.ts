@@ -28,7 +28,12 @@ export function linearWarmup(warmupEpochs: number, after: Schedule, startFactor 
 
 export const constant = (): Schedule => ({ factor: () => 1 });
 
-/** Binds a schedule to an optimizer: setEpoch(e) sets each group's lr to base lr × factor(e). */
+/**
+ * Binds a schedule to an optimizer: setEpoch(e) sets each group's lr to base lr × factor(e). As in
+ * PyTorch, the base lr is each group's `initialLr` (`initial_lr` in the state dict), set from its
+ * lr the first time: a scheduler made after loading a checkpoint mid-schedule starts from the
+ * original lr, not from the decayed lr the checkpoint ended with.
+ */
 export class LRScheduler {
   private readonly baseLrs: number[];
   epoch = 0;
@@ -37,7 +42,11 @@ export class LRScheduler {
     private readonly optimizer: Optimizer<{ lr: number }>,
     private readonly schedule: Schedule,
   ) {
-    this.baseLrs = optimizer.paramGroups.map((g) => g.options.lr);
+    this.baseLrs = optimizer.paramGroups.map((g) => {
+      const options = g.options as { lr: number; initialLr?: number };
+      options.initialLr ??= options.lr;
+      return options.initialLr;
+    });
     this.setEpoch(0);
   }
   setEpoch(epoch: number): void {

@@ -173,7 +173,9 @@ export function loadFromBuffer(bytes: Buffer, options: LoadOptions = {}): unknow
   const entries = readZip(bytes, { ...defaultZipLimits, ...options.limits });
   const pickles = [...entries.keys()].filter((k) => /^[^/]*\/?data\.pkl$/.test(k));
   if (pickles.length !== 1) {
-    throw new Error(pickles.length ? 'more than one data.pkl in the archive' : 'no data.pkl in the archive: not a torch.save file');
+    throw new Error(
+      pickles.length ? 'more than one data.pkl in the archive' : 'no data.pkl in the archive: not a torch.save file',
+    );
   }
   const pkl = pickles[0]!;
   const prefix = pkl.slice(0, -'data.pkl'.length);
@@ -302,7 +304,9 @@ function checkRebuildArgs(a: unknown[]): RebuildArgs {
 
 function checkIndex(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw new Error(`corrupt data.pkl: ${what} is ${typeof v === 'bigint' ? `${v}` : JSON.stringify(v)}, not an index (a crafted file)`);
+    throw new Error(
+      `corrupt data.pkl: ${what} is ${typeof v === 'bigint' ? `${v}` : JSON.stringify(v)}, not an index (a crafted file)`,
+    );
   }
   return v;
 }
