@@ -124,9 +124,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace distill;
   auto* data = new AddonData();
   env.SetInstanceData(data);
-  Napi::Function cls = NativeTensor::Init(env);
-  data->nativeTensorClass = Napi::Persistent(cls);
-  exports.Set("NativeTensor", cls);
   exports.Set("setTensorClass", Napi::Function::New(env, SetTensorClass));
   exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer));
   exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
@@ -141,6 +138,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
   exports.Set("liveTensors", Napi::Function::New(env, LiveTensors));
   exports.Set("torchVersion", Napi::Function::New(env, Version));
+  InitTensor(env, exports);
   InitOps(env, exports);
   InitAllocator(env, exports);
   InitSerialize(env, exports);

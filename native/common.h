@@ -5,46 +5,24 @@
 #include <ATen/ATen.h>
 
 #include <string>
+#include <vector>
 
 namespace distill {
 
-// The JS-visible handle of one at::Tensor. JS subclasses it (src/tensor/tensor.ts) so that
-// every tensor the addon returns is an instance of the TypeScript Tensor class.
-class NativeTensor : public Napi::ObjectWrap<NativeTensor> {
- public:
-  static Napi::Function Init(Napi::Env env);
-  explicit NativeTensor(const Napi::CallbackInfo& info);
-  ~NativeTensor() override;
-
-  at::Tensor tensor;  // undefined once disposed
-
- private:
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
-  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
-  Napi::Value Shape(const Napi::CallbackInfo& info);
-  Napi::Value DType(const Napi::CallbackInfo& info);
-  Napi::Value Device(const Napi::CallbackInfo& info);
-  Napi::Value Numel(const Napi::CallbackInfo& info);
-  Napi::Value Dim(const Napi::CallbackInfo& info);
-  Napi::Value Strides(const Napi::CallbackInfo& info);
-  Napi::Value IsContiguous(const Napi::CallbackInfo& info);
-  Napi::Value RequiresGrad(const Napi::CallbackInfo& info);
-  Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info);
-  Napi::Value Grad(const Napi::CallbackInfo& info);
-  Napi::Value SetGrad(const Napi::CallbackInfo& info);
-  Napi::Value IsLeaf(const Napi::CallbackInfo& info);
-  Napi::Value RetainGrad(const Napi::CallbackInfo& info);
-  Napi::Value GradFnName(const Napi::CallbackInfo& info);
-  Napi::Value Backward(const Napi::CallbackInfo& info);
-  Napi::Value Item(const Napi::CallbackInfo& info);
-  Napi::Value Data(const Napi::CallbackInfo& info);
-  Napi::Value DataPtrId(const Napi::CallbackInfo& info);
+// Every tensor JS holds lives in a slot of this table; a JS Tensor carries its slot number
+// (`_h`). Why not an ObjectWrap: Node defers the finalizers of wrapped objects to a later turn
+// of the event loop, so a synchronous training loop, which never yields, piles up the native
+// part of every wrapper it made (about 160 bytes per op, forever growing RSS). A slot is freed
+// by dispose() at once; a tensor never disposed is freed by the JS FinalizationRegistry.
+struct TensorTable {
+  std::vector<at::Tensor> slots;
+  std::vector<uint32_t> free;
 };
 
-// Native state kept per addon instance.
+// Native state kept per addon instance (per thread that loads the addon).
 struct AddonData {
-  Napi::FunctionReference nativeTensorClass;
-  Napi::FunctionReference tensorClass;  // the JS subclass used for results
+  Napi::FunctionReference tensorClass;  // the JS Tensor class, constructed with a slot number
+  TensorTable table;
 };
 
 // Wraps a tensor into a new JS Tensor (null for an undefined tensor).
@@ -60,6 +38,7 @@ bool IsTensor(Napi::Env env, const Napi::Value& v);
 c10::Device ParseDevice(Napi::Env env, const std::string& s);
 int64_t LiveTensorCount();
 
+void InitTensor(Napi::Env env, Napi::Object exports);
 void InitOps(Napi::Env env, Napi::Object exports);
 void InitAllocator(Napi::Env env, Napi::Object exports);
 void InitSerialize(Napi::Env env, Napi::Object exports);

@@ -104,7 +104,16 @@ test('exit codes: 2 for bad input found before training (missing teacher, datase
   const c = distill(['run', cifar]);
   assert.equal(c.code, 2, c.err);
   assert.match(c.err, /dataset cifar10: set dataset\.root to the cifar-10-batches-bin folder/);
-  const diverge = distill(['run', config('diverge', ''), '--set', 'solver.lr=1e12']);
+  const diverge = distill([
+    'run',
+    config('diverge', ''),
+    '--set',
+    'solver.lr=10',
+    '--set',
+    'solver.weightDecay=1',
+    '--set',
+    'solver.momentum=0.99',
+  ]);
   assert.equal(diverge.code, 1, diverge.err);
   assert.match(diverge.err, /diverged/);
   const help = distill(['--help']);

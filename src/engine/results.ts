@@ -17,6 +17,8 @@ export interface EpochRecord {
   top5: number | null;
   imgPerSec: number;
   seconds: number;
+  /** Resident memory at the end of the epoch, in MiB (after a full GC when node runs with --expose-gc). */
+  rssMb?: number;
   metrics?: Record<string, number>;
 }
 

@@ -380,8 +380,16 @@ async function trainEpoch(
     top5: null,
     imgPerSec: (step * batchSize) / seconds,
     seconds,
+    rssMb: residentMb(),
     metrics,
   };
+}
+
+/** Resident memory in MiB; after a full GC when one is exposed, so that the figure shows retained memory only. */
+function residentMb(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (typeof gc === 'function') gc();
+  return Math.round((process.memoryUsage().rss / 2 ** 20) * 10) / 10;
 }
 
 /** Test accuracy of the student, in eval mode. */

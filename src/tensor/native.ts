@@ -4,29 +4,6 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-export interface NativeTensorBase {
-  dispose(): void;
-  _isDisposed(): boolean;
-  _shape(): number[];
-  _strides(): number[];
-  _dtype(): number;
-  _device(): string;
-  _numel(): number;
-  _dim(): number;
-  _isContiguous(memoryFormat?: number): boolean;
-  _requiresGrad(): boolean;
-  _setRequiresGrad(on: boolean): void;
-  _grad(): NativeTensorBase | null;
-  _setGrad(g: NativeTensorBase | null): void;
-  _isLeaf(): boolean;
-  _retainGrad(): void;
-  _gradFnName(): string | null;
-  _backward(grad: NativeTensorBase | null, retainGraph: boolean): void;
-  _item(): number | boolean;
-  _data(): Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
-  _storageId(): number;
-}
-
 export interface OpInfo {
   id: number;
   args: string[];
@@ -43,17 +20,38 @@ export interface AllocatorStats {
 }
 
 export interface NativeAddon {
-  NativeTensor: new () => NativeTensorBase;
-  setTensorClass(cls: new () => NativeTensorBase): void;
-  fromBuffer(data: ArrayBufferView, shape: number[], dtype: number, device: string, requiresGrad: boolean): NativeTensorBase;
+  /** The JS class the addon constructs, with a slot number, for every tensor it returns. */
+  setTensorClass(cls: new (handle: number) => object): void;
+  fromBuffer(data: ArrayBufferView, shape: number[], dtype: number, device: string, requiresGrad: boolean): unknown;
+  // The tensor in slot `h` (a Tensor's `_h`): metadata, autograd, data, release.
+  tensorRelease(h: number): void;
+  tensorIsLive(h: number): boolean;
+  tensorShape(h: number): number[];
+  tensorStrides(h: number): number[];
+  tensorDType(h: number): number;
+  tensorDevice(h: number): string;
+  tensorNumel(h: number): number;
+  tensorDim(h: number): number;
+  tensorIsContiguous(h: number, memoryFormat?: number): boolean;
+  tensorRequiresGrad(h: number): boolean;
+  tensorSetRequiresGrad(h: number, on: boolean): void;
+  tensorGrad(h: number): unknown;
+  tensorSetGrad(h: number, g: unknown): void;
+  tensorIsLeaf(h: number): boolean;
+  tensorRetainGrad(h: number): void;
+  tensorGradFnName(h: number): string | null;
+  tensorBackward(h: number, grad: unknown, retainGraph: boolean): void;
+  tensorItem(h: number): number | boolean;
+  tensorData(h: number): Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
+  tensorStorageId(h: number): number;
   resolveOp(name: string, overload: string): OpInfo;
   callOp(id: number, args: unknown[]): unknown;
   callOpInplace(id: number, args: unknown[]): void;
   setGradEnabled(on: boolean): void;
   isGradEnabled(): boolean;
   manualSeed(seed: number): void;
-  getRngState(): NativeTensorBase;
-  setRngState(state: NativeTensorBase): void;
+  getRngState(): unknown;
+  setRngState(state: unknown): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
   setDeterministic(on: boolean): void;

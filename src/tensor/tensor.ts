@@ -1,5 +1,5 @@
 // The Tensor class: a libtorch tensor with PyTorch's method names in camelCase.
-import { native, type NativeTensorBase } from './native.js';
+import { native } from './native.js';
 import { op } from './ops.js';
 import { keep, track } from './scope.js';
 import { type DType, type MemoryFormat, dtypeCode, dtypeName, memoryFormatCode } from './dtype.js';
@@ -131,12 +131,94 @@ const O = {
   normal_: op('aten::normal_'),
 };
 
-const Base = native.NativeTensor as unknown as new () => NativeTensorBase;
+/**
+ * A tensor never disposed is released when it is garbage collected (a safety net only: tidy()
+ * and dispose() release deterministically, and a disposed tensor leaves the registry at once).
+ */
+const unreleased = new FinalizationRegistry<number>((handle) => native.tensorRelease(handle));
 
-export class Tensor extends Base {
-  constructor() {
-    super();
-    track(this);
+/**
+ * The handle of one native tensor: `_h` is its slot in the addon's table (native/common.h), -1
+ * once disposed. The addon constructs a Tensor for every tensor it returns.
+ */
+class TensorHandle {
+  /** @internal */
+  _h: number;
+  constructor(handle = -1) {
+    this._h = handle;
+    if (handle >= 0) unreleased.register(this, handle, this);
+  }
+  /** Frees the native tensor now; later uses throw "Tensor is disposed". Idempotent. */
+  dispose(): void {
+    if (this._h < 0) return;
+    native.tensorRelease(this._h);
+    unreleased.unregister(this);
+    this._h = -1;
+  }
+  _isDisposed(): boolean {
+    return this._h < 0;
+  }
+  _shape(): number[] {
+    return native.tensorShape(this._h);
+  }
+  _strides(): number[] {
+    return native.tensorStrides(this._h);
+  }
+  _dtype(): number {
+    return native.tensorDType(this._h);
+  }
+  _device(): string {
+    return native.tensorDevice(this._h);
+  }
+  _numel(): number {
+    return native.tensorNumel(this._h);
+  }
+  _dim(): number {
+    return native.tensorDim(this._h);
+  }
+  _isContiguous(memoryFormat?: number): boolean {
+    return native.tensorIsContiguous(this._h, memoryFormat);
+  }
+  _requiresGrad(): boolean {
+    return native.tensorRequiresGrad(this._h);
+  }
+  _setRequiresGrad(on: boolean): void {
+    native.tensorSetRequiresGrad(this._h, on);
+  }
+  _grad(): unknown {
+    return native.tensorGrad(this._h);
+  }
+  _setGrad(g: unknown): void {
+    native.tensorSetGrad(this._h, g);
+  }
+  _isLeaf(): boolean {
+    return native.tensorIsLeaf(this._h);
+  }
+  _retainGrad(): void {
+    native.tensorRetainGrad(this._h);
+  }
+  _gradFnName(): string | null {
+    return native.tensorGradFnName(this._h);
+  }
+  _backward(grad: unknown, retainGraph: boolean): void {
+    native.tensorBackward(this._h, grad, retainGraph);
+  }
+  _item(): number | boolean {
+    return native.tensorItem(this._h);
+  }
+  _data(): TypedArray {
+    return native.tensorData(this._h);
+  }
+  _storageId(): number {
+    return native.tensorStorageId(this._h);
+  }
+}
+
+export class Tensor extends TensorHandle {
+  /** @internal Tensors are made by the library (creation functions, ops), never with `new`. */
+  constructor(handle = -1) {
+    super(handle);
+    if (handle >= 0) track(this);
   }
 
   // ---- metadata ----
@@ -642,7 +724,7 @@ export class Tensor extends Base {
   }
 }
 
-native.setTensorClass(Tensor as unknown as new () => NativeTensorBase);
+native.setTensorClass(Tensor);
 
 const dtypeNames = new Set(['float32', 'float64', 'float16', 'bfloat16', 'int64', 'int32', 'int16', 'int8', 'uint8', 'bool']);
 function isDTypeName(s: string): s is DType {
