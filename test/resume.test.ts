@@ -48,14 +48,14 @@ async function kill(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** The run's epoch records without their timings, which differ between any two runs. */
+/** The run's epoch records without their timings and memory, which differ between any two runs. */
 function outcome(name: string): unknown {
   const r = JSON.parse(readFileSync(path.join(dir, 'runs', name, 'result.json'), 'utf8')) as {
     history: Record<string, unknown>[];
     bestTop1: number;
     lastTop1: number;
   };
-  const history = r.history.map(({ seconds: _s, imgPerSec: _i, ...rest }) => rest);
+  const history = r.history.map(({ seconds: _s, imgPerSec: _i, rssMb: _m, ...rest }) => rest);
   return { history, bestTop1: r.bestTop1, lastTop1: r.lastTop1 };
 }
 
