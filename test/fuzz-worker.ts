@@ -4,24 +4,13 @@
 // Each call is written to stdout before it runs, so a crash names the call that caused it.
 import { writeSync } from 'node:fs';
 import * as torch from '../src/index.js';
-import { Tensor, nn, F, tidy } from '../src/index.js';
+import { Tensor, nn, F, tidy, data } from '../src/index.js';
 import * as losses from '../src/distillers/losses.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function runFuzz(seed: number, calls: number): { ok: number; errors: number; nonErrors: string[] } {
-  const random = mulberry32(seed);
+  const random = data.mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const int = (lo: number, hi: number): number => lo + Math.floor(random() * (hi - lo + 1));
 
