@@ -129,8 +129,13 @@ const asStrided = op('aten::as_strided');
 const toDevice = op('aten::to', 'dtype_layout');
 
 function rawTensor(bytes: Buffer, dtype: DType): Tensor {
-  const aligned = Buffer.alloc(bytes.length); // typed views need aligned, owned memory
-  bytes.copy(aligned);
+  // Typed views need an offset aligned to the element size. torch.save aligns each storage to 64
+  // bytes in the file, so the file's own bytes usually serve (tensor() copies them once anyway).
+  let aligned = bytes;
+  if (bytes.byteOffset % elementBytes[dtype] !== 0) {
+    aligned = Buffer.alloc(bytes.length);
+    bytes.copy(aligned);
+  }
   const n = bytes.length / elementBytes[dtype];
   const view = new Uint8Array(aligned.buffer, aligned.byteOffset, aligned.length);
   switch (dtype) {
