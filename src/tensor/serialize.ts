@@ -1,10 +1,11 @@
 // PyTorch's file format: torch.save writes a zip archive holding `data.pkl` (a pickle of the
 // object) and one raw file per tensor storage under `data/`.
 //
-// Writing goes through libtorch's own pickler. Reading is done here, by a restricted
-// unpickler: it rebuilds tensors, dicts, lists, tuples, numbers, strings, booleans and None,
-// knows a fixed list of PyTorch globals, and refuses every other global before anything could
-// be constructed, so a checkpoint can never run code.
+// Writing goes through libtorch's own pickler. Reading is done here: the zip is read
+// defensively (zip.ts), data.pkl by a restricted unpickler (pickle.ts) that knows a fixed list of
+// PyTorch globals and refuses every other one before anything could be constructed, so a
+// checkpoint can never run code; every tensor view is checked against its storage before it is
+// built (checkRebuildArgs).
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { native } from './native.js';
