@@ -96,7 +96,7 @@ for (const method of ['kd', 'dlb']) {
 }
 
 test('two runs into one folder: the second is refused naming the first; a lock left by a killed run is taken over', async () => {
-  const file = config('busy', 'none', 3);
+  const file = config('busy', 'none', 10); // long enough to still hold its folder when the second run starts
   const lock = path.join(dir, 'runs', 'busy', '.lock');
   const first = spawn(process.execPath, [cliPath, 'run', file], { cwd: dir, stdio: 'ignore' });
   await waitFor('the first run to take its folder', () => existsSync(lock));
