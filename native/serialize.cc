@@ -13,7 +13,8 @@ constexpr int kMaxDepth = 256;
 
 c10::IValue FromJs(Napi::Env env, const Napi::Value& v, const std::string& path, int depth = 0) {
   if (depth > kMaxDepth) {
-    throw Napi::RangeError::New(env, "save: value at '" + path + "' is nested more than " + std::to_string(kMaxDepth) +
+    std::string at = path.size() > 80 ? "..." + path.substr(path.size() - 80) : path;
+    throw Napi::RangeError::New(env, "save: value at '" + at + "' is nested more than " + std::to_string(kMaxDepth) +
                                          " levels deep (a cyclic object?)");
   }
   if (v.IsNull() || v.IsUndefined()) return c10::IValue();

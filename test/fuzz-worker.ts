@@ -1,10 +1,10 @@
-// Seeded random calls across the public API (tensor methods, creation, F, layers, losses, global
+// Seeded random calls across the public API (tensor methods, creation, F, layers, losses, optimizers, global
 // state), each with arguments drawn from valid and hostile values. Run in a child process by
 // fuzz.test.ts: a JS exception is the expected answer to a bad call, a dead process is a defect.
 // Each call is written to stdout before it runs, so a crash names the call that caused it.
 import { writeSync } from 'node:fs';
 import * as torch from '../src/index.js';
-import { Tensor, nn, F, tidy, data } from '../src/index.js';
+import { Tensor, nn, F, tidy, data, optim } from '../src/index.js';
 import * as losses from '../src/distillers/losses.js';
 
 type Fn = (...args: unknown[]) => unknown;
@@ -144,6 +144,16 @@ export function runFuzz(seed: number, calls: number): { ok: number; errors: numb
         const [name, fn] = pick(free);
         if (name === 'torch.setNumThreads' && typeof args[0] === 'number' && args[0] > 4 && args[0] <= 1024) args[0] = 2;
         attempt(name, args, () => fn(...args));
+      } else if (kind < 0.9) {
+        // An optimizer over a random parameter with random settings, then one step.
+        const Cls = pick([optim.SGD, optim.AdamW] as (new (...a: unknown[]) => optim.Optimizer<{ lr: number }>)[]);
+        const param = randTensor();
+        attempt(`new optim.${Cls.name}`, [param, ...args], () => {
+          if (param.dtype.startsWith('float')) param.requiresGrad = true;
+          const opt = new Cls([param], ...args);
+          if (param.requiresGrad) param.sum().backward();
+          opt.step();
+        });
       } else {
         const [name, Cls] = pick(layers);
         const input = random() < 0.7 ? randTensor() : value();

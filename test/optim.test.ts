@@ -5,6 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import * as torch from '../src/index.js';
 import { Tensor, optim, tidy, save, load } from '../src/index.js';
 import { assertClose, decode, readFixture, type Encoded } from './helpers.js';
 
@@ -68,6 +69,52 @@ test('optimizer state dict resumes exactly: 5 steps, save, new optimizer, 5 step
   const a = decode(fx.p1).requiresGrad_();
   const opt = new optim.SGD([a], { lr: 0.1 });
   assert.throws(() => opt.loadStateDict({ state: {}, param_groups: [] }), /0 parameter groups in the checkpoint, 1 here/);
+});
+
+test('settings that would train on nonsense are refused, at construction and from a state dict', () => {
+  const p = [torch.zeros(2).requiresGrad_()];
+  assert.throws(() => new optim.SGD(p, { lr: NaN }), /SGD: invalid lr NaN: expected a finite number >= 0/);
+  assert.throws(() => new optim.SGD(p, { lr: -0.1 }), /invalid lr -0\.1/);
+  assert.throws(() => new optim.SGD(p, { lr: 0.1, momentum: -1 }), /invalid momentum -1/);
+  assert.throws(() => new optim.SGD([{ params: p, weightDecay: Infinity }], { lr: 0.1 }), /invalid weightDecay Infinity/);
+  assert.throws(() => new optim.SGD(p, { lr: 0.1, nesterov: true }), /Nesterov momentum requires a momentum/);
+  assert.throws(
+    () => new optim.AdamW(p, { betas: [0.9, 1] }),
+    /AdamW: invalid betas\[1\] 1: expected a finite number in \[0, 1\)/,
+  );
+  assert.throws(() => new optim.AdamW(p, { eps: -1 }), /invalid eps -1/);
+  const sgd = new optim.SGD(p, { lr: 0.1, momentum: 0.9 });
+  const sd = sgd.stateDict();
+  assert.throws(
+    () => sgd.loadStateDict({ ...sd, param_groups: [{ ...sd.param_groups[0], lr: 'fast' }] }),
+    /option 'lr' is "fast"/,
+  );
+  assert.throws(
+    () => sgd.loadStateDict({ ...sd, param_groups: [{ ...sd.param_groups[0], momentum: -3 }] }),
+    /invalid momentum -3/,
+  );
+  assert.equal(sgd.lr, 0.1, 'a refused state dict changes nothing');
+  p[0]!.dispose();
+});
+
+test('an LR scheduler made after loading a checkpoint mid-schedule continues from the initial lr (initial_lr)', () => {
+  const p = [torch.zeros(2).requiresGrad_()];
+  const first = new optim.SGD(p, { lr: 0.1, momentum: 0.9 });
+  const schedule = optim.cosine(4);
+  const s1 = new optim.LRScheduler(first, schedule);
+  s1.setEpoch(2);
+  assert.ok(Math.abs(first.lr - 0.05) < 1e-12);
+  const saved = first.stateDict();
+  assert.equal(saved.param_groups[0]!.initial_lr, 0.1, 'saved as PyTorch names it');
+  const second = new optim.SGD(p, { lr: 0.1, momentum: 0.9 });
+  second.loadStateDict(saved);
+  const s2 = new optim.LRScheduler(second, schedule);
+  s2.setEpoch(3);
+  assert.ok(
+    Math.abs(second.lr - 0.1 * schedule.factor(3)) < 1e-12,
+    `lr ${second.lr}: based on the initial lr, not the decayed one`,
+  );
+  p[0]!.dispose();
 });
 
 test('schedules: multi-step 150/180/210, cosine, warm-up, bound to an optimizer', () => {

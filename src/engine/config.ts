@@ -76,7 +76,7 @@ export const configSchema = z
         weightDecay: z.number().min(0).max(1).default(5e-4),
         nesterov: z.boolean().default(false),
         /** AdamW's betas. */
-        betas: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.9, 0.999]),
+        betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.999]),
         /** Clip the gradients' total L2 norm to this value (torch.nn.utils.clip_grad_norm_). */
         clipGradNorm: z.number().positive().optional(),
         /** Label smoothing of every method's cross-entropy term. */

@@ -14,6 +14,16 @@ export class AdamW extends Optimizer<AdamWOptions> {
     super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, ...options });
   }
 
+  protected override checkOptions(o: AdamWOptions): void {
+    super.checkOptions(o);
+    if (!Array.isArray(o.betas) || o.betas.length !== 2)
+      throw new RangeError(`AdamW: betas must be two numbers, got ${String(o.betas)}`);
+    this.checkNumber('betas[0]', o.betas[0], 0, 1, false);
+    this.checkNumber('betas[1]', o.betas[1], 0, 1, false);
+    this.checkNumber('eps', o.eps, 0);
+    this.checkNumber('weightDecay', o.weightDecay, 0);
+  }
+
   protected update(p: Tensor, grad: Tensor, o: AdamWOptions, state: Record<string, Tensor | number>): void {
     const [beta1, beta2] = o.betas;
     if (state.step === undefined) {

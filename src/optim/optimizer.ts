@@ -26,6 +26,23 @@ export abstract class Optimizer<O extends { lr: number }> {
       return { params: ps, options: { ...defaults, ...(rest as Partial<O>) } };
     });
     if (seen.size === 0) throw new Error(`${this.constructor.name}: got an empty parameter list`);
+    for (const g of this.paramGroups) this.checkOptions(g.options);
+  }
+
+  /**
+   * Rejects settings that would train on nonsense without a word (PyTorch's checks, plus
+   * finiteness: a NaN lr turns every parameter into NaN at the first step).
+   */
+  protected checkOptions(o: O): void {
+    this.checkNumber('lr', o.lr, 0);
+  }
+
+  protected checkNumber(name: string, v: unknown, min: number, max = Infinity, maxInclusive = true): void {
+    const ok = typeof v === 'number' && Number.isFinite(v) && v >= min && (maxInclusive ? v <= max : v < max);
+    if (!ok) {
+      const range = max === Infinity ? `>= ${min}` : `in [${min}, ${max}${maxInclusive ? ']' : ')'}`;
+      throw new RangeError(`${this.constructor.name}: invalid ${name} ${String(v)}: expected a finite number ${range}`);
+    }
   }
 
   /** Applies one update from the current gradients (parameters without gradient are skipped). */
@@ -109,7 +126,9 @@ export abstract class Optimizer<O extends { lr: number }> {
           `${this.constructor.name}.loadStateDict: group ${gi} has ${ids?.length} parameters in the checkpoint, ${group.params.length} here`,
         );
       }
-      group.options = { ...group.options, ...checkedOptions(this.constructor.name, gi, group.options, saved) };
+      const options = { ...group.options, ...checkedOptions(this.constructor.name, gi, group.options, saved) };
+      this.checkOptions(options);
+      group.options = options;
     });
     for (const s of this.state.values()) for (const v of Object.values(s)) if (v instanceof Tensor) v.dispose();
     this.state.clear();

@@ -12,11 +12,17 @@ export interface SGDOptions {
 
 export class SGD extends Optimizer<SGDOptions> {
   constructor(params: Tensor[] | ParamGroupInput<SGDOptions>[], options: Partial<SGDOptions> & { lr: number }) {
-    const defaults: SGDOptions = { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...options };
-    if (defaults.nesterov && (defaults.momentum <= 0 || defaults.dampening !== 0)) {
+    super(params, { momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, ...options });
+  }
+
+  protected override checkOptions(o: SGDOptions): void {
+    super.checkOptions(o);
+    this.checkNumber('momentum', o.momentum, 0);
+    this.checkNumber('dampening', o.dampening, -Infinity);
+    this.checkNumber('weightDecay', o.weightDecay, 0);
+    if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) {
       throw new Error('SGD: Nesterov momentum requires a momentum and zero dampening');
     }
-    super(params, defaults);
   }
 
   protected update(p: Tensor, grad: Tensor, o: SGDOptions, state: Record<string, Tensor | number>): void {
