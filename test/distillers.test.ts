@@ -161,8 +161,7 @@ test('DLB: carries the previous batch (its indices and second view), the KL uses
   d.eval();
   d.train();
   const expected = noGrad(() => {
-    const all = distillers.logitsOf(d.student.forward(torch.cat([b2.views[0]!, b1.views[1]!])));
-    const prevNow = all.narrow(0, 16, 16);
+    const prevNow = distillers.logitsOf(d.student.forward(b1.views[1]!));
     return torch.F.klDiv(torch.F.logSoftmax(prevNow.div(3), 1), torch.F.softmax(saved.div(3), 1), { reduction: 'batchmean' })
       .mul(9)
       .item();
@@ -183,6 +182,40 @@ test('DLB: carries the previous batch (its indices and second view), the KL uses
   const other = makePair('dlb') as distillers.DLB;
   other.loadStateDict(state);
   assert.deepEqual(Array.from(other.previous!.indices), Array.from(b2.indices), 'the carried batch survives a checkpoint');
+});
+
+test('DLB steps as dlb.py: two forward passes (BatchNorm per half, running statistics updated twice), CE over cat(out_pre, out)', () => {
+  const d = makePair('dlb') as distillers.DLB;
+  const it = loaderFor(d, 16).epochSync(0);
+  const [b1, b2] = [it.next().value!, it.next().value!];
+  const step = (b: distillers.TrainBatch, i: number) =>
+    (d as distillers.Distiller).forwardTrain(b, { epoch: 0, epochs: 1, step: i });
+  step(b1, 0);
+  // A replica of the student replays the authors' step by hand on the same weights and statistics.
+  const replica = makePair('dlb') as distillers.DLB;
+  const state = d.student.stateDict();
+  replica.student.loadStateDict(state);
+  torch.dispose(state);
+  replica.train();
+  const saved = d.previous!.logits.clone();
+  const out2 = step(b2, 1);
+  const out = distillers.logitsOf(replica.student.forward(b2.views[0]!));
+  const outPre = distillers.logitsOf(replica.student.forward(b1.views[1]!));
+  const ce = torch.F.crossEntropy(torch.cat([outPre, out]), torch.cat([b1.labels, b2.labels]));
+  const kl = torch.F.klDiv(torch.F.logSoftmax(outPre.div(3), 1), torch.F.softmax(saved.div(3), 1), {
+    reduction: 'batchmean',
+  }).mul(9);
+  assert.equal(out2.losses.ce!.item(), ce.item(), 'CE over both halves, previous first');
+  assert.equal(out2.losses.kl!.item(), kl.item(), 'KL against the logits saved at the previous step');
+  assert.deepEqual(out2.logits.tolist(), out.tolist(), 'the step reports the current half');
+  const mine = d.student.stateDict();
+  const theirs = replica.student.stateDict();
+  for (const key of Object.keys(mine).filter((k) => /running_(mean|var)|num_batches_tracked/.test(k))) {
+    assert.deepEqual(mine[key]!.tolist(), theirs[key]!.tolist(), `${key}: BatchNorm statistics of two passes`);
+  }
+  assert.equal(mine['bn1.num_batches_tracked']!.item(), 3, 'one update for the first step, two for the second');
+  torch.dispose([mine, theirs]);
+  replica.dispose();
 });
 
 test('label noise flips the stated fraction of training labels and none of the test labels', () => {

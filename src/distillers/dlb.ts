@@ -1,6 +1,7 @@
 // DLB (Shen et al. 2022): self-distillation from the last mini-batch. Each step runs the model on
-// the current batch (view 0) and the previous batch again (view 1) in one pass; loss
-// CE(both halves) + α · T² KL(softmax(z_prev_saved / T) ‖ softmax(z_prev_now / T)).
+// the current batch (view 0), then, in a second forward pass, on the previous batch again (view 1),
+// as the authors' dlb.py does (BatchNorm normalises each half alone and updates its running
+// statistics twice); loss CE(both halves) + α · T² KL(softmax(z_prev_saved / T) ‖ softmax(z_prev_now / T)).
 import { z } from 'zod';
 import { Tensor, cat, keep, tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
@@ -42,16 +43,16 @@ export class DLB extends Distiller {
 
   forwardTrain(batch: TrainBatch): TrainOutput {
     if (batch.views.length < 2) throw new Error('DLB needs two augmented views per sample: use a loader with views: 2');
-    const b = batch.labels.shape[0]!;
     const prev = this.carried;
-    const inputs = prev ? cat([batch.views[0]!, prev.images]) : batch.views[0]!;
-    const labels = prev ? cat([batch.labels, prev.labels]) : batch.labels;
-    const all = this.studentLogits(inputs);
-    const logits = prev ? all.narrow(0, 0, b) : all;
-    const losses: Record<string, Tensor> = { ce: this.ce(all, labels) };
-    if (prev) {
+    const logits = this.studentLogits(batch.views[0]!);
+    const losses: Record<string, Tensor> = {};
+    if (!prev) {
+      losses.ce = this.ce(logits, batch.labels);
+    } else {
       const { T, alpha } = this.options;
-      const prevNow = all.narrow(0, b, prev.labels.shape[0]!);
+      const prevNow = this.studentLogits(prev.images);
+      // The previous half first, as in dlb.py's torch.cat((out_pre, out)).
+      losses.ce = this.ce(cat([prevNow, logits]), cat([prev.labels, batch.labels]));
       losses.kl = F.klDiv(F.logSoftmax(prevNow.div(T), 1), F.softmax(prev.logits.div(T), 1), { reduction: 'batchmean' }).mul(
         alpha * T * T,
       );
