@@ -512,6 +512,49 @@ def ref_hcl(fs, ft):
     return loss / tot
 
 
+# Transcribed from RepDistiller (HobbitLong/RepDistiller) distiller_zoo/PKT.py, NST.py and CC.py.
+
+def ref_pkt(output_net, target_net, eps=0.0000001):
+    output_net_norm = torch.sqrt(torch.sum(output_net ** 2, dim=1, keepdim=True))
+    output_net = output_net / (output_net_norm + eps)
+    output_net[output_net != output_net] = 0
+    target_net_norm = torch.sqrt(torch.sum(target_net ** 2, dim=1, keepdim=True))
+    target_net = target_net / (target_net_norm + eps)
+    target_net[target_net != target_net] = 0
+    model_similarity = torch.mm(output_net, output_net.transpose(0, 1))
+    target_similarity = torch.mm(target_net, target_net.transpose(0, 1))
+    model_similarity = (model_similarity + 1.0) / 2.0
+    target_similarity = (target_similarity + 1.0) / 2.0
+    model_similarity = model_similarity / torch.sum(model_similarity, dim=1, keepdim=True)
+    target_similarity = target_similarity / torch.sum(target_similarity, dim=1, keepdim=True)
+    return torch.mean(target_similarity * torch.log((target_similarity + eps) / (model_similarity + eps)))
+
+
+def ref_nst_poly_kernel(a, b):
+    a = a.unsqueeze(1)
+    b = b.unsqueeze(2)
+    return (a * b).sum(-1).pow(2)
+
+
+def ref_nst(f_s, f_t):
+    s_H, t_H = f_s.shape[2], f_t.shape[2]
+    if s_H > t_H:
+        f_s = F.adaptive_avg_pool2d(f_s, (t_H, t_H))
+    elif s_H < t_H:
+        f_t = F.adaptive_avg_pool2d(f_t, (s_H, s_H))
+    f_s = f_s.view(f_s.shape[0], f_s.shape[1], -1)
+    f_s = F.normalize(f_s, dim=2)
+    f_t = f_t.view(f_t.shape[0], f_t.shape[1], -1)
+    f_t = F.normalize(f_t, dim=2)
+    return (ref_nst_poly_kernel(f_t, f_t).mean().detach() + ref_nst_poly_kernel(f_s, f_s).mean()
+            - 2 * ref_nst_poly_kernel(f_s, f_t).mean())
+
+
+def ref_cc(f_s, f_t):
+    delta = torch.abs(f_s - f_t)
+    return torch.mean((delta[:-1] * delta[1:]).sum(1))
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -531,6 +574,10 @@ LOSSES = [
     ('ickd', ['n:3,4,3,3', 'n:3,4,3,3!'], ref_ickd),
     ('hcl', ['n:2,3,8,8', 'n:2,3,8,8!'], ref_hcl),
     ('hcl_small', ['n:2,3,2,2', 'n:2,3,2,2!'], ref_hcl),
+    ('pkt', ['n:6,8', 'n:6,10!'], ref_pkt),
+    ('nst', ['n:3,4,4,4', 'n:3,5,4,4!'], ref_nst),
+    ('nst_pool', ['n:3,4,8,8', 'n:3,5,4,4!'], ref_nst),
+    ('cc', ['n:5,8', 'n:5,8!'], ref_cc),
 ]
 
 

@@ -32,6 +32,10 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   ickd: ([a, b]) => losses.ickd(a!, b!),
   hcl: ([a, b]) => losses.hcl(a!, b!),
   hcl_small: ([a, b]) => losses.hcl(a!, b!),
+  pkt: ([a, b]) => losses.pkt(a!, b!),
+  nst: ([a, b]) => losses.nst(a!, b!),
+  nst_pool: ([a, b]) => losses.nst(a!, b!),
+  cc: ([a, b]) => losses.cc(a!, b!),
 };
 
 test('every loss fixture has an implementation', () => {
@@ -88,7 +92,23 @@ const snapshot = (ts: [string, Tensor][]) => new Map(ts.map(([k, t]) => [k, t.de
 const changed = (before: Map<string, Tensor>, after: [string, Tensor][]) =>
   after.filter(([k, t]) => tidy(() => t.sub(before.get(k)!).abs().max().item()) > 0).map(([k]) => k);
 
-for (const method of ['kd', 'dist', 'sp', 'ft', 'ab', 'dlb', 'fitnet', 'at', 'rkd', 'ickd', 'dkd', 'reviewkd']) {
+for (const method of [
+  'kd',
+  'dist',
+  'sp',
+  'ft',
+  'ab',
+  'dlb',
+  'fitnet',
+  'at',
+  'rkd',
+  'ickd',
+  'dkd',
+  'reviewkd',
+  'pkt',
+  'nst',
+  'cc',
+]) {
   test(`${method}: one step leaves the teacher (weights and BN statistics) unchanged and moves the student and extras`, () => {
     const d = makePair(method);
     const teacherState = d.teacher ? Object.entries(d.teacher.stateDict()) : [];
@@ -115,7 +135,24 @@ for (const method of ['kd', 'dist', 'sp', 'ft', 'ab', 'dlb', 'fitnet', 'at', 'rk
   });
 }
 
-for (const method of ['none', 'kd', 'dist', 'sp', 'ft', 'ab', 'dlb', 'fitnet', 'at', 'rkd', 'ickd', 'dkd', 'reviewkd']) {
+for (const method of [
+  'none',
+  'kd',
+  'dist',
+  'sp',
+  'ft',
+  'ab',
+  'dlb',
+  'fitnet',
+  'at',
+  'rkd',
+  'ickd',
+  'dkd',
+  'reviewkd',
+  'pkt',
+  'nst',
+  'cc',
+]) {
   test(`${method}: 150 steps on Fashion-MNIST, no NaN, the loss goes down`, () => {
     const d = makePair(method, method === 'sp' ? { kdWeight: 3000 } : {});
     const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });

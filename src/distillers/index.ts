@@ -12,13 +12,16 @@ import { RKD } from './rkd.js';
 import { ICKD } from './ickd.js';
 import { DKD } from './dkd.js';
 import { ReviewKD } from './reviewkd.js';
+import { PKT } from './pkt.js';
+import { NST } from './nst.js';
+import { CC } from './cc.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
 export * from './features.js';
 export * from './registry.js';
 export * as losses from './losses.js';
-export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD };
+export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
 registerMethodClass('none', Vanilla, { description: 'the student trained alone (baseline)' });
@@ -81,4 +84,19 @@ registerMethodClass('reviewkd', ReviewKD, {
   description: 'knowledge review (Chen et al. 2021)',
   paper: 'https://arxiv.org/abs/2104.09044',
   example: 'method: {name: reviewkd, options: {kdWeight: 5, warmupEpochs: 20}}',
+});
+registerMethodClass('pkt', PKT, {
+  description: 'probabilistic knowledge transfer of cosine similarities (Passalis & Tefas 2018)',
+  paper: 'https://arxiv.org/abs/1803.10837',
+  example: 'method: {name: pkt, options: {kdWeight: 30000}}',
+});
+registerMethodClass('nst', NST, {
+  description: 'neuron selectivity transfer, MMD of channel activations (Huang & Wang 2017)',
+  paper: 'https://arxiv.org/abs/1707.01219',
+  example: 'method: {name: nst, options: {kdWeight: 50}}',
+});
+registerMethodClass('cc', CC, {
+  description: 'correlation congruence of embedded features (Peng et al. 2019)',
+  paper: 'https://arxiv.org/abs/1904.01802',
+  example: 'method: {name: cc, options: {kdWeight: 0.02, embedDim: 128}}',
 });

@@ -167,3 +167,46 @@ export function hcl(fS: Tensor, fT: Tensor): Tensor {
   }
   return loss.div(total);
 }
+
+/**
+ * PKT: KL between the teacher's and the student's distributions of cosine similarities within the
+ * batch, each row of (cos + 1) / 2 normalised to sum to 1 (RepDistiller's PKT.py, eps 1e-7).
+ */
+export function pkt(fS: Tensor, fT: Tensor, options: { eps?: number } = {}): Tensor {
+  const eps = options.eps ?? 1e-7;
+  const probabilities = (f: Tensor): Tensor => {
+    let unit = f.div(f.pow(2).sum(1, { keepdim: true }).sqrt().add(eps));
+    unit = unit.maskedFill(unit.ne(unit), 0); // NaN -> 0, as the reference does
+    const similarity = unit.mm(unit.t()).add(1).div(2);
+    return similarity.div(similarity.sum(1, { keepdim: true }));
+  };
+  const [pS, pT] = [probabilities(fS), probabilities(fT)];
+  return pT.mul(pT.add(eps).div(pS.add(eps)).log()).mean();
+}
+
+/**
+ * NST: squared maximum mean discrepancy with the polynomial kernel k(a, b) = (a·b)² between the
+ * channels' l2-normalised activation maps (RepDistiller's NST.py, full loss); the larger map is
+ * average-pooled to the smaller. The kernel matrices are batched matrix products, the same sums
+ * as the reference's broadcast without its [B, C, C, HW] intermediate.
+ */
+export function nst(fS: Tensor, fT: Tensor): Tensor {
+  const [hS, hT] = [fS.shape[2]!, fT.shape[2]!];
+  if (hS > hT) fS = F.adaptiveAvgPool2d(fS, [hT, hT]);
+  else if (hS < hT) fT = F.adaptiveAvgPool2d(fT, [hS, hS]);
+  const unit = (f: Tensor) => F.normalize(f.reshape(f.shape[0]!, f.shape[1]!, -1), { dim: 2 });
+  const [s, t] = [unit(fS), unit(fT)];
+  const kernel = (a: Tensor, b: Tensor) => b.bmm(a.transpose(1, 2)).pow(2).mean();
+  return kernel(t, t).detach().add(kernel(s, s)).sub(kernel(s, t).mul(2));
+}
+
+/** CC: correlation congruence as RepDistiller's CC.py: mean over consecutive samples of Σ |Δ_i| |Δ_i+1|, Δ = e_s − e_t. */
+export function cc(eS: Tensor, eT: Tensor): Tensor {
+  const delta = eS.sub(eT).abs();
+  const n = delta.shape[0]!;
+  return delta
+    .narrow(0, 0, n - 1)
+    .mul(delta.narrow(0, 1, n - 1))
+    .sum(1)
+    .mean();
+}
