@@ -555,6 +555,14 @@ def ref_cc(f_s, f_t):
     return torch.mean((delta[:-1] * delta[1:]).sum(1))
 
 
+# Transcribed from RepDistiller distiller_zoo/VID.py (VIDLoss.forward after the regressor).
+def ref_vid(pred_mean, target, log_scale, eps=1e-5):
+    pred_var = torch.log(1.0 + torch.exp(log_scale)) + eps
+    pred_var = pred_var.view(1, -1, 1, 1)
+    neg_log_prob = 0.5 * ((pred_mean - target) ** 2 / pred_var + torch.log(pred_var))
+    return torch.mean(neg_log_prob)
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -578,6 +586,7 @@ LOSSES = [
     ('nst', ['n:3,4,4,4', 'n:3,5,4,4!'], ref_nst),
     ('nst_pool', ['n:3,4,8,8', 'n:3,5,4,4!'], ref_nst),
     ('cc', ['n:5,8', 'n:5,8!'], ref_cc),
+    ('vid', ['n:3,4,2,2', 'n:3,4,2,2!', 'n:4'], ref_vid),
 ]
 
 

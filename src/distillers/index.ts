@@ -15,13 +15,14 @@ import { ReviewKD } from './reviewkd.js';
 import { PKT } from './pkt.js';
 import { NST } from './nst.js';
 import { CC } from './cc.js';
+import { VID } from './vid.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
 export * from './features.js';
 export * from './registry.js';
 export * as losses from './losses.js';
-export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC };
+export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC, VID };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
 registerMethodClass('none', Vanilla, { description: 'the student trained alone (baseline)' });
@@ -99,4 +100,9 @@ registerMethodClass('cc', CC, {
   description: 'correlation congruence of embedded features (Peng et al. 2019)',
   paper: 'https://arxiv.org/abs/1904.01802',
   example: 'method: {name: cc, options: {kdWeight: 0.02, embedDim: 128}}',
+});
+registerMethodClass('vid', VID, {
+  description: 'variational information distillation, learned variance per channel (Ahn et al. 2019)',
+  paper: 'https://arxiv.org/abs/1904.05835',
+  example: 'method: {name: vid, options: {kdWeight: 1, initVariance: 5}}',
 });

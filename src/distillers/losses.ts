@@ -210,3 +210,18 @@ export function cc(eS: Tensor, eT: Tensor): Tensor {
     .sum(1)
     .mean();
 }
+
+/**
+ * VID: the negative log-likelihood of the teacher's map under a Gaussian whose mean the student
+ * predicts and whose variance per channel is softplus(logScale) + eps (RepDistiller's VID.py, from
+ * the authors' code): mean(0.5 · ((μ − t)² / σ² + log σ²)).
+ */
+export function vid(predMean: Tensor, target: Tensor, logScale: Tensor, options: { eps?: number } = {}): Tensor {
+  const variance = logScale
+    .exp()
+    .add(1)
+    .log()
+    .add(options.eps ?? 1e-5)
+    .view(1, -1, 1, 1);
+  return predMean.sub(target).pow(2).div(variance).add(variance.log()).mul(0.5).mean();
+}
