@@ -1,0 +1,96 @@
+"""Step-level references for methods with extra modules: the method's PyTorch step (transcribed
+from its reference implementation) run for 10 SGD steps in float64 from fixed weights and
+batches; test/trajectories.test.ts replays the same steps in distill-ts. Development time only:
+    /usr/bin/python3 scripts/make_trajectories.py   (needs python3-torch)"""
+import json
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'trajectories.json')
+torch.set_default_dtype(torch.float64)
+
+
+def enc(t):
+    t = t.detach()
+    return {'shape': list(t.shape), 'dtype': 'float64' if t.is_floating_point() else 'int64', 'data': t.flatten().tolist()}
+
+
+class Net(nn.Module):
+    """conv1 -> ReLU -> conv2 (stride 2) -> ReLU -> mean -> fc; the features are the two conv outputs."""
+
+    def __init__(self, c1, c2, classes=5):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, c1, 3, padding=1)
+        self.conv2 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
+        self.fc = nn.Linear(c2, classes)
+
+    def forward(self, x):
+        f1 = self.conv1(x)
+        f2 = self.conv2(F.relu(f1))
+        return self.fc(F.relu(f2).mean((2, 3))), [f1, f2]
+
+
+# Transcribed from RepDistiller distiller_zoo/VID.py (from the authors' code).
+class VIDLoss(nn.Module):
+    def __init__(self, num_input_channels, num_mid_channel, num_target_channels, init_pred_var=5.0, eps=1e-5):
+        super().__init__()
+
+        def conv1x1(i, o):
+            return nn.Conv2d(i, o, kernel_size=1, padding=0, bias=False, stride=1)
+
+        self.regressor = nn.Sequential(conv1x1(num_input_channels, num_mid_channel), nn.ReLU(),
+                                       conv1x1(num_mid_channel, num_mid_channel), nn.ReLU(),
+                                       conv1x1(num_mid_channel, num_target_channels))
+        self.log_scale = torch.nn.Parameter(np.log(np.exp(init_pred_var - eps) - 1.0) * torch.ones(num_target_channels))
+        self.eps = eps
+
+    def forward(self, input, target):
+        s_H, t_H = input.shape[2], target.shape[2]
+        if s_H > t_H:
+            input = F.adaptive_avg_pool2d(input, (t_H, t_H))
+        elif s_H < t_H:
+            target = F.adaptive_avg_pool2d(target, (s_H, s_H))
+        pred_mean = self.regressor(input)
+        pred_var = torch.log(1.0 + torch.exp(self.log_scale)) + self.eps
+        pred_var = pred_var.view(1, -1, 1, 1)
+        neg_log_prob = 0.5 * ((pred_mean - target) ** 2 / pred_var + torch.log(pred_var))
+        return torch.mean(neg_log_prob)
+
+
+def vid_trajectory(steps=10, beta=2.0):
+    torch.manual_seed(7)
+    student, teacher = Net(4, 6), Net(5, 8)
+    heads = nn.ModuleList([VIDLoss(4, 5, 5), VIDLoss(6, 8, 8)])
+    gen = torch.Generator().manual_seed(8)
+    batches = [(torch.randn(4, 3, 8, 8, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(steps)]
+    initial = {'student': {k: enc(v) for k, v in student.state_dict().items()},
+               'teacher': {k: enc(v) for k, v in teacher.state_dict().items()},
+               'heads': [{k: enc(v) for k, v in h.state_dict().items()} for h in heads]}
+    teacher.eval()
+    # RepDistiller's train_student.py: the criterion modules train with the student.
+    opt = torch.optim.SGD(list(student.parameters()) + list(heads.parameters()), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    losses = []
+    for x, y in batches:
+        logits, feat_s = student(x)
+        with torch.no_grad():
+            _, feat_t = teacher(x)
+        loss_kd = sum(h(fs, ft) for h, fs, ft in zip(heads, feat_s, feat_t))
+        loss = F.cross_entropy(logits, y) + beta * loss_kd
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return {'beta': beta, 'initial': initial, 'batches': [{'x': enc(x), 'y': enc(y)} for x, y in batches], 'losses': losses,
+            'final': {'student': {k: enc(v) for k, v in student.state_dict().items()},
+                      'heads': [{k: enc(v) for k, v in h.state_dict().items()} for h in heads]}}
+
+
+if __name__ == '__main__':
+    with open(OUT, 'w') as f:
+        json.dump({'torch': torch.__version__, 'vid': vid_trajectory()}, f)
+    print('wrote', OUT)
