@@ -23,15 +23,18 @@ def enc(t):
 class Net(nn.Module):
     """conv1 -> ReLU -> conv2 (stride 2) -> ReLU -> mean -> fc; the features are the two conv outputs."""
 
-    def __init__(self, c1, c2, classes=5):
+    def __init__(self, c1, c2, classes=5, bn=False):
         super().__init__()
         self.conv1 = nn.Conv2d(3, c1, 3, padding=1)
+        if bn:
+            self.bn1 = nn.BatchNorm2d(c1)
         self.conv2 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
         self.fc = nn.Linear(c2, classes)
 
     def forward(self, x):
         f1 = self.conv1(x)
-        f2 = self.conv2(F.relu(f1))
+        h = self.bn1(f1) if hasattr(self, 'bn1') else f1
+        f2 = self.conv2(F.relu(h))
         return self.fc(F.relu(f2).mean((2, 3))), [f1, f2]
 
 
@@ -90,7 +93,37 @@ def vid_trajectory(steps=10, beta=2.0):
                       'heads': [{k: enc(v) for k, v in h.state_dict().items()} for h in heads]}}
 
 
+def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
+    """Meta-knowledge-Lab/DLB dlb.py train_one_epoch, transcribed: two passes per step, Nesterov SGD."""
+    torch.manual_seed(9)
+    model = Net(4, 6, bn=True)
+    gen = torch.Generator().manual_seed(10)
+    batches = [(torch.randn(4, 2, 3, 8, 8, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(steps)]
+    initial = {k: enc(v) for k, v in model.state_dict().items()}
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    model.train()
+    pre_data, pre_out, losses = None, None, []
+    for imgs, label in batches:
+        out = model(imgs[:, 0, ...])[0]
+        if pre_data is not None:
+            pre_images, pre_label = pre_data
+            out_pre = model(pre_images[:, 1, ...])[0]
+            ce_loss = F.cross_entropy(torch.cat((out_pre, out), dim=0), torch.cat((pre_label, label), dim=0))
+            dml_loss = F.kl_div(F.log_softmax(out_pre / T, dim=1), F.softmax(pre_out.detach() / T, dim=1),
+                                reduction='batchmean') * T * T
+            loss = ce_loss + alpha * dml_loss
+        else:
+            loss = F.cross_entropy(out, label)
+        pre_data, pre_out = (imgs, label), out
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return {'initial': initial, 'batches': [{'x0': enc(x[:, 0]), 'x1': enc(x[:, 1]), 'y': enc(y)} for x, y in batches],
+            'losses': losses, 'final': {k: enc(v) for k, v in model.state_dict().items()}}
+
+
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
-        json.dump({'torch': torch.__version__, 'vid': vid_trajectory()}, f)
+        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory()}, f)
     print('wrote', OUT)

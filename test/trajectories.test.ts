@@ -15,28 +15,67 @@ interface Trajectory {
   final: { student: StateFixture; heads: StateFixture[] };
 }
 
-/** conv1 -> ReLU -> conv2 (stride 2) -> ReLU -> mean -> fc, as the fixture script's Net. */
+/** conv1 -> [BN] -> ReLU -> conv2 (stride 2) -> ReLU -> mean -> fc, as the fixture script's Net. */
 class Net extends Module {
   readonly conv1: nn.Conv2d;
+  readonly bn1: nn.BatchNorm2d | null;
   readonly conv2: nn.Conv2d;
   readonly fc: nn.Linear;
-  constructor(c1: number, c2: number, classes = 5) {
+  constructor(c1: number, c2: number, options: { classes?: number; bn?: boolean } = {}) {
     super();
     this.conv1 = this.registerModule('conv1', new nn.Conv2d(3, c1, 3, { padding: 1 }));
+    this.bn1 = options.bn ? this.registerModule('bn1', new nn.BatchNorm2d(c1)) : null;
     this.conv2 = this.registerModule('conv2', new nn.Conv2d(c1, c2, 3, { stride: 2, padding: 1 }));
-    this.fc = this.registerModule('fc', new nn.Linear(c2, classes));
+    this.fc = this.registerModule('fc', new nn.Linear(c2, options.classes ?? 5));
   }
   forward(x: Tensor): Tensor {
-    const f2 = this.conv2.forward(this.conv1.forward(x).relu());
+    const f1 = this.conv1.forward(x);
+    const f2 = this.conv2.forward((this.bn1 ? this.bn1.forward(f1) : f1).relu());
     return this.fc.forward(f2.relu().mean([2, 3]));
   }
 }
 
 const load = (m: Module, sd: StateFixture) => {
-  const tensors = Object.fromEntries(Object.entries(sd).map(([k, e]) => [k, decode(e, 'float64')]));
+  const tensors = Object.fromEntries(
+    Object.entries(sd).map(([k, e]) => [k, decode(e, e.dtype === 'int64' ? 'int64' : 'float64')]),
+  );
   m.loadStateDict(tensors);
   torch.dispose(tensors);
 };
+
+test("DLB: 10 steps in float64 equal Meta-knowledge-Lab/DLB dlb.py's (two passes, BatchNorm, Nesterov SGD)", () => {
+  const fx = readFixture<{
+    dlb: Omit<Trajectory, 'beta' | 'initial' | 'final' | 'batches'> & {
+      initial: StateFixture;
+      final: StateFixture;
+      batches: { x0: Encoded; x1: Encoded; y: Encoded }[];
+    };
+  }>('trajectories.json').dlb;
+  const d = new distillers.DLB(new Net(4, 6, { bn: true }), null, { T: 3, alpha: 1 });
+  d.to('float64');
+  load(d.student, fx.initial);
+  const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
+  fx.batches.forEach((b, step) => {
+    const loss = torch.tidy(() => {
+      const views = [decode(b.x0, 'float64'), decode(b.x1, 'float64')];
+      const labels = decode(b.y, 'int64');
+      const out = d.forwardTrain({ images: views[0]!, labels, views, indices: Int32Array.from([0, 1, 2, 3]) });
+      const total = Object.values(out.losses).reduce((a, c) => a.add(c));
+      opt.zeroGrad();
+      total.backward();
+      opt.step();
+      return total.item();
+    });
+    assert.ok(
+      Math.abs(loss - fx.losses[step]!) <= 1e-9 * Math.abs(fx.losses[step]!),
+      `step ${step}: ${loss} vs ${fx.losses[step]}`,
+    );
+  });
+  const sd = d.student.stateDict();
+  for (const [k, e] of Object.entries(fx.final)) assertClose(sd[k]!, e, k, 1e-6, 1e-9);
+  torch.dispose(sd);
+  d.dispose();
+});
 
 test('VID: 10 SGD steps in float64 equal RepDistiller VIDLoss with its regressors and variances trained alongside', () => {
   const fx = readFixture<{ vid: Trajectory }>('trajectories.json').vid;
