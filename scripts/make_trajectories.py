@@ -31,11 +31,12 @@ class Net(nn.Module):
         self.conv2 = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
         self.fc = nn.Linear(c2, classes)
 
-    def forward(self, x):
+    def forward(self, x, pooled=False):
         f1 = self.conv1(x)
         h = self.bn1(f1) if hasattr(self, 'bn1') else f1
         f2 = self.conv2(F.relu(h))
-        return self.fc(F.relu(f2).mean((2, 3))), [f1, f2]
+        p = F.relu(f2).mean((2, 3))
+        return self.fc(p), ([p] if pooled else [f1, f2])
 
 
 # Transcribed from RepDistiller distiller_zoo/VID.py (from the authors' code).
@@ -93,6 +94,47 @@ def vid_trajectory(steps=10, beta=2.0):
                       'heads': [{k: enc(v) for k, v in h.state_dict().items()} for h in heads]}}
 
 
+# Transcribed from RepDistiller models/util.py (LinearEmbed) and distiller_zoo/CC.py.
+class LinearEmbed(nn.Module):
+    def __init__(self, dim_in=1024, dim_out=128):
+        super().__init__()
+        self.linear = nn.Linear(dim_in, dim_out)
+
+    def forward(self, x):
+        x = x.view(x.shape[0], -1)
+        return self.linear(x)
+
+
+def correlation(f_s, f_t):
+    delta = torch.abs(f_s - f_t)
+    return torch.mean((delta[:-1] * delta[1:]).sum(1))
+
+
+def cc_trajectory(steps=10, beta=2.0, feat_dim=16):
+    torch.manual_seed(11)
+    student, teacher = Net(4, 6), Net(5, 8)
+    embed_s, embed_t = LinearEmbed(6, feat_dim), LinearEmbed(8, feat_dim)
+    gen = torch.Generator().manual_seed(12)
+    batches = [(torch.randn(4, 3, 8, 8, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(steps)]
+    state = lambda m: {k: enc(v) for k, v in m.state_dict().items()}
+    initial = {'student': state(student), 'teacher': state(teacher), 'heads': [state(embed_s), state(embed_t)]}
+    teacher.eval()
+    params = list(student.parameters()) + list(embed_s.parameters()) + list(embed_t.parameters())
+    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, weight_decay=5e-4)
+    losses = []
+    for x, y in batches:
+        logits, [f_s] = student(x, pooled=True)
+        with torch.no_grad():
+            _, [f_t] = teacher(x, pooled=True)
+        loss = F.cross_entropy(logits, y) + beta * correlation(embed_s(f_s), embed_t(f_t))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return {'beta': beta, 'featDim': feat_dim, 'initial': initial, 'batches': [{'x': enc(x), 'y': enc(y)} for x, y in batches],
+            'losses': losses, 'final': {'student': state(student), 'heads': [state(embed_s), state(embed_t)]}}
+
+
 def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
     """Meta-knowledge-Lab/DLB dlb.py train_one_epoch, transcribed: two passes per step, Nesterov SGD."""
     torch.manual_seed(9)
@@ -125,5 +167,5 @@ def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
 
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
-        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory()}, f)
+        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory()}, f)
     print('wrote', OUT)

@@ -7,13 +7,19 @@ import { Module, Tensor, distillers, nn, optim } from '../src/index.js';
 import { assertClose, decode, readFixture, type Encoded } from './helpers.js';
 
 type StateFixture = Record<string, Encoded>;
+type Batch = { x: Encoded; y: Encoded };
 interface Trajectory {
   beta: number;
   initial: { student: StateFixture; teacher: StateFixture; heads: StateFixture[] };
-  batches: { x: Encoded; y: Encoded }[];
+  batches: Batch[];
   losses: number[];
   final: { student: StateFixture; heads: StateFixture[] };
 }
+const fixtures = readFixture<{
+  vid: Trajectory;
+  cc: Trajectory & { featDim: number };
+  dlb: { initial: StateFixture; final: StateFixture; losses: number[]; batches: { x0: Encoded; x1: Encoded; y: Encoded }[] };
+}>('trajectories.json');
 
 /** conv1 -> [BN] -> ReLU -> conv2 (stride 2) -> ReLU -> mean -> fc, as the fixture script's Net. */
 class Net extends Module {
@@ -21,12 +27,12 @@ class Net extends Module {
   readonly bn1: nn.BatchNorm2d | null;
   readonly conv2: nn.Conv2d;
   readonly fc: nn.Linear;
-  constructor(c1: number, c2: number, options: { classes?: number; bn?: boolean } = {}) {
+  constructor(c1: number, c2: number, options: { bn?: boolean } = {}) {
     super();
     this.conv1 = this.registerModule('conv1', new nn.Conv2d(3, c1, 3, { padding: 1 }));
     this.bn1 = options.bn ? this.registerModule('bn1', new nn.BatchNorm2d(c1)) : null;
     this.conv2 = this.registerModule('conv2', new nn.Conv2d(c1, c2, 3, { stride: 2, padding: 1 }));
-    this.fc = this.registerModule('fc', new nn.Linear(c2, options.classes ?? 5));
+    this.fc = this.registerModule('fc', new nn.Linear(c2, 5));
   }
   forward(x: Tensor): Tensor {
     const f1 = this.conv1.forward(x);
@@ -43,72 +49,87 @@ const load = (m: Module, sd: StateFixture) => {
   torch.dispose(tensors);
 };
 
-test("DLB: 10 steps in float64 equal Meta-knowledge-Lab/DLB dlb.py's (two passes, BatchNorm, Nesterov SGD)", () => {
-  const fx = readFixture<{
-    dlb: Omit<Trajectory, 'beta' | 'initial' | 'final' | 'batches'> & {
-      initial: StateFixture;
-      final: StateFixture;
-      batches: { x0: Encoded; x1: Encoded; y: Encoded }[];
-    };
-  }>('trajectories.json').dlb;
-  const d = new distillers.DLB(new Net(4, 6, { bn: true }), null, { T: 3, alpha: 1 });
-  d.to('float64');
-  load(d.student, fx.initial);
-  const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
-  fx.batches.forEach((b, step) => {
+/** Final parameters and buffers within rtol 1e-6 of the reference's. */
+function assertState(m: Module, expected: StateFixture, what: string): void {
+  const sd = m.stateDict();
+  for (const [k, e] of Object.entries(expected)) assertClose(sd[k]!, e, `${what} ${k}`, 1e-6, 1e-9);
+  torch.dispose(sd);
+}
+
+/** Runs the batches through the method's step with SGD; each step's total loss within 1e-9 of the reference's. */
+function replay(d: distillers.Distiller, opt: optim.SGD, batches: distillers.TrainBatch[], expected: number[]): void {
+  batches.forEach((batch, step) => {
     const loss = torch.tidy(() => {
-      const views = [decode(b.x0, 'float64'), decode(b.x1, 'float64')];
-      const labels = decode(b.y, 'int64');
-      const out = d.forwardTrain({ images: views[0]!, labels, views, indices: Int32Array.from([0, 1, 2, 3]) });
+      const out = d.forwardTrain(batch, { epoch: 0, epochs: 1, step });
       const total = Object.values(out.losses).reduce((a, c) => a.add(c));
       opt.zeroGrad();
       total.backward();
       opt.step();
       return total.item();
     });
-    assert.ok(
-      Math.abs(loss - fx.losses[step]!) <= 1e-9 * Math.abs(fx.losses[step]!),
-      `step ${step}: ${loss} vs ${fx.losses[step]}`,
-    );
+    assert.ok(Math.abs(loss - expected[step]!) <= 1e-9 * Math.abs(expected[step]!), `step ${step}: ${loss} vs ${expected[step]}`);
   });
-  const sd = d.student.stateDict();
-  for (const [k, e] of Object.entries(fx.final)) assertClose(sd[k]!, e, k, 1e-6, 1e-9);
-  torch.dispose(sd);
+}
+
+/** One view per sample, as the loader gives a method with views = 1. */
+const single = (b: Batch): distillers.TrainBatch => {
+  const images = torch.keep(decode(b.x, 'float64'));
+  return { images, labels: torch.keep(decode(b.y, 'int64')), views: [images], indices: new Int32Array(4) };
+};
+
+/** A teacher-student method on the two Nets, its extra modules loaded from the fixture, replayed. */
+function checkTeacherStudent(
+  fx: Trajectory,
+  make: (s: Net, t: Net) => distillers.Distiller,
+  extras: (d: distillers.Distiller) => Module[],
+  rename: (k: string) => string = (k) => k,
+): void {
+  const d = make(new Net(4, 6), new Net(5, 8));
+  d.to('float64');
+  load(d.student, fx.initial.student);
+  load(d.teacher!, fx.initial.teacher);
+  const renamed = (sd: StateFixture) => Object.fromEntries(Object.entries(sd).map(([k, e]) => [rename(k), e]));
+  extras(d).forEach((m, i) => load(m, renamed(fx.initial.heads[i]!)));
+  const batches = fx.batches.map(single);
+  replay(d, new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }), batches, fx.losses);
+  assertState(d.student, fx.final.student, 'student');
+  extras(d).forEach((m, i) => assertState(m, renamed(fx.final.heads[i]!), `extra module ${i}`));
+  torch.dispose(batches.map((b) => [b.images, b.labels]));
+  d.dispose();
+}
+
+test("DLB: 10 steps in float64 equal Meta-knowledge-Lab/DLB dlb.py's (two passes, BatchNorm, Nesterov SGD)", () => {
+  const fx = fixtures.dlb;
+  const d = new distillers.DLB(new Net(4, 6, { bn: true }), null, { T: 3, alpha: 1 });
+  d.to('float64');
+  load(d.student, fx.initial);
+  const batches = fx.batches.map((b) => {
+    const views = [torch.keep(decode(b.x0, 'float64')), torch.keep(decode(b.x1, 'float64'))];
+    return { images: views[0]!, labels: torch.keep(decode(b.y, 'int64')), views, indices: Int32Array.from([0, 1, 2, 3]) };
+  });
+  const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
+  replay(d, opt, batches, fx.losses);
+  assertState(d.student, fx.final, 'student');
+  torch.dispose(batches.map((b) => [...b.views, b.labels]));
   d.dispose();
 });
 
 test('VID: 10 SGD steps in float64 equal RepDistiller VIDLoss with its regressors and variances trained alongside', () => {
-  const fx = readFixture<{ vid: Trajectory }>('trajectories.json').vid;
   const features = { student: ['conv1', 'conv2'], teacher: ['conv1', 'conv2'] };
-  const d = new distillers.VID(new Net(4, 6), new Net(5, 8), { features, kdWeight: fx.beta }, { inputShape: [3, 8, 8] });
-  d.to('float64');
-  load(d.student, fx.initial.student);
-  load(d.teacher!, fx.initial.teacher);
-  d.heads.forEach((h, i) => load(h, fx.initial.heads[i]!));
-  const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
-  fx.batches.forEach((b, step) => {
-    const loss = torch.tidy(() => {
-      const images = decode(b.x, 'float64');
-      const labels = decode(b.y, 'int64');
-      const out = d.forwardTrain({ images, labels, views: [images], indices: new Int32Array(4) });
-      const total = Object.values(out.losses).reduce((a, c) => a.add(c));
-      opt.zeroGrad();
-      total.backward();
-      opt.step();
-      return total.item();
-    });
-    assert.ok(
-      Math.abs(loss - fx.losses[step]!) <= 1e-9 * Math.abs(fx.losses[step]!),
-      `step ${step}: ${loss} vs ${fx.losses[step]}`,
-    );
-  });
-  const student = d.student.stateDict();
-  for (const [k, e] of Object.entries(fx.final.student)) assertClose(student[k]!, e, `student ${k}`, 1e-6, 1e-9);
-  d.heads.forEach((h, i) => {
-    const sd = h.stateDict();
-    for (const [k, e] of Object.entries(fx.final.heads[i]!)) assertClose(sd[k]!, e, `head ${i} ${k}`, 1e-6, 1e-9);
-    torch.dispose(sd);
-  });
-  torch.dispose(student);
-  d.dispose();
+  checkTeacherStudent(
+    fixtures.vid,
+    (s, t) => new distillers.VID(s, t, { features, kdWeight: fixtures.vid.beta }, { inputShape: [3, 8, 8] }),
+    (d) => (d as distillers.VID).heads,
+  );
+});
+
+test("CC: 10 SGD steps in float64 equal RepDistiller's Correlation with both LinearEmbeds trained alongside", () => {
+  const features = { student: ['fc:input'], teacher: ['fc:input'] };
+  const { featDim, beta } = fixtures.cc;
+  checkTeacherStudent(
+    fixtures.cc,
+    (s, t) => new distillers.CC(s, t, { features, embedDim: featDim, kdWeight: beta }, { inputShape: [3, 8, 8] }),
+    (d) => [(d as distillers.CC).embedStudent, (d as distillers.CC).embedTeacher],
+    (k) => k.replace(/^linear\./, ''), // RepDistiller's LinearEmbed wraps its Linear as `linear`
+  );
 });
