@@ -1,7 +1,7 @@
 // Engine benchmark: CIFAR ResNet-20 and resnet8x4 training steps (batch 64, 32x32, SGD) from JS
 // and from PyTorch (bench/engine_torch.py, the same step) at 1 and 2 threads, in one run.
 // Prints images/second, the ratio, and the per-call overhead of a tiny op.
-// Usage: npm run bench [-- --steps 20]
+// Usage: npm run bench [-- --steps 20]; `-- --overhead` prints the per-op overhead alone.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,15 @@ function py(args: string[]): Record<string, number> | null {
   } catch {
     return null;
   }
+}
+
+if (process.argv.includes('--overhead')) {
+  torch.setNumThreads(1);
+  const runs = Array.from({ length: 5 }, overheadJs).sort((a, b) => a - b);
+  console.log(
+    `Per-op overhead (add of two 1-element tensors), 5 runs: median ${runs[2]!.toFixed(2)} us/call, min ${runs[0]!.toFixed(2)}, max ${runs[4]!.toFixed(2)}`,
+  );
+  process.exit(0);
 }
 
 const rows: string[] = [];

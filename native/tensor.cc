@@ -75,9 +75,6 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
   }
   return env.Undefined();
 }
-Napi::Value IsLive(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), info[0].IsNumber() && Slot(info.Env(), info[0].As<Napi::Number>().DoubleValue()));
-}
 Napi::Value Shape(const Napi::CallbackInfo& info) { return IntArray(info.Env(), Live(info).sizes()); }
 Napi::Value Strides(const Napi::CallbackInfo& info) { return IntArray(info.Env(), Live(info).strides()); }
 Napi::Value DType(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), int(Live(info).scalar_type())); }
@@ -223,6 +220,7 @@ bool IsTensor(Napi::Env env, const Napi::Value& v) {
 const at::Tensor& UnwrapTensor(Napi::Env env, const Napi::Value& v, const char* what, const char* detail) {
   auto where = [&]() { return std::string(what) + (detail ? std::string(" (") + detail + ")" : std::string()); };
   if (!IsTensor(env, v)) throw Napi::TypeError::New(env, where() + ": expected a Tensor");
+  // (A cached key cannot be kept: Node 20 makes no references to strings.)
   Napi::Value h = v.As<Napi::Object>().Get("_h");
   at::Tensor* t = h.IsNumber() ? Slot(env, h.As<Napi::Number>().DoubleValue()) : nullptr;
   if (!t) throw Napi::Error::New(env, where() + ": " + kDisposed);
@@ -231,7 +229,7 @@ const at::Tensor& UnwrapTensor(Napi::Env env, const Napi::Value& v, const char* 
 
 void InitTensor(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Napi::Value (*)(const Napi::CallbackInfo&)> fns[] = {
-      {"tensorRelease", Release},       {"tensorIsLive", IsLive},
+      {"tensorRelease", Release},
       {"tensorShape", Shape},           {"tensorStrides", Strides},
       {"tensorDType", DType},           {"tensorDevice", Device},
       {"tensorNumel", Numel},           {"tensorDim", Dim},

@@ -98,7 +98,7 @@ const dictPickle = (key: string, value: Buffer): Buffer =>
 
 // ------------------------------------------------------------------ a tiny zip writer
 
-interface Entry {
+export interface Entry {
   name: string;
   data: Buffer;
   deflate?: boolean;
@@ -109,7 +109,8 @@ interface Entry {
   flags?: number;
 }
 
-function zip(entries: Entry[], options: { count?: number; cdOffset?: number } = {}): Buffer {
+/** A zip archive of the entries (stored unless deflated), with CRCs, as torch.save's reader expects. */
+export function zip(entries: Entry[], options: { count?: number; cdOffset?: number } = {}): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;

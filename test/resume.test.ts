@@ -5,10 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { cliIn, cliPath } from './helpers.js';
+import { acquireRunFolder } from '../src/engine/runfolder.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'distill-resume-'));
 const distill = cliIn(dir);
@@ -108,4 +109,26 @@ test('two runs into one folder: the second is refused naming the first; a lock l
   const again = distill(['run', file, '--resume']);
   assert.equal(again.code, 0, again.err);
   assert.equal(existsSync(lock), false, 'released at the end');
+});
+
+test('a lock file that is empty, torn or names no process is taken over; one from another host is refused', () => {
+  const folder = path.join(dir, 'locks');
+  mkdirSync(folder, { recursive: true });
+  const lock = path.join(folder, '.lock');
+  for (const content of [
+    '',
+    '{"pid":',
+    '{"pid":-1,"host":"x"}',
+    '{"pid":0,"host":"x"}',
+    JSON.stringify({ pid: 2 ** 31, host: hostname() }),
+  ]) {
+    writeFileSync(lock, content);
+    const release = acquireRunFolder(folder);
+    assert.equal(JSON.parse(readFileSync(lock, 'utf8')).pid, process.pid, `took over a lock holding ${JSON.stringify(content)}`);
+    release();
+    assert.equal(existsSync(lock), false);
+  }
+  writeFileSync(lock, JSON.stringify({ pid: 1, host: 'elsewhere', started: 'then', command: 'distill run x' }));
+  assert.throws(() => acquireRunFolder(folder), /in use by process 1 on elsewhere .*delete .*\.lock if that run is over/);
+  assert.deepEqual(readdirSync(folder).sort(), ['.lock'], 'no draft left behind');
 });

@@ -6,11 +6,11 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import * as torch from '../src/index.js';
 import { Tensor, load, save, saveToBuffer, loadFromBuffer } from '../src/index.js';
 import { assertClose, fixtureDir, readFixture, type Encoded } from './helpers.js';
 import { jsSavedContent } from './serialize-content.js';
+import { zip } from '../scripts/hostile-checkpoints.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'distill-ser-'));
 
@@ -126,46 +126,15 @@ test('PyTorch itself reads our file (when python3-torch is installed)', (t) => {
 });
 
 /** Rebuilds a stored (uncompressed) zip with one entry's content replaced. */
-function replaceEntry(zip: Buffer, suffix: string, content: Buffer): Buffer {
+function replaceEntry(archive: Buffer, suffix: string, content: Buffer): Buffer {
   const entries: { name: string; data: Buffer }[] = [];
   let p = 0;
-  while (zip.readUInt32LE(p) === 0x04034b50) {
-    const size = zip.readUInt32LE(p + 18);
-    const nameLen = zip.readUInt16LE(p + 26);
-    const extraLen = zip.readUInt16LE(p + 28);
-    const name = zip.toString('utf8', p + 30, p + 30 + nameLen);
-    const start = p + 30 + nameLen + extraLen;
-    entries.push({ name, data: name.endsWith(suffix) ? content : zip.subarray(start, start + size) });
+  while (archive.readUInt32LE(p) === 0x04034b50) {
+    const size = archive.readUInt32LE(p + 18);
+    const name = archive.toString('utf8', p + 30, p + 30 + archive.readUInt16LE(p + 26));
+    const start = p + 30 + archive.readUInt16LE(p + 26) + archive.readUInt16LE(p + 28);
+    entries.push({ name, data: name.endsWith(suffix) ? content : archive.subarray(start, start + size) });
     p = start + size;
   }
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt32LE(crc32(e.data), 14);
-    local.writeUInt32LE(e.data.length, 18);
-    local.writeUInt32LE(e.data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt32LE(crc32(e.data), 16);
-    central.writeUInt32LE(e.data.length, 20);
-    central.writeUInt32LE(e.data.length, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, e.data);
-    centrals.push(central, name);
-    offset += 30 + name.length + e.data.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
+  return zip(entries);
 }

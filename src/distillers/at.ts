@@ -5,6 +5,7 @@ import type { ModelOutput } from '../models/model.js';
 import { Distiller, type DistillerContext, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
 import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
+import { sumPairs } from './util.js';
 
 const options = z
   .object({
@@ -28,10 +29,7 @@ export class AT extends Distiller {
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { s, t } = this.forwardFeatures(this.feats, batch.images);
-    // The zoo contract pairs stages up to the shallower network's count.
-    const n = Math.min(s.feats.length, t.feats.length);
-    let at = L.at(s.feats[0]!, t.feats[0]!, { p: this.options.p });
-    for (let i = 1; i < n; i++) at = at.add(L.at(s.feats[i]!, t.feats[i]!, { p: this.options.p }));
+    const at = sumPairs(s.feats, t.feats, (fs, ft) => L.at(fs, ft, { p: this.options.p }));
     return {
       logits: s.logits,
       losses: { ce: this.ce(s.logits, batch.labels).mul(this.options.ceWeight), at: at.mul(this.options.kdWeight) },

@@ -5,13 +5,13 @@ import { z } from 'zod';
 import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { Distiller, type DistillerContext, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
-import { featuresOption, type Network } from './features.js';
+import { pooledFeatureOption, type Network } from './features.js';
 import * as L from './losses.js';
 
 const options = z
   .object({
     embedDim: z.number().int().positive().default(128).describe("RepDistiller's feat_dim"),
-    features: featuresOption.describe('one module per network (default: the pooled vector); its output is flattened'),
+    features: pooledFeatureOption,
     ceWeight: z.number().nonnegative().default(1),
     kdWeight: z.number().nonnegative().default(0.02).describe("RepDistiller's beta"),
   })
@@ -27,7 +27,7 @@ export class CC extends Distiller {
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, context: DistillerContext = {}) {
     super(student, teacher);
     this.options = options.parse(opts);
-    this.feats = this.featureSources(this.options.features, (o) => [o.pooled], 1);
+    this.feats = this.pooledSources(this.options.features);
     const shapes = this.featureShapes(this.feats, context);
     const width = (shape: number[]) => shape.slice(1).reduce((a, b) => a * b, 1);
     this.embedStudent = this.registerModule('embedStudent', new Linear(width(shapes.student[0]!), this.options.embedDim));

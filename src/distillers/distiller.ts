@@ -170,6 +170,11 @@ export abstract class Distiller extends Module {
     return pair;
   }
 
+  /** One vector per network: the pooled vector of a zoo model, or the named module's output. */
+  protected pooledSources(paths: FeaturePaths | undefined): FeaturePair {
+    return this.featureSources(paths, (o) => [o.pooled], 1);
+  }
+
   /** Student features (with gradients) and teacher features (without), one forward each. */
   protected forwardFeatures(
     pair: FeaturePair,

@@ -19,6 +19,10 @@ export const featuresOption = z
   .describe(
     "module paths, e.g. {student: [layer2, layer3], teacher: [layer2, layer3]}; 'path:input' takes the module's input, 'path:preact' a zoo stage's pre-activation",
   );
+/** The option of methods that compare one vector per network (RKD, PKT, CC). */
+export const pooledFeatureOption = featuresOption.describe(
+  'one module per network (default: the pooled vector); its output is flattened',
+);
 export type FeaturePaths = NonNullable<z.infer<typeof featuresOption>>;
 
 const isModelOutput = (o: unknown): o is ModelOutput =>

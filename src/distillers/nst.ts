@@ -5,6 +5,7 @@ import type { ModelOutput } from '../models/model.js';
 import { Distiller, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
 import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
+import { sumPairs } from './util.js';
 
 const options = z
   .object({
@@ -26,10 +27,7 @@ export class NST extends Distiller {
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { s, t } = this.forwardFeatures(this.feats, batch.images);
-    // The zoo contract pairs stages up to the shallower network's count, as RepDistiller's zip.
-    const n = Math.min(s.feats.length, t.feats.length);
-    let nst = L.nst(s.feats[0]!, t.feats[0]!);
-    for (let i = 1; i < n; i++) nst = nst.add(L.nst(s.feats[i]!, t.feats[i]!));
+    const nst = sumPairs(s.feats, t.feats, L.nst);
     return {
       logits: s.logits,
       losses: { ce: this.ce(s.logits, batch.labels).mul(this.options.ceWeight), nst: nst.mul(this.options.kdWeight) },

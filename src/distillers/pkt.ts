@@ -2,12 +2,12 @@
 // cosine similarities of the pooled features within the batch.
 import { z } from 'zod';
 import { Distiller, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
-import { featuresOption, type Network } from './features.js';
+import { pooledFeatureOption, type Network } from './features.js';
 import * as L from './losses.js';
 
 const options = z
   .object({
-    features: featuresOption.describe('one module per network (default: the pooled vector); its output is flattened'),
+    features: pooledFeatureOption,
     ceWeight: z.number().nonnegative().default(1),
     kdWeight: z.number().nonnegative().default(30000).describe("RepDistiller's beta"),
   })
@@ -21,7 +21,7 @@ export class PKT extends Distiller {
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}) {
     super(student, teacher);
     this.options = options.parse(opts);
-    this.feats = this.featureSources(this.options.features, (o) => [o.pooled], 1);
+    this.feats = this.pooledSources(this.options.features);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { s, t } = this.forwardFeatures(this.feats, batch.images);

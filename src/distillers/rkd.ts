@@ -1,14 +1,14 @@
 // RKD (Park et al. 2019): w_ce · CE + w_kd · (w_d · distance + w_a · angle) on the pooled features.
 import { z } from 'zod';
 import { Distiller, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
-import { featuresOption, type Network } from './features.js';
+import { pooledFeatureOption, type Network } from './features.js';
 import * as L from './losses.js';
 
 const options = z
   .object({
     distanceWeight: z.number().nonnegative().default(25),
     angleWeight: z.number().nonnegative().default(50),
-    features: featuresOption.describe('one module per network (default: the pooled vector); its output is flattened'),
+    features: pooledFeatureOption,
     ceWeight: z.number().nonnegative().default(1),
     kdWeight: z.number().nonnegative().default(1),
   })
@@ -22,7 +22,7 @@ export class RKD extends Distiller {
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}) {
     super(student, teacher);
     this.options = options.parse(opts);
-    this.feats = this.featureSources(this.options.features, (o) => [o.pooled], 1);
+    this.feats = this.pooledSources(this.options.features);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { distanceWeight, angleWeight, ceWeight, kdWeight } = this.options;

@@ -9,7 +9,7 @@ import type { ModelOutput } from '../models/model.js';
 import { Distiller, type DistillerContext, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
 import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
-import { matchSpatial } from './util.js';
+import { matchSpatial, sumPairs } from './util.js';
 
 const options = z
   .object({
@@ -71,12 +71,11 @@ export class VID extends Distiller {
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { s, t } = this.forwardFeatures(this.feats, batch.images);
-    const nll = this.heads
-      .map((head, i) => {
-        const [fs, ft] = matchSpatial(s.feats[i]!, t.feats[i]!);
-        return L.vid(head.regressor.forward(fs), ft, head.logScale, { eps: this.options.eps });
-      })
-      .reduce((a, b) => a.add(b));
+    const nll = sumPairs(s.feats, t.feats, (f1, f2, i) => {
+      const head = this.heads[i]!;
+      const [fs, ft] = matchSpatial(f1, f2);
+      return L.vid(head.regressor.forward(fs), ft, head.logScale, { eps: this.options.eps });
+    });
     return {
       logits: s.logits,
       losses: { ce: this.ce(s.logits, batch.labels).mul(this.options.ceWeight), vid: nll.mul(this.options.kdWeight) },

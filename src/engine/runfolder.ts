@@ -3,7 +3,7 @@
 // refused, naming the process that holds it; a lock left by a process that no longer exists (a
 // kill, a crash, a power cut) is taken over. Temporary files that a killed save left behind
 // (`.latest.pt.<pid>.tmp`) are removed once the lock is held.
-import { mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { InputError } from './errors.js';
@@ -31,7 +31,8 @@ function alive(pid: number): boolean {
 function readOwner(lock: string): LockOwner | null {
   try {
     const o = JSON.parse(readFileSync(lock, 'utf8')) as Partial<LockOwner>;
-    return typeof o.pid === 'number' && typeof o.host === 'string' ? (o as LockOwner) : null;
+    // A pid of 0 or below names a process group, not a process: such a file is not a lock of ours.
+    return Number.isSafeInteger(o.pid) && o.pid! > 0 && typeof o.host === 'string' ? (o as LockOwner) : null;
   } catch {
     return null; // gone meanwhile, or torn by a kill between create and write
   }
@@ -56,31 +57,42 @@ export function acquireRunFolder(dir: string): () => void {
     started: new Date().toISOString(),
     command: process.argv.slice(1).join(' '),
   };
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const fd = openSync(lock, 'wx');
-      writeSync(fd, JSON.stringify(me));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw err;
+  // The lock appears with its content at once (a hard link of a written file): no other process
+  // ever reads it empty and mistakes a live run for a crashed one.
+  const draft = path.join(dir, `.lock.${process.pid}.tmp`);
+  writeFileSync(draft, JSON.stringify(me));
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        linkSync(draft, lock);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw err;
+      }
+      checkOwner(dir, lock, readOwner(lock), me.host);
+      rmSync(lock, { force: true }); // stale: its process is gone, or the file is not a lock
     }
-    const owner = readOwner(lock);
-    if (owner && owner.host !== me.host) {
-      throw new InputError(
-        `run folder ${dir} is in use by process ${owner.pid} on ${owner.host} (since ${owner.started}: ${owner.command}); give this run another name or output, or delete ${lock} if that run is over`,
-      );
-    }
-    if (owner && alive(owner.pid)) {
-      throw new InputError(
-        `run folder ${dir} is in use by process ${owner.pid} (since ${owner.started}: ${owner.command}); wait for it to finish, or give this run another name or output`,
-      );
-    }
-    rmSync(lock, { force: true }); // stale: its process is gone
+  } finally {
+    rmSync(draft, { force: true });
   }
   held.set(key, 1);
   for (const f of readdirSync(dir)) if (/^\..+\.\d+\.tmp$/.test(f)) rmSync(path.join(dir, f), { force: true });
   return () => release(key);
+}
+
+/** Throws when the lock's owner may still be running; returns when the lock is stale. */
+function checkOwner(dir: string, lock: string, owner: LockOwner | null, host: string): void {
+  if (!owner) return;
+  if (owner.host !== host) {
+    throw new InputError(
+      `run folder ${dir} is in use by process ${owner.pid} on ${owner.host} (since ${owner.started}: ${owner.command}); give this run another name or output, or delete ${lock} if that run is over`,
+    );
+  }
+  if (alive(owner.pid)) {
+    throw new InputError(
+      `run folder ${dir} is in use by process ${owner.pid} (since ${owner.started}: ${owner.command}); wait for it to finish, or give this run another name or output`,
+    );
+  }
 }
 
 function release(key: string): void {

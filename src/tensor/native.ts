@@ -25,7 +25,6 @@ export interface NativeAddon {
   fromBuffer(data: ArrayBufferView, shape: number[], dtype: number, device: string, requiresGrad: boolean): unknown;
   // The tensor in slot `h` (a Tensor's `_h`): metadata, autograd, data, release.
   tensorRelease(h: number): void;
-  tensorIsLive(h: number): boolean;
   tensorShape(h: number): number[];
   tensorStrides(h: number): number[];
   tensorDType(h: number): number;

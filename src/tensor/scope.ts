@@ -1,8 +1,9 @@
 // Deterministic release of native memory: scopes that free every tensor created inside them.
 //
-// N-API finalizers only run when the event loop turns, so a synchronous training loop that
-// relied on garbage collection would never free a tensor. tidy() frees intermediates at the
-// end of the scope; what the function returns moves to the enclosing scope.
+// Garbage-collection callbacks (the tensors' FinalizationRegistry) only run when the event loop
+// turns, so a synchronous training loop that relied on them would never free a tensor. tidy()
+// frees intermediates at the end of the scope; what the function returns moves to the enclosing
+// scope.
 
 export interface Disposable {
   dispose(): void;
