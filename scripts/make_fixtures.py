@@ -563,6 +563,52 @@ def ref_vid(pred_mean, target, log_scale, eps=1e-5):
     return torch.mean(neg_log_prob)
 
 
+# Transcribed from RepDistiller distiller_zoo/KDSVD.py (and mdistiller's view for the variant).
+def ref_kdsvd_svd(feat, n, layout):
+    size = feat.shape
+    if layout == 'repdistiller':
+        x = feat.view(-1, size[1], size[2] * size[2]).transpose(-2, -1)
+    else:
+        x = feat.view(size[0], size[1] * size[2], size[3])
+    u, s, v = torch.svd(x)
+    removenan = lambda x: torch.where(torch.isfinite(x), x, torch.zeros_like(x))
+    u, s, v = removenan(u), removenan(s), removenan(v)
+    if n > 0:
+        u = F.normalize(u[:, :, :n], dim=1)
+        s = F.normalize(s[:, :n], dim=1)
+        v = F.normalize(v[:, :, :n], dim=1)
+    return u, s, v
+
+
+def ref_kdsvd_align(a, b):
+    cosine = torch.matmul(a.transpose(-2, -1), b)
+    max_abs_cosine, _ = torch.max(torch.abs(cosine), 1, keepdim=True)
+    mask = torch.where(torch.eq(max_abs_cosine, torch.abs(cosine)), torch.sign(cosine), torch.zeros_like(cosine))
+    return torch.matmul(a, mask), b
+
+
+def ref_kdsvd(g_s, g_t, k=1, layout='repdistiller'):
+    v_sb = v_tb = None
+    losses = []
+    for i, f_s, f_t in zip(range(len(g_s)), g_s, g_t):
+        u_t, s_t, v_t = ref_kdsvd_svd(f_t, k, layout)
+        u_s, s_s, v_s = ref_kdsvd_svd(f_s, k + 3, layout)
+        v_s, v_t = ref_kdsvd_align(v_s, v_t)
+        s_t = s_t.unsqueeze(1)
+        v_t = v_t * s_t
+        v_s = v_s * s_t
+        if i > 0:
+            s_rbf = torch.exp(-(v_s.unsqueeze(2) - v_sb.unsqueeze(1)).pow(2) / 8)
+            t_rbf = torch.exp(-(v_t.unsqueeze(2) - v_tb.unsqueeze(1)).pow(2) / 8)
+            l2loss = (s_rbf - t_rbf.detach()).pow(2)
+            l2loss = torch.where(torch.isfinite(l2loss), l2loss, torch.zeros_like(l2loss))
+            losses.append(l2loss.sum())
+        v_tb = v_t
+        v_sb = v_s
+    bsz = g_s[0].shape[0]
+    return sum(l / bsz for l in losses)
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -587,6 +633,12 @@ LOSSES = [
     ('nst_pool', ['n:3,4,8,8', 'n:3,5,4,4!'], ref_nst),
     ('cc', ['n:5,8', 'n:5,8!'], ref_cc),
     ('vid', ['n:3,4,2,2', 'n:3,4,2,2!', 'n:4'], ref_vid),
+    ('kdsvd', ['n:3,5,3,3', 'n:3,6,2,2', 'n:3,5,4,4!', 'n:3,6,3,3!'],
+     lambda s1, s2, t1, t2: ref_kdsvd([s1, s2], [t1, t2])),
+    ('kdsvd_k2', ['n:2,6,3,3', 'n:2,7,3,3', 'n:2,6,3,3', 'n:2,6,4,4!', 'n:2,7,3,3!', 'n:2,6,2,2!'],
+     lambda s1, s2, s3, t1, t2, t3: ref_kdsvd([s1, s2, s3], [t1, t2, t3], k=2)),
+    ('kdsvd_mdistiller', ['n:2,3,4,5', 'n:2,4,2,6', 'n:2,2,3,5!', 'n:2,5,3,6!'],
+     lambda s1, s2, t1, t2: ref_kdsvd([s1, s2], [t1, t2], layout='mdistiller')),
 ]
 
 

@@ -37,7 +37,9 @@ function describeOption(schema: z.ZodTypeAny): { type: string; default: unknown;
 function methodDetail(m: MethodEntry): string {
   const lines = [`${m.name}: ${m.description}`];
   if (m.paper) lines.push(`  paper: ${m.paper}`);
-  lines.push(`  teacher: ${m.needsTeacher ? 'yes' : 'no'}; views: ${m.views}`);
+  lines.push(
+    `  teacher: ${m.needsTeacher ? 'yes' : 'no'}; views: ${m.views}${m.equalWidths ? '; student and teacher features of equal width' : ''}`,
+  );
   const shape = Object.entries(m.options.shape as Record<string, z.ZodTypeAny>);
   lines.push(shape.length ? '  options:' : '  options: none');
   for (const [k, v] of shape) {

@@ -74,6 +74,8 @@ export abstract class Distiller extends Module {
   static readonly needsTeacher: boolean = true;
   /** Augmented views per sample the loader renders (DLB uses two). */
   static readonly views: 1 | 2 = 1;
+  /** Whether student and teacher features are compared channel by channel (their widths must agree). */
+  static readonly equalWidths: boolean = false;
 
   readonly student: Network;
   readonly teacher: Network | null;
@@ -189,6 +191,18 @@ export abstract class Distiller extends Module {
   protected featureShapes(pair: FeaturePair, context: DistillerContext): { student: number[][]; teacher: number[][] } {
     const shape = (net: Network) => context.inputShape ?? ([inputChannels(net), 32, 32] as [number, number, number]);
     return { student: pair.student.probe(shape(this.student)), teacher: pair.teacher.probe(shape(this.requireTeacher())) };
+  }
+
+  /** For methods that compare features channel by channel: the widths of each pair must agree. */
+  protected checkEqualWidths(shapes: { student: number[][]; teacher: number[][] }, dim = 1, what = 'channels'): void {
+    const n = Math.min(shapes.student.length, shapes.teacher.length);
+    for (let i = 0; i < n; i++) {
+      const [s, t] = [shapes.student[i]![dim], shapes.teacher[i]![dim]];
+      if (s !== t)
+        throw new Error(
+          `${this.constructor.name} compares student and teacher features ${what === 'channels' ? 'channel by channel' : `by ${what}`}: feature ${i} has ${s} (student) and ${t} (teacher) ${what}; name features of equal width (method.options.features) or pick another method`,
+        );
+    }
   }
 
   protected requireTeacher(): Network {

@@ -16,13 +16,14 @@ import { PKT } from './pkt.js';
 import { NST } from './nst.js';
 import { CC } from './cc.js';
 import { VID } from './vid.js';
+import { KDSVD } from './kdsvd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
 export * from './features.js';
 export * from './registry.js';
 export * as losses from './losses.js';
-export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC, VID };
+export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC, VID, KDSVD };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
 registerMethodClass('none', Vanilla, { description: 'the student trained alone (baseline)' });
@@ -105,4 +106,9 @@ registerMethodClass('vid', VID, {
   description: 'variational information distillation, learned variance per channel (Ahn et al. 2019)',
   paper: 'https://arxiv.org/abs/1904.05835',
   example: 'method: {name: vid, options: {kdWeight: 1, initVariance: 5}}',
+});
+registerMethodClass('kdsvd', KDSVD, {
+  description: 'relations of singular vectors between consecutive stages (Lee et al. 2018)',
+  paper: 'https://arxiv.org/abs/1807.06819',
+  example: 'method: {name: kdsvd, options: {k: 1, kdWeight: 1}}',
 });

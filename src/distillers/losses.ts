@@ -225,3 +225,65 @@ export function vid(predMean: Tensor, target: Tensor, logScale: Tensor, options:
     .view(1, -1, 1, 1);
   return predMean.sub(target).pow(2).div(variance).add(variance.log()).mul(0.5).mean();
 }
+
+/** Where a value is NaN or ±∞, zero (the reference's `removenan`). */
+const finiteOrZero = (x: Tensor): Tensor => x.where(x.isfinite(), 0);
+
+/** How KDSVD lays a map out as a matrix before its SVD. */
+export type KDSVDLayout = 'repdistiller' | 'mdistiller';
+
+/**
+ * KDSVD's right singular vectors of one map, the first n, each l2-normalised, and the first n
+ * singular values, normalised together. RepDistiller (as the authors' TensorFlow code) takes
+ * the [HW, C] matrix of each sample, so `v` spans channels; mdistiller views [C·H, W].
+ */
+function kdsvdBasis(feat: Tensor, n: number, layout: KDSVDLayout): { s: Tensor; v: Tensor } {
+  const [b, c, h, w] = feat.shape as [number, number, number, number];
+  const x = layout === 'repdistiller' ? feat.reshape(b, c, h * w).transpose(1, 2) : feat.reshape(b, c * h, w);
+  const [rows, cols] = [x.shape[1]!, x.shape[2]!];
+  if (Math.min(rows, cols) < n)
+    throw new Error(
+      `KDSVD: a ${rows}×${cols} feature matrix has fewer than ${n} singular vectors; lower k or pick larger features`,
+    );
+  const svd = x.svd();
+  return {
+    s: F.normalize(finiteOrZero(svd.s).narrow(1, 0, n), { dim: 1 }),
+    v: F.normalize(finiteOrZero(svd.v).narrow(2, 0, n), { dim: 1 }),
+  };
+}
+
+/**
+ * KDSVD (Lee et al. 2018, RepDistiller's KDSVD.py): the teacher's first k right singular vectors
+ * of each map and the student's first k+3, the student's aligned to the teacher's by the sign of
+ * their best-matching cosine, both scaled by the teacher's singular values; between consecutive
+ * maps an RBF kernel exp(−(v_l − v_(l−1))² / 8) of every channel pair; the squared difference of
+ * the student's and teacher's kernels (non-finite terms dropped), summed, divided by the batch.
+ */
+export function kdsvd(gS: Tensor[], gT: Tensor[], options: { k?: number; layout?: KDSVDLayout } = {}): Tensor {
+  const k = options.k ?? 1;
+  const layout = options.layout ?? 'repdistiller';
+  const n = Math.min(gS.length, gT.length);
+  if (n < 2) throw new Error(`KDSVD compares consecutive feature maps: it needs at least 2 per network, got ${n}`);
+  let previous: { s: Tensor; t: Tensor } | null = null;
+  let total: Tensor | null = null;
+  for (let i = 0; i < n; i++) {
+    const t = kdsvdBasis(gT[i]!, k, layout);
+    const s = kdsvdBasis(gS[i]!, k + 3, layout);
+    if (s.v.shape[1] !== t.v.shape[1])
+      throw new Error(
+        `KDSVD matches singular vectors entry by entry: map ${i} gives ${s.v.shape[1]} (student) and ${t.v.shape[1]} (teacher) ${layout === 'repdistiller' ? 'channels' : 'columns'}; pick features of equal width`,
+      );
+    const cosine = s.v.transpose(1, 2).matmul(t.v);
+    const best = cosine.abs().max(1, { keepdim: true }).values;
+    const alignment = cosine.sign().where(best.eq(cosine.abs()), 0);
+    const scale = t.s.unsqueeze(1);
+    const current = { s: s.v.matmul(alignment).mul(scale), t: t.v.mul(scale) };
+    if (previous) {
+      const rbf = (v: Tensor, before: Tensor) => v.unsqueeze(2).sub(before.unsqueeze(1)).pow(2).div(-8).exp();
+      const term = finiteOrZero(rbf(current.s, previous.s).sub(rbf(current.t, previous.t).detach()).pow(2)).sum();
+      total = total ? total.add(term) : term;
+    }
+    previous = current;
+  }
+  return total!.div(gS[0]!.shape[0]!);
+}

@@ -1,5 +1,6 @@
 // The methods by name: one entry each, the single source of their options (a zod schema with
-// defaults and ranges), whether they need a teacher, the views they train on, and their paper.
+// defaults and ranges), whether they need a teacher, the views they train on, whether student and
+// teacher widths must agree, and their paper.
 // Config validation, createDistiller, the CLI's listings and the tests all read it.
 import { z } from 'zod';
 import type { Distiller, DistillerContext } from './distiller.js';
@@ -15,6 +16,8 @@ export interface MethodEntry {
   options: OptionsSchema;
   needsTeacher: boolean;
   views: 1 | 2;
+  /** Student and teacher features are compared channel by channel, so their widths must agree (KDSVD, FSP). */
+  equalWidths: boolean;
   description: string;
   /** Link to the paper. */
   paper?: string;
@@ -29,6 +32,7 @@ export interface MethodDefinition {
   options?: OptionsSchema | Record<string, unknown>;
   needsTeacher?: boolean;
   views?: 1 | 2;
+  equalWidths?: boolean;
   description?: string;
   paper?: string;
   example?: string;
@@ -69,6 +73,7 @@ export function registerMethod(name: string, def: MethodDefinition, opts: { over
       options,
       needsTeacher: def.needsTeacher ?? true,
       views: def.views ?? 1,
+      equalWidths: def.equalWidths ?? false,
       description: def.description ?? '',
       paper: def.paper,
       example: def.example,
@@ -77,11 +82,12 @@ export function registerMethod(name: string, def: MethodDefinition, opts: { over
   );
 }
 
-/** A built-in method class: its statics (options, needsTeacher, views) are the entry. */
+/** A built-in method class: its statics (options, needsTeacher, views, equalWidths) are the entry. */
 export interface MethodClass<O> {
   readonly options: z.ZodType<O>;
   readonly needsTeacher: boolean;
   readonly views: 1 | 2;
+  readonly equalWidths: boolean;
   new (student: Network, teacher: Network, options: O, context: DistillerContext): Distiller;
 }
 
@@ -98,6 +104,7 @@ export function registerMethodClass<O>(
     options: cls.options,
     needsTeacher: cls.needsTeacher,
     views: cls.views,
+    equalWidths: cls.equalWidths,
     ...info,
   });
 }

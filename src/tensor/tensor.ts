@@ -44,6 +44,9 @@ const O = {
   log: op('aten::log'),
   abs: op('aten::abs'),
   sign: op('aten::sign'),
+  erfc: op('aten::erfc'),
+  isfinite: op('aten::isfinite'),
+  svd: op('aten::svd'),
   floor: op('aten::floor'),
   ceil: op('aten::ceil'),
   round: op('aten::round'),
@@ -362,6 +365,14 @@ export class Tensor extends TensorHandle {
   sign(): Tensor {
     return O.sign.call([this]) as Tensor;
   }
+  /** The complementary error function 1 − erf(x), accurate in the tails (normal CDFs). */
+  erfc(): Tensor {
+    return O.erfc.call([this]) as Tensor;
+  }
+  /** True where the element is neither NaN nor ±∞. */
+  isfinite(): Tensor {
+    return O.isfinite.call([this]) as Tensor;
+  }
   floor(): Tensor {
     return O.floor.call([this]) as Tensor;
   }
@@ -493,6 +504,14 @@ export class Tensor extends TensorHandle {
   }
   bmm(other: Tensor): Tensor {
     return O.bmm.call([this, other]) as Tensor;
+  }
+  /**
+   * Singular value decomposition of each matrix of a batch, as torch.svd: `this = u · diag(s) · vᵀ`
+   * (`v`, not `vᵀ`), reduced (`some`) by default; differentiable.
+   */
+  svd(options?: { some?: boolean }): { u: Tensor; s: Tensor; v: Tensor } {
+    const [u, s, v] = O.svd.call([this, options?.some ?? true, true]) as [Tensor, Tensor, Tensor];
+    return { u, s, v };
   }
   t(): Tensor {
     return O.t.call([this]) as Tensor;
