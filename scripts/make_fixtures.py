@@ -7,6 +7,7 @@ Writes test/fixtures/ops.json (op values and gradients), cnn.json (a small CNN a
 """
 import collections
 import json
+import math
 import os
 import subprocess
 import sys
@@ -609,6 +610,31 @@ def ref_kdsvd(g_s, g_t, k=1, layout='repdistiller'):
     return sum(l / bsz for l in losses)
 
 
+# Transcribed from mdistiller distillers/OFD.py: feat_loss and the margins of init_ofd_modules.
+# SciPy's norm.cdf is written as 0.5 * (1 + erf(x / sqrt(2))) (SciPy is not needed here).
+def ref_ofd_margin(weight, bias):
+    norm_cdf = lambda x: 0.5 * (1 + math.erf(x / math.sqrt(2)))
+    margin = []
+    for (s, m) in zip(weight, bias):
+        s = abs(s.item())
+        m = m.item()
+        if norm_cdf(-m / s) > 0.001:
+            margin.append(-s * math.exp(-((m / s) ** 2) / 2) / math.sqrt(2 * math.pi) / norm_cdf(-m / s) + m)
+        else:
+            margin.append(-3 * s)
+    return torch.FloatTensor(margin).unsqueeze(1).unsqueeze(2).unsqueeze(0)
+
+
+def ref_ofd(source, target, margin):
+    margin = margin.to(source)
+    loss = (
+        (source - margin) ** 2 * ((source > margin) & (target <= margin)).float()
+        + (source - target) ** 2 * ((source > target) & (target > margin) & (target <= 0)).float()
+        + (source - target) ** 2 * (target > 0).float()
+    )
+    return torch.abs(loss).mean(dim=0).sum()
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -639,6 +665,8 @@ LOSSES = [
      lambda s1, s2, s3, t1, t2, t3: ref_kdsvd([s1, s2, s3], [t1, t2, t3], k=2)),
     ('kdsvd_mdistiller', ['n:2,3,4,5', 'n:2,4,2,6', 'n:2,2,3,5!', 'n:2,5,3,6!'],
      lambda s1, s2, t1, t2: ref_kdsvd([s1, s2], [t1, t2], layout='mdistiller')),
+    ('ofd', ['n:4,6,3,3', 'n:4,6,3,3!', 'n:6!', 'n:6!'],
+     lambda s, t, w, b: ref_ofd(s, t, ref_ofd_margin(w, b * 3))),
 ]
 
 

@@ -68,3 +68,22 @@ test("a PyTorch wrn_40_2 checkpoint ({model: state_dict}, mdistiller's shape) lo
     assert.ok(Math.abs(sum - want) <= 1e-3 * Math.max(1, Math.abs(want)), `feats[${i}] sum ${sum} vs ${want}`);
   });
 });
+
+test("batchNormsBeforeRelu names, per stage after the stem, a BatchNorm of that stage's width (mdistiller's get_bn_before_relu; OFD's margins)", () => {
+  let named = 0;
+  for (const name of models.modelNames()) {
+    const m = createZooModel(name, { numClasses: 10 });
+    const paths = m.batchNormsBeforeRelu();
+    if (paths) {
+      assert.equal(paths.length, m.featChannels.length - 1, name);
+      paths.forEach((p, i) => {
+        const bn = m.getSubmodule(p);
+        assert.ok(bn instanceof torch.nn.BatchNorm2d, `${name} ${p}`);
+        assert.equal(bn.weight!.shape[0], m.featChannels[i + 1], `${name} ${p}`);
+      });
+      named++;
+    } else assert.match(name, /Shuffle/, `${name} has no BatchNorms before its ReLUs`);
+    m.dispose();
+  }
+  assert.ok(named >= 20, `${named} models`);
+});

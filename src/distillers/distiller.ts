@@ -83,6 +83,11 @@ export abstract class Distiller extends Module {
   views: 1 | 2;
   /** Label smoothing of the cross-entropy term (solver.labelSmoothing). */
   labelSmoothing = 0;
+  /**
+   * Whether the teacher runs in train mode while the method trains (BatchNorm on batch
+   * statistics, as OFD's authors run it); its weights stay frozen either way.
+   */
+  teacherInTrainMode = false;
   private readonly sources: FeatureSource[] = [];
 
   constructor(student: Network, teacher: Network | null) {
@@ -100,10 +105,10 @@ export abstract class Distiller extends Module {
     student.train();
   }
 
-  /** Train mode for everything but the teacher, which stays in eval mode. */
+  /** Train mode for everything but the teacher, which stays in eval mode unless the method says otherwise. */
   override train(mode = true): this {
     super.train(mode);
-    this.teacher?.eval();
+    this.teacher?.train(mode && this.teacherInTrainMode);
     return this;
   }
 

@@ -17,13 +17,14 @@ import { NST } from './nst.js';
 import { CC } from './cc.js';
 import { VID } from './vid.js';
 import { KDSVD } from './kdsvd.js';
+import { OFD } from './ofd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
 export * from './features.js';
 export * from './registry.js';
 export * as losses from './losses.js';
-export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC, VID, KDSVD };
+export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC, VID, KDSVD, OFD };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
 registerMethodClass('none', Vanilla, { description: 'the student trained alone (baseline)' });
@@ -111,4 +112,9 @@ registerMethodClass('kdsvd', KDSVD, {
   description: 'relations of singular vectors between consecutive stages (Lee et al. 2018)',
   paper: 'https://arxiv.org/abs/1807.06819',
   example: 'method: {name: kdsvd, options: {k: 1, kdWeight: 1}}',
+});
+registerMethodClass('ofd', OFD, {
+  description: 'overhaul of feature distillation: pre-ReLU maps, margins, partial L2 (Heo et al. 2019)',
+  paper: 'https://arxiv.org/abs/1904.01866',
+  example: 'method: {name: ofd, options: {kdWeight: 0.001}}',
 });

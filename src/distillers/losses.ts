@@ -287,3 +287,41 @@ export function kdsvd(gS: Tensor[], gT: Tensor[], options: { k?: number; layout?
   }
   return total!.div(gS[0]!.shape[0]!);
 }
+
+/**
+ * OFD's partial L2 (Heo et al. 2019, mdistiller's OFD.py): with margin m per channel, a student
+ * value s is pulled to t where the teacher is positive, and only where it exceeds t (or m) where
+ * the teacher is below them, since a ReLU erases the difference there; Σ over positions of the
+ * batch mean. `margin` is [C], from the teacher's BatchNorm (ofdMargins).
+ */
+export function ofd(source: Tensor, target: Tensor, margin: Tensor): Tensor {
+  const m = margin.view(1, -1, 1, 1);
+  const t = target.detach();
+  const aboveMargin = source.gt(m).logicalAnd(t.le(m));
+  const aboveTeacher = source.gt(t).logicalAnd(t.gt(m)).logicalAnd(t.le(0));
+  const toMargin = source.sub(m).pow(2).mul(aboveMargin);
+  const toTeacher = source
+    .sub(t)
+    .pow(2)
+    .mul(aboveTeacher.logicalOr(t.gt(0)));
+  return toMargin.add(toTeacher).abs().mean(0).sum();
+}
+
+/**
+ * OFD's margin of each channel from the BatchNorm before the ReLU: the expected value of the
+ * pre-activation given that it is negative, E[x | x < 0] for x ~ N(β, γ²), where that has a
+ * probability over 0.001, else −3|γ| (mdistiller's SciPy norm.cdf, here 0.5·erfc(β / (|γ|√2))).
+ */
+export function ofdMargins(weight: Tensor, bias: Tensor): Tensor {
+  const std = weight.detach().to('float64').abs();
+  const mean = bias.detach().to('float64');
+  const z = mean.div(std);
+  const cdf = z.div(Math.SQRT2).erfc().mul(0.5); // Φ(−β/|γ|)
+  const density = z
+    .pow(2)
+    .div(-2)
+    .exp()
+    .div(Math.sqrt(2 * Math.PI));
+  const expected = std.neg().mul(density).div(cdf).add(mean);
+  return expected.where(cdf.gt(0.001), std.mul(-3)).to(weight.dtype);
+}

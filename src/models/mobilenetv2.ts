@@ -83,6 +83,14 @@ export class MobileNetV2 extends Model {
     }
   }
 
+  /** The last BatchNorm of the last block of the stages that end a feature (mdistiller). */
+  override batchNormsBeforeRelu(): string[] {
+    return [1, 2, 4, 6].map((i) => {
+      const stage = this.blocks.at(i);
+      return `blocks.${i}.${stage.length - 1}.conv.7`;
+    });
+  }
+
   forward(x: Tensor): ModelOutput {
     const b = (i: number, h: Tensor) => this.blocks.at(i).forward(h);
     const f0 = this.conv1.forward(x);

@@ -28,6 +28,15 @@ export abstract class Model extends Module {
   abstract readonly pooledDim: number;
   abstract forward(x: Tensor): ModelOutput;
 
+  /**
+   * Module paths of the BatchNorm whose output feeds each stage's final ReLU, one per entry of
+   * `feats` after the stem (mdistiller's get_bn_before_relu; OFD's margins). Null where the
+   * family has none (mdistiller refuses ShuffleNet teachers the same way).
+   */
+  batchNormsBeforeRelu(): string[] | null {
+    return null;
+  }
+
   /** Channels of the input image: those of the stem convolution. */
   get inChannels(): number {
     return inputChannels(this);

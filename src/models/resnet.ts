@@ -91,6 +91,14 @@ export class Stage extends Module {
 
 export type BlockName = 'basic' | 'bottleneck';
 
+/** The last BatchNorm of each stage's last block (bn2 of a basic block, bn3 of a bottleneck). */
+export function lastBlockBatchNorms(stages: Record<string, Stage>): string[] {
+  return Object.entries(stages).map(([name, stage]) => {
+    const i = stage.blocks.length - 1;
+    return `${name}.${i}.${stage.blocks[i] instanceof Bottleneck ? 'bn3' : 'bn2'}`;
+  });
+}
+
 export class CifarResNet extends Model {
   readonly featChannels: number[];
   readonly pooledDim: number;
@@ -134,6 +142,10 @@ export class CifarResNet extends Model {
     this.pooledDim = numFilters[3] * e;
     // mdistiller's init, in module order: kaiming_normal(fan_out, relu) for convs; BN already 1/0.
     for (const m of this.modules()) if (m instanceof Conv2d) kaimingNormal_(m.weight, { mode: 'fan_out', nonlinearity: 'relu' });
+  }
+
+  override batchNormsBeforeRelu(): string[] {
+    return lastBlockBatchNorms({ layer1: this.layer1, layer2: this.layer2, layer3: this.layer3 });
   }
 
   forward(x: Tensor): ModelOutput {

@@ -5,7 +5,7 @@ import * as F from '../tensor/functional.js';
 import { BatchNorm2d, Conv2d, Linear, Sequential } from '../nn/layers.js';
 import { kaimingNormal_ } from '../nn/init.js';
 import { Model, runStages, type ModelOptions, type ModelOutput } from './model.js';
-import { BasicBlock, Bottleneck, Stage, type Block } from './resnet.js';
+import { BasicBlock, Bottleneck, Stage, lastBlockBatchNorms, type Block } from './resnet.js';
 
 export class ResNetV2 extends Model {
   readonly featChannels: number[];
@@ -40,6 +40,10 @@ export class ResNetV2 extends Model {
     this.featChannels = [64, 64 * e, 128 * e, 256 * e, 512 * e];
     this.pooledDim = 512 * e;
     for (const m of this.modules()) if (m instanceof Conv2d) kaimingNormal_(m.weight, { mode: 'fan_out', nonlinearity: 'relu' });
+  }
+
+  override batchNormsBeforeRelu(): string[] {
+    return lastBlockBatchNorms(Object.fromEntries(this.layers.map((l, i) => [`layer${i + 1}`, l])));
   }
 
   forward(x: Tensor): ModelOutput {

@@ -70,6 +70,11 @@ export class VGG extends Model {
     }
   }
 
+  /** Each block ends in its BatchNorm; blocks 1..4 make the stages after the stem. */
+  override batchNormsBeforeRelu(): string[] {
+    return [1, 2, 3, 4].map((i) => `block${i}.${this.blocks[i]!.length - 1}`);
+  }
+
   forward(x: Tensor): ModelOutput {
     const f0 = F.relu(this.blocks[0]!.forward(x));
     const feats = [f0];

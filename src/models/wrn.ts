@@ -92,6 +92,11 @@ export class WideResNet extends Model {
     }
   }
 
+  /** Pre-activation blocks: each stage's output is normalised by the next stage's first bn1 (mdistiller). */
+  override batchNormsBeforeRelu(): string[] {
+    return ['block2.layer.0.bn1', 'block3.layer.0.bn1', 'bn1'];
+  }
+
   forward(x: Tensor): ModelOutput {
     const f0 = this.conv1.forward(x);
     const f1 = this.block1.forward(f0).out;
