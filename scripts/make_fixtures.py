@@ -635,6 +635,26 @@ def ref_ofd(source, target, margin):
     return torch.abs(loss).mean(dim=0).sum()
 
 
+# Transcribed from RepDistiller distiller_zoo/FSP.py (compute_fsp, compute_loss; the losses summed).
+def ref_fsp(g_s, g_t):
+    def compute_fsp(g):
+        fsp_list = []
+        for i in range(len(g) - 1):
+            bot, top = g[i], g[i + 1]
+            b_H, t_H = bot.shape[2], top.shape[2]
+            if b_H > t_H:
+                bot = F.adaptive_avg_pool2d(bot, (t_H, t_H))
+            elif b_H < t_H:
+                top = F.adaptive_avg_pool2d(top, (b_H, b_H))
+            bot = bot.unsqueeze(1)
+            top = top.unsqueeze(2)
+            bot = bot.view(bot.shape[0], bot.shape[1], bot.shape[2], -1)
+            top = top.view(top.shape[0], top.shape[1], top.shape[2], -1)
+            fsp_list.append((bot * top).mean(-1))
+        return fsp_list
+    return sum((s - t).pow(2).mean() for s, t in zip(compute_fsp(g_s), compute_fsp(g_t)))
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -667,6 +687,8 @@ LOSSES = [
      lambda s1, s2, t1, t2: ref_kdsvd([s1, s2], [t1, t2], layout='mdistiller')),
     ('ofd', ['n:4,6,3,3', 'n:4,6,3,3!', 'n:6!', 'n:6!'],
      lambda s, t, w, b: ref_ofd(s, t, ref_ofd_margin(w, b * 3))),
+    ('fsp', ['n:2,3,6,6', 'n:2,4,3,3', 'n:2,5,3,3', 'n:2,3,6,6!', 'n:2,4,3,3!', 'n:2,5,3,3!'],
+     lambda s1, s2, s3, t1, t2, t3: ref_fsp([s1, s2, s3], [t1, t2, t3])),
 ]
 
 

@@ -135,6 +135,55 @@ def cc_trajectory(steps=10, beta=2.0, feat_dim=16):
             'losses': losses, 'final': {'student': state(student), 'heads': [state(embed_s), state(embed_t)]}}
 
 
+# Transcribed from RepDistiller distiller_zoo/FSP.py and helper/pretrain.py init() (the 'fsp' branch).
+def compute_fsp(g):
+    fsp_list = []
+    for i in range(len(g) - 1):
+        bot, top = g[i], g[i + 1]
+        b_H, t_H = bot.shape[2], top.shape[2]
+        if b_H > t_H:
+            bot = F.adaptive_avg_pool2d(bot, (t_H, t_H))
+        elif b_H < t_H:
+            top = F.adaptive_avg_pool2d(top, (b_H, b_H))
+        bot = bot.unsqueeze(1)
+        top = top.unsqueeze(2)
+        bot = bot.view(bot.shape[0], bot.shape[1], bot.shape[2], -1)
+        top = top.view(top.shape[0], top.shape[1], top.shape[2], -1)
+        fsp_list.append((bot * top).mean(-1))
+    return fsp_list
+
+
+def fsp_trajectory(steps=10, lr=0.05):
+    """The initialisation stage: the student's feature modules trained on Σ MSE of FSP matrices."""
+    torch.manual_seed(13)
+    student, teacher = Net(4, 6, bn=True), Net(4, 6, bn=True)
+    gen = torch.Generator().manual_seed(14)
+    batches = [(torch.randn(4, 3, 8, 8, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(steps)]
+    state = lambda m: {k: enc(v) for k, v in m.state_dict().items()}
+    with torch.no_grad():  # a teacher with non-trivial BatchNorm statistics
+        teacher.bn1.running_mean.uniform_(-0.5, 0.5, generator=gen)
+        teacher.bn1.running_var.uniform_(0.5, 1.5, generator=gen)
+    initial = {'student': state(student), 'teacher': state(teacher), 'heads': []}
+    teacher.eval()
+    student.eval()
+    init_modules = nn.ModuleList([student.conv1, student.bn1, student.conv2])  # get_feat_modules()
+    init_modules.train()
+    opt = torch.optim.SGD(init_modules.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
+    losses = []
+    for x, y in batches:
+        _, feat_s = student(x)
+        with torch.no_grad():
+            _, feat_t = teacher(x)
+        g_s, g_t = [x] + feat_s, [x] + [f.detach() for f in feat_t]
+        loss = sum((s - t).pow(2).mean() for s, t in zip(compute_fsp(g_s), compute_fsp(g_t)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return {'beta': 1.0, 'initial': initial, 'batches': [{'x': enc(x), 'y': enc(y)} for x, y in batches], 'losses': losses,
+            'final': {'student': state(student), 'heads': []}}
+
+
 def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
     """Meta-knowledge-Lab/DLB dlb.py train_one_epoch, transcribed: two passes per step, Nesterov SGD."""
     torch.manual_seed(9)
@@ -167,5 +216,5 @@ def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
 
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
-        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory()}, f)
+        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory()}, f)
     print('wrote', OUT)

@@ -40,6 +40,7 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   kdsvd: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!]),
   kdsvd_k2: ([s1, s2, s3, t1, t2, t3]) => losses.kdsvd([s1!, s2!, s3!], [t1!, t2!, t3!], { k: 2 }),
   ofd: ([s, t, w, b]) => losses.ofd(s!, t!, losses.ofdMargins(w!, b!.mul(3))),
+  fsp: ([s1, s2, s3, t1, t2, t3]) => losses.fsp([s1!, s2!, s3!], [t1!, t2!, t3!]),
   kdsvd_mdistiller: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!], { layout: 'mdistiller' }),
 };
 

@@ -18,6 +18,7 @@ interface Trajectory {
 const fixtures = readFixture<{
   vid: Trajectory;
   cc: Trajectory & { featDim: number };
+  fsp: Trajectory;
   dlb: { initial: StateFixture; final: StateFixture; losses: number[]; batches: { x0: Encoded; x1: Encoded; y: Encoded }[] };
 }>('trajectories.json');
 
@@ -56,12 +57,18 @@ function assertState(m: Module, expected: StateFixture, what: string): void {
   torch.dispose(sd);
 }
 
-/** Runs the batches through the method's step with SGD; each step's total loss within 1e-9 of the reference's. */
-function replay(d: distillers.Distiller, opt: optim.SGD, batches: distillers.TrainBatch[], expected: number[]): void {
+type Losses = (batch: distillers.TrainBatch, ctx: distillers.TrainContext) => Record<string, Tensor>;
+/** The main stage's losses of a method. */
+const mainStage =
+  (d: distillers.Distiller): Losses =>
+  (batch, ctx) =>
+    d.forwardTrain(batch, ctx).losses;
+
+/** Runs the batches through a stage's step with SGD; each step's total loss within 1e-9 of the reference's. */
+function replay(losses: Losses, opt: optim.SGD, batches: distillers.TrainBatch[], expected: number[]): void {
   batches.forEach((batch, step) => {
     const loss = torch.tidy(() => {
-      const out = d.forwardTrain(batch, { epoch: 0, epochs: 1, step });
-      const total = Object.values(out.losses).reduce((a, c) => a.add(c));
+      const total = Object.values(losses(batch, { epoch: 0, epochs: 1, step })).reduce((a, c) => a.add(c));
       opt.zeroGrad();
       total.backward();
       opt.step();
@@ -91,7 +98,12 @@ function checkTeacherStudent(
   const renamed = (sd: StateFixture) => Object.fromEntries(Object.entries(sd).map(([k, e]) => [rename(k), e]));
   extras(d).forEach((m, i) => load(m, renamed(fx.initial.heads[i]!)));
   const batches = fx.batches.map(single);
-  replay(d, new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }), batches, fx.losses);
+  replay(
+    mainStage(d),
+    new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }),
+    batches,
+    fx.losses,
+  );
   assertState(d.student, fx.final.student, 'student');
   extras(d).forEach((m, i) => assertState(m, renamed(fx.final.heads[i]!), `extra module ${i}`));
   torch.dispose(batches.map((b) => [b.images, b.labels]));
@@ -108,7 +120,7 @@ test("DLB: 10 steps in float64 equal Meta-knowledge-Lab/DLB dlb.py's (two passes
     return { images: views[0]!, labels: torch.keep(decode(b.y, 'int64')), views, indices: Int32Array.from([0, 1, 2, 3]) };
   });
   const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
-  replay(d, opt, batches, fx.losses);
+  replay(mainStage(d), opt, batches, fx.losses);
   assertState(d.student, fx.final, 'student');
   torch.dispose(batches.map((b) => [...b.views, b.labels]));
   d.dispose();
@@ -132,4 +144,21 @@ test("CC: 10 SGD steps in float64 equal RepDistiller's Correlation with both Lin
     (d) => [(d as distillers.CC).embedStudent, (d as distillers.CC).embedTeacher],
     (k) => k.replace(/^linear\./, ''), // RepDistiller's LinearEmbed wraps its Linear as `linear`
   );
+});
+
+test("FSP: the initialisation stage's 10 SGD steps in float64 equal RepDistiller's init() with FSP.py (student BatchNorm in train mode)", () => {
+  const fx = fixtures.fsp;
+  const maps = ['conv1:input', 'conv1', 'conv2'];
+  const features = { student: maps, teacher: maps };
+  const d = new distillers.FSP(new Net(4, 6, { bn: true }), new Net(4, 6, { bn: true }), { features }, { inputShape: [3, 8, 8] });
+  d.to('float64');
+  load(d.student, fx.initial.student);
+  load(d.teacher!, fx.initial.teacher);
+  const [stage] = d.prepStages();
+  stage!.enter();
+  const batches = fx.batches.map(single);
+  replay(stage!.step, new optim.SGD(stage!.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }), batches, fx.losses);
+  assertState(d.student, fx.final.student, 'student');
+  torch.dispose(batches.map((b) => [b.images, b.labels]));
+  d.dispose();
 });

@@ -18,13 +18,14 @@ import { CC } from './cc.js';
 import { VID } from './vid.js';
 import { KDSVD } from './kdsvd.js';
 import { OFD } from './ofd.js';
+import { FSP } from './fsp.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
 export * from './features.js';
 export * from './registry.js';
 export * as losses from './losses.js';
-export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC, VID, KDSVD, OFD };
+export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC, VID, KDSVD, OFD, FSP };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
 registerMethodClass('none', Vanilla, { description: 'the student trained alone (baseline)' });
@@ -117,4 +118,9 @@ registerMethodClass('ofd', OFD, {
   description: 'overhaul of feature distillation: pre-ReLU maps, margins, partial L2 (Heo et al. 2019)',
   paper: 'https://arxiv.org/abs/1904.01866',
   example: 'method: {name: ofd, options: {kdWeight: 0.001}}',
+});
+registerMethodClass('fsp', FSP, {
+  description: 'flow of solution procedure between layers, with its initialisation stage (Yim et al. 2017)',
+  paper: 'https://openaccess.thecvf.com/content_cvpr_2017/html/Yim_A_Gift_From_CVPR_2017_paper.html',
+  example: 'method: {name: fsp, options: {initEpochs: 30}}',
 });

@@ -325,3 +325,19 @@ export function ofdMargins(weight: Tensor, bias: Tensor): Tensor {
   const expected = std.neg().mul(density).div(cdf).add(mean);
   return expected.where(cdf.gt(0.001), std.mul(-3)).to(weight.dtype);
 }
+
+/** The FSP matrices of consecutive maps: [B, C_top, C_bot] = top · botᵀ / (H·W), the larger map pooled to the smaller. */
+export function fspMatrices(g: Tensor[]): Tensor[] {
+  return g.slice(0, -1).map((bottom, i) => {
+    const [bot, top] = matchSpatial(bottom, g[i + 1]!);
+    const flat = (f: Tensor) => f.reshape(f.shape[0]!, f.shape[1]!, -1);
+    const positions = bot.shape[2]! * bot.shape[3]!;
+    return flat(top).bmm(flat(bot).transpose(1, 2)).div(positions);
+  });
+}
+
+/** FSP (RepDistiller's FSP.py): Σ over consecutive pairs of mean((G_s − G_t)²), the teacher's detached. */
+export function fsp(gS: Tensor[], gT: Tensor[]): Tensor {
+  const [s, t] = [fspMatrices(gS), fspMatrices(gT)];
+  return s.map((m, i) => m.sub(t[i]!.detach()).pow(2).mean()).reduce((a, b) => a.add(b));
+}
