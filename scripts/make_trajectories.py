@@ -184,6 +184,71 @@ def fsp_trajectory(steps=10, lr=0.05):
             'final': {'student': state(student), 'heads': []}}
 
 
+# Transcribed from DefangChen/SimKD models/util.py (SimKD) and helper/loops.py (the 'simkd' branch).
+class SimKDModule(nn.Module):
+    def __init__(self, *, s_n, t_n, factor=2):
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d((1, 1))
+
+        def conv1x1(in_channels, out_channels, stride=1):
+            return nn.Conv2d(in_channels, out_channels, kernel_size=1, padding=0, stride=stride, bias=False)
+
+        def conv3x3(in_channels, out_channels, stride=1, groups=1):
+            return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, stride=stride, bias=False, groups=groups)
+
+        setattr(self, 'transfer', nn.Sequential(
+            conv1x1(s_n, t_n // factor), nn.BatchNorm2d(t_n // factor), nn.ReLU(inplace=True),
+            conv3x3(t_n // factor, t_n // factor), nn.BatchNorm2d(t_n // factor), nn.ReLU(inplace=True),
+            conv1x1(t_n // factor, t_n), nn.BatchNorm2d(t_n), nn.ReLU(inplace=True)))
+
+    def forward(self, feat_s, feat_t, cls_t):
+        s_H, t_H = feat_s.shape[2], feat_t.shape[2]
+        if s_H > t_H:
+            source = F.adaptive_avg_pool2d(feat_s, (t_H, t_H))
+            target = feat_t
+        else:
+            source = feat_s
+            target = F.adaptive_avg_pool2d(feat_t, (s_H, s_H))
+        trans_feat_t = target
+        trans_feat_s = getattr(self, 'transfer')(source)
+        temp_feat = self.avg_pool(trans_feat_s)
+        temp_feat = temp_feat.view(temp_feat.size(0), -1)
+        pred_feat_s = cls_t(temp_feat)
+        return trans_feat_s, trans_feat_t, pred_feat_s
+
+
+def simkd_trajectory(steps=10, beta=1.0):
+    torch.manual_seed(15)
+    student, teacher = Net(4, 6), Net(5, 8)
+    proj = SimKDModule(s_n=6, t_n=8, factor=2)
+    gen = torch.Generator().manual_seed(16)
+    batches = [(torch.randn(4, 3, 8, 8, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(steps)]
+    state = lambda m: {k: enc(v) for k, v in m.state_dict().items()}
+    initial = {'student': state(student), 'teacher': state(teacher), 'heads': [state(proj)]}
+    teacher.eval()
+    opt = torch.optim.SGD(list(student.parameters()) + list(proj.parameters()), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    losses, logits = [], []
+    for x, y in batches:
+        _, feat_s = student(x)
+        with torch.no_grad():
+            _, feat_t = teacher(x)
+        trans_feat_s, trans_feat_t, pred_feat_s = proj(feat_s[-1], feat_t[-1].detach(), teacher.fc)
+        loss = beta * F.mse_loss(trans_feat_s, trans_feat_t)  # -c 0 -d 0 -b 1
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    # validate(): the deployed prediction, all modules in eval mode
+    student.eval()
+    proj.eval()
+    with torch.no_grad():
+        _, feat_s = student(batches[0][0])
+        _, feat_t = teacher(batches[0][0])
+        test_logits = proj(feat_s[-1], feat_t[-1], teacher.fc)[2]
+    return {'beta': beta, 'initial': initial, 'batches': [{'x': enc(x), 'y': enc(y)} for x, y in batches], 'losses': losses,
+            'final': {'student': state(student), 'heads': [state(proj)]}, 'testLogits': enc(test_logits)}
+
+
 def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
     """Meta-knowledge-Lab/DLB dlb.py train_one_epoch, transcribed: two passes per step, Nesterov SGD."""
     torch.manual_seed(9)
@@ -216,5 +281,5 @@ def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
 
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
-        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory()}, f)
+        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory()}, f)
     print('wrote', OUT)

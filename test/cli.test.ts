@@ -142,3 +142,27 @@ test('quickstart --quick: teacher, baseline and the six methods, then the compar
   for (const f of ['kd/accuracy.png', 'kd/loss.png']) assert.equal(png(f), 'PNG', f);
   assert.match(readFileSync(path.join(dir, 'qs', 'kd', 'report.md'), 'utf8'), /\| best top-1 \| \*\*\d+\.\d+\*\* \(epoch 1\) \|/);
 });
+
+test("SimKD deploys student + projector + the teacher's classifier: eval of its best.pt and student.pt gives the run's own top-1", () => {
+  const teacherCfg = writeConfig('simkd-t.yaml', synthetic('simkd-t').replace('epochs: 3', 'epochs: 1'));
+  assert.equal(distill(['train', teacherCfg]).code, 0);
+  const teacherCkpt = path.join(dir, 'runs', 'simkd-t', 'student.pt');
+  // A resnet8 teacher (its classifier takes 64 features) and a resnet8 student: the projector maps 64 -> 64.
+  const cfg = writeConfig(
+    'simkd.yaml',
+    synthetic('simkd', `teacher: { model: resnet8, checkpoint: ${teacherCkpt} }\nmethod: { name: simkd }`),
+  );
+  const r = distill(['run', cfg]);
+  assert.equal(r.code, 0, r.err);
+  const result = JSON.parse(readFileSync(path.join(dir, 'runs', 'simkd', 'result.json'), 'utf8')) as {
+    bestTop1: number;
+    lastTop1: number;
+  };
+  const top1 = (out: string) => Number(/top-1 (\d+\.\d+)/.exec(out)![1]);
+  const best = distill(['eval', cfg]);
+  assert.equal(best.code, 0, best.err);
+  assert.equal(top1(best.out), Number(result.bestTop1.toFixed(2)), 'best.pt through the projector and teacher classifier');
+  const deployed = distill(['eval', path.join(dir, 'runs', 'simkd', 'student.pt')]);
+  assert.equal(deployed.code, 0, deployed.err);
+  assert.equal(top1(deployed.out), Number(result.lastTop1.toFixed(2)), 'student.pt holds the deployed network');
+});

@@ -19,6 +19,7 @@ const fixtures = readFixture<{
   vid: Trajectory;
   cc: Trajectory & { featDim: number };
   fsp: Trajectory;
+  simkd: Trajectory & { testLogits: Encoded };
   dlb: { initial: StateFixture; final: StateFixture; losses: number[]; batches: { x0: Encoded; x1: Encoded; y: Encoded }[] };
 }>('trajectories.json');
 
@@ -90,6 +91,7 @@ function checkTeacherStudent(
   make: (s: Net, t: Net) => distillers.Distiller,
   extras: (d: distillers.Distiller) => Module[],
   rename: (k: string) => string = (k) => k,
+  after: (d: distillers.Distiller, batches: distillers.TrainBatch[]) => void = () => {},
 ): void {
   const d = make(new Net(4, 6), new Net(5, 8));
   d.to('float64');
@@ -106,6 +108,7 @@ function checkTeacherStudent(
   );
   assertState(d.student, fx.final.student, 'student');
   extras(d).forEach((m, i) => assertState(m, renamed(fx.final.heads[i]!), `extra module ${i}`));
+  after(d, batches);
   torch.dispose(batches.map((b) => [b.images, b.labels]));
   d.dispose();
 }
@@ -161,4 +164,27 @@ test("FSP: the initialisation stage's 10 SGD steps in float64 equal RepDistiller
   assertState(d.student, fx.final.student, 'student');
   torch.dispose(batches.map((b) => [b.images, b.labels]));
   d.dispose();
+});
+
+test("SimKD: 10 SGD steps in float64 equal the authors' step (projector trained, teacher classifier reused), and so does the deployed prediction", () => {
+  const features = { student: ['conv2'], teacher: ['conv2'] };
+  const fx = fixtures.simkd;
+  checkTeacherStudent(
+    fx,
+    (s, t) => new distillers.SimKD(s, t, { features, kdWeight: fx.beta }, { inputShape: [3, 8, 8] }),
+    (d) => [(d as distillers.SimKD).projector],
+    (k) => k.replace(/^transfer\./, ''), // the authors' projector is the `transfer` Sequential
+    (d, batches) => {
+      d.eval();
+      torch.tidy(() =>
+        assertClose(
+          torch.noGrad(() => d.forwardTest(batches[0]!.images)),
+          fx.testLogits,
+          'deployed logits',
+          1e-6,
+          1e-9,
+        ),
+      );
+    },
+  );
 });

@@ -7,8 +7,6 @@ import path from 'node:path';
 import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setNumThreads, noGrad } from '../tensor/index.js';
-import { createModel } from '../models/index.js';
-import { logitsOf } from '../distillers/index.js';
 import {
   InputError,
   configFromObject,
@@ -18,8 +16,8 @@ import {
   gridPoints,
   loadConfig,
   loadSplit,
+  loadDeployed,
   loadPlugins,
-  loadWeights,
   overrideApplies,
   pluginPaths,
   readConfigFile,
@@ -114,10 +112,17 @@ async function evalCommand(target: string, o: { checkpoint?: string; set: string
   if (!existsSync(ckpt)) throw new InputError(`checkpoint ${ckpt} not found; train first (distill run) or pass --checkpoint`);
   checkDevice(c.runtime.device);
   const test = loadSplit(c.dataset, c.seed, 'test');
-  const model = createModel(c.student.model, { numClasses: test.numClasses, inChannels: test.channels }).to(c.runtime.device);
-  loadWeights(model, ckpt, { role: 'student', modelName: c.student.model });
-  model.eval();
-  const acc = noGrad(() => evaluate((x) => logitsOf(model.forward(x)), test, { device: c.runtime.device }));
+  const deployed = loadDeployed(c, ckpt, {
+    numClasses: test.numClasses,
+    inChannels: test.channels,
+    inputShape: [test.channels, test.height, test.width],
+  });
+  let acc: ReturnType<typeof evaluate>;
+  try {
+    acc = noGrad(() => evaluate(deployed.logits, test, { device: c.runtime.device }));
+  } finally {
+    deployed.release();
+  }
   console.log(
     `${ckpt}: top-1 ${acc.top1.toFixed(2)}, top-5 ${acc.top5.toFixed(2)}, loss ${acc.loss.toFixed(4)} on ${test.length} test images`,
   );

@@ -74,6 +74,11 @@ export abstract class Distiller extends Module {
   static readonly needsTeacher: boolean = true;
   /** Augmented views per sample the loader renders (DLB uses two). */
   static readonly views: 1 | 2 = 1;
+  /**
+   * Whether the trained student alone is what is deployed and evaluated (false: SimKD, whose
+   * prediction goes through its projector and the teacher's classifier; see deployable()).
+   */
+  static readonly deploysStudentAlone: boolean = true;
   /** Whether student and teacher features are compared channel by channel (their widths must agree). */
   static readonly equalWidths: boolean = false;
 
@@ -116,6 +121,11 @@ export abstract class Distiller extends Module {
 
   forwardTest(x: Tensor): Tensor {
     return logitsOf(this.student.forward(x));
+  }
+
+  /** The network to evaluate, save as student.pt and export: the student, unless the method says otherwise. */
+  deployable(): Network {
+    return this.student;
   }
 
   /** Cross entropy with the run's label smoothing: the CE term of every method. */

@@ -19,13 +19,14 @@ import { VID } from './vid.js';
 import { KDSVD } from './kdsvd.js';
 import { OFD } from './ofd.js';
 import { FSP } from './fsp.js';
+import { SimKD } from './simkd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
 export * from './features.js';
 export * from './registry.js';
 export * as losses from './losses.js';
-export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC, VID, KDSVD, OFD, FSP };
+export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC, VID, KDSVD, OFD, FSP, SimKD };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
 registerMethodClass('none', Vanilla, { description: 'the student trained alone (baseline)' });
@@ -123,4 +124,9 @@ registerMethodClass('fsp', FSP, {
   description: 'flow of solution procedure between layers, with its initialisation stage (Yim et al. 2017)',
   paper: 'https://openaccess.thecvf.com/content_cvpr_2017/html/Yim_A_Gift_From_CVPR_2017_paper.html',
   example: 'method: {name: fsp, options: {initEpochs: 30}}',
+});
+registerMethodClass('simkd', SimKD, {
+  description: "the teacher's classifier reused through a projector of the student's features (Chen et al. 2022)",
+  paper: 'https://arxiv.org/abs/2203.14001',
+  example: 'method: {name: simkd, options: {factor: 2}}',
 });

@@ -18,6 +18,8 @@ export interface MethodEntry {
   views: 1 | 2;
   /** Student and teacher features are compared channel by channel, so their widths must agree (KDSVD, FSP). */
   equalWidths: boolean;
+  /** The trained student alone is the deployed network (false: SimKD's student + projector + teacher classifier). */
+  deploysStudentAlone: boolean;
   description: string;
   /** Link to the paper. */
   paper?: string;
@@ -33,6 +35,7 @@ export interface MethodDefinition {
   needsTeacher?: boolean;
   views?: 1 | 2;
   equalWidths?: boolean;
+  deploysStudentAlone?: boolean;
   description?: string;
   paper?: string;
   example?: string;
@@ -74,6 +77,7 @@ export function registerMethod(name: string, def: MethodDefinition, opts: { over
       needsTeacher: def.needsTeacher ?? true,
       views: def.views ?? 1,
       equalWidths: def.equalWidths ?? false,
+      deploysStudentAlone: def.deploysStudentAlone ?? true,
       description: def.description ?? '',
       paper: def.paper,
       example: def.example,
@@ -88,6 +92,7 @@ export interface MethodClass<O> {
   readonly needsTeacher: boolean;
   readonly views: 1 | 2;
   readonly equalWidths: boolean;
+  readonly deploysStudentAlone: boolean;
   new (student: Network, teacher: Network, options: O, context: DistillerContext): Distiller;
 }
 
@@ -105,6 +110,7 @@ export function registerMethodClass<O>(
     needsTeacher: cls.needsTeacher,
     views: cls.views,
     equalWidths: cls.equalWidths,
+    deploysStudentAlone: cls.deploysStudentAlone,
     ...info,
   });
 }

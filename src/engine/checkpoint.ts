@@ -70,7 +70,7 @@ export function readCheckpoint(file: string): RestoredCheckpoint {
 }
 
 /** The state dict inside a checkpoint: a raw state dict, mdistiller's {model}, or ours (student.*). */
-export function extractStateDict(ckpt: unknown, file: string): StateDict {
+export function extractStateDict(ckpt: unknown, file: string, o: { keepPrefixes?: boolean } = {}): StateDict {
   const isStateDict = (o: unknown): o is StateDict =>
     !!o && typeof o === 'object' && Object.values(o).length > 0 && Object.values(o).every((v) => v instanceof Tensor);
   const obj = ckpt as Record<string, unknown>;
@@ -78,7 +78,7 @@ export function extractStateDict(ckpt: unknown, file: string): StateDict {
   if (isStateDict(obj)) sd = obj;
   else for (const key of ['model', 'state_dict', 'net', 'student']) if (isStateDict(obj?.[key])) sd = obj[key] as StateDict;
   if (!sd) throw new InputError(`${file} holds no state dict (expected a state dict, or one under 'model' / 'state_dict')`);
-  if (Object.keys(sd).some((k) => k.startsWith('student.'))) {
+  if (!o.keepPrefixes && Object.keys(sd).some((k) => k.startsWith('student.'))) {
     sd = Object.fromEntries(
       Object.entries(sd)
         .filter(([k]) => k.startsWith('student.'))

@@ -4,7 +4,7 @@
 import { statSync } from 'node:fs';
 import { writeText } from './results.js';
 import path from 'node:path';
-import { cuda, dispose, manualSeed, save, setNumThreads } from '../tensor/index.js';
+import { cuda, dispose, load, manualSeed, save, setNumThreads, tidy, type Tensor } from '../tensor/index.js';
 import { createModel } from '../models/index.js';
 import { createDistiller, logitsOf, methodEntry, type Distiller, type Network } from '../distillers/index.js';
 import * as data from '../data/datasets.js';
@@ -13,7 +13,7 @@ import type { ExperimentConfig } from './config.js';
 import { runLog, runTraining } from './trainer.js';
 import { evaluate } from './evaluate.js';
 import { acquireRunFolder } from './runfolder.js';
-import { loadWeights } from './checkpoint.js';
+import { extractStateDict, loadWeights } from './checkpoint.js';
 import { InputError, asInputError } from './errors.js';
 import { writeRunReport } from './report.js';
 import type { ExperimentResult, TrainEvent } from './results.js';
@@ -119,6 +119,56 @@ function prepare(c: ExperimentConfig, datasets: Datasets | undefined, teacherTop
   }
 }
 
+/**
+ * The network a run of `c` deploys, with the weights of `file` (a run's best.pt/latest.pt or its
+ * student.pt), as a logits function; `release` frees it. For most methods that is the student
+ * alone; a method that deploys more (SimKD) is rebuilt around the teacher's architecture, whose
+ * weights come from the file too.
+ */
+export function loadDeployed(
+  c: ExperimentConfig,
+  file: string,
+  shape: { numClasses: number; inChannels: number; inputShape: [number, number, number] },
+): { logits: (x: Tensor) => Tensor; release: () => void } {
+  const entry = methodEntry(c.method.name);
+  const { inputShape, ...modelShape } = shape;
+  const student = createModel(c.student.model, modelShape).to(c.runtime.device);
+  if (entry.deploysStudentAlone) {
+    try {
+      loadWeights(student, file, { role: 'student', modelName: c.student.model });
+    } catch (err) {
+      student.dispose();
+      throw err;
+    }
+    student.eval();
+    return { logits: (x) => logitsOf(student.forward(x)), release: () => student.dispose() };
+  }
+  if (!c.teacher)
+    throw new InputError(`config ${c.name}: method '${entry.name}' deploys parts of the teacher; set teacher.model`);
+  const teacher = createModel(c.teacher.model, modelShape).to(c.runtime.device);
+  const distiller = createDistiller(entry.name, student, teacher, c.method.options, { inputShape });
+  try {
+    tidy(() => {
+      const sd = extractStateDict(load(file), file, { keepPrefixes: true });
+      // A run checkpoint holds the whole method (student., teacher., extras); student.pt the deployed network.
+      const target = Object.keys(sd).some((k) => k.startsWith('teacher.')) ? distiller : distiller.deployable();
+      try {
+        target.loadStateDict(sd);
+      } catch (err) {
+        throw new InputError(
+          `checkpoint ${file} does not fit ${entry.name} with student ${c.student.model} and teacher ${c.teacher!.model}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+    });
+  } catch (err) {
+    distiller.dispose();
+    throw err;
+  }
+  distiller.eval();
+  return { logits: (x) => distiller.forwardTest(x), release: () => distiller.dispose() };
+}
+
 /** Runs one experiment. `datasets` may be shared between runs of a comparison. */
 export async function runExperiment(
   c: ExperimentConfig,
@@ -176,8 +226,9 @@ async function runInFolder(
       device: c.runtime.device,
       onEvent: options.onEvent,
     });
-    // The student alone, in mdistiller's checkpoint shape, usable as a teacher checkpoint.
-    const sd = p.student.stateDict();
+    // The deployed network in mdistiller's checkpoint shape: the student alone (usable as a teacher
+    // checkpoint), or what the method deploys (SimKD: student, projector, teacher classifier).
+    const sd = p.distiller.deployable().stateDict();
     save({ model: sd }, path.join(outDir, 'student.pt'));
     dispose(sd);
   } finally {
