@@ -655,6 +655,17 @@ def ref_fsp(g_s, g_t):
     return sum((s - t).pow(2).mean() for s, t in zip(compute_fsp(g_s), compute_fsp(g_t)))
 
 
+# Transcribed from GzyAftermath/CAT-KD mdistiller/distillers/CAT_KD.py (CAT_loss, _Normalize).
+def ref_cat_loss(CAM_Student, CAM_Teacher, CAM_RESOLUTION=2, IF_NORMALIZE=True):
+    def _Normalize(feat, IF_NORMALIZE):
+        if IF_NORMALIZE:
+            feat = F.normalize(feat, dim=(2, 3))
+        return feat
+    CAM_Student = F.adaptive_avg_pool2d(CAM_Student, (CAM_RESOLUTION, CAM_RESOLUTION))
+    CAM_Teacher = F.adaptive_avg_pool2d(CAM_Teacher, (CAM_RESOLUTION, CAM_RESOLUTION))
+    return F.mse_loss(_Normalize(CAM_Student, IF_NORMALIZE), _Normalize(CAM_Teacher, IF_NORMALIZE))
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -689,6 +700,9 @@ LOSSES = [
      lambda s, t, w, b: ref_ofd(s, t, ref_ofd_margin(w, b * 3))),
     ('fsp', ['n:2,3,6,6', 'n:2,4,3,3', 'n:2,5,3,3', 'n:2,3,6,6!', 'n:2,4,3,3!', 'n:2,5,3,3!'],
      lambda s1, s2, s3, t1, t2, t3: ref_fsp([s1, s2, s3], [t1, t2, t3])),
+    ('catkd', ['n:3,5,4,4', 'n:3,5,4,4!'], ref_cat_loss),
+    ('catkd_raw', ['n:3,5,3,3', 'n:3,5,5,5!'], lambda s, t: ref_cat_loss(s, t, IF_NORMALIZE=False)),
+    ('catkd_r4', ['n:2,4,8,8', 'n:2,4,8,8!'], lambda s, t: ref_cat_loss(s, t, CAM_RESOLUTION=4)),
 ]
 
 

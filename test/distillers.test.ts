@@ -41,6 +41,9 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   kdsvd_k2: ([s1, s2, s3, t1, t2, t3]) => losses.kdsvd([s1!, s2!, s3!], [t1!, t2!, t3!], { k: 2 }),
   ofd: ([s, t, w, b]) => losses.ofd(s!, t!, losses.ofdMargins(w!, b!.mul(3))),
   fsp: ([s1, s2, s3, t1, t2, t3]) => losses.fsp([s1!, s2!, s3!], [t1!, t2!, t3!]),
+  catkd: ([s, t]) => losses.catkd(s!, t!, { normalize: true }),
+  catkd_raw: ([s, t]) => losses.catkd(s!, t!, { normalize: false }),
+  catkd_r4: ([s, t]) => losses.catkd(s!, t!, { resolution: 4, normalize: true }),
   kdsvd_mdistiller: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!], { layout: 'mdistiller' }),
 };
 
@@ -390,4 +393,18 @@ test('the cross-architecture pairs of the literature work with every method (one
     }
     teacher.dispose();
   }
+});
+
+test("CAT-KD's student is the authors' converted network: no classifier bias, logits = the pooled class activation maps", () => {
+  const d = makePair('catkd') as distillers.CATKD;
+  const bias = d.studentClassifier.bias!;
+  assert.equal(bias.requiresGrad, false);
+  tidy(() => {
+    assert.equal(bias.abs().max().item(), 0);
+    const x = torch.randn([2, 1, 28, 28]);
+    const out = (d.student as ReturnType<typeof createZooModel>).forward(x);
+    const cams = distillers.classActivationMaps(out.pooledMap, d.studentClassifier);
+    assert.ok(cams.mean([2, 3]).sub(out.logits).abs().max().item() < 1e-5);
+  });
+  d.dispose();
 });

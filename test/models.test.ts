@@ -87,3 +87,19 @@ test("batchNormsBeforeRelu names, per stage after the stem, a BatchNorm of that 
   }
   assert.ok(named >= 20, `${named} models`);
 });
+
+test('pooledMap is the map each zoo model pools into `pooled` (CAT-KD reads class activation maps from it)', () => {
+  for (const name of models.modelNames()) {
+    const m = createZooModel(name, { numClasses: 10 });
+    m.eval();
+    tidy(() =>
+      noGrad(() => {
+        const o = m.forward(torch.randn([2, 3, 32, 32]));
+        assert.equal(o.pooledMap.shape[1], m.pooledDim, name);
+        const gap = o.pooledMap.mean([2, 3]).sub(o.pooled).abs().max().item();
+        assert.ok(gap < 1e-5, `${name}: pooling pooledMap differs from pooled by ${gap}`);
+      }),
+    );
+    m.dispose();
+  }
+});

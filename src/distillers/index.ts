@@ -20,13 +20,38 @@ import { KDSVD } from './kdsvd.js';
 import { OFD } from './ofd.js';
 import { FSP } from './fsp.js';
 import { SimKD } from './simkd.js';
+import { CATKD, classActivationMaps } from './catkd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
 export * from './features.js';
 export * from './registry.js';
 export * as losses from './losses.js';
-export { Vanilla, KD, DIST, SP, FT, AB, DLB, FitNet, AT, RKD, ICKD, DKD, ReviewKD, PKT, NST, CC, VID, KDSVD, OFD, FSP, SimKD };
+export {
+  Vanilla,
+  KD,
+  DIST,
+  SP,
+  FT,
+  AB,
+  DLB,
+  FitNet,
+  AT,
+  RKD,
+  ICKD,
+  DKD,
+  ReviewKD,
+  PKT,
+  NST,
+  CC,
+  VID,
+  KDSVD,
+  OFD,
+  FSP,
+  SimKD,
+  CATKD,
+  classActivationMaps,
+};
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
 registerMethodClass('none', Vanilla, { description: 'the student trained alone (baseline)' });
@@ -129,4 +154,9 @@ registerMethodClass('simkd', SimKD, {
   description: "the teacher's classifier reused through a projector of the student's features (Chen et al. 2022)",
   paper: 'https://arxiv.org/abs/2203.14001',
   example: 'method: {name: simkd, options: {factor: 2}}',
+});
+registerMethodClass('catkd', CATKD, {
+  description: 'class activation maps of the classifiers, pooled and transferred (Guo et al. 2023)',
+  paper: 'https://arxiv.org/abs/2304.12777',
+  example: 'method: {name: catkd, options: {kdWeight: 15, camResolution: 2, normalize: false}}',
 });

@@ -341,3 +341,18 @@ export function fsp(gS: Tensor[], gT: Tensor[]): Tensor {
   const [s, t] = [fspMatrices(gS), fspMatrices(gT)];
   return s.map((m, i) => m.sub(t[i]!.detach()).pow(2).mean()).reduce((a, b) => a.add(b));
 }
+
+/**
+ * CAT-KD's loss (the authors' CAT_loss): both class activation maps average-pooled to
+ * resolution × resolution, optionally each l2-normalised over its positions, then MSE.
+ */
+export function catkd(camS: Tensor, camT: Tensor, options: { resolution?: number; normalize?: boolean } = {}): Tensor {
+  const r = options.resolution ?? 2;
+  const prepare = (cam: Tensor) => {
+    const pooled = F.adaptiveAvgPool2d(cam, [r, r]);
+    if (!options.normalize) return pooled;
+    const [b, k] = [pooled.shape[0]!, pooled.shape[1]!];
+    return F.normalize(pooled.reshape(b, k, r * r), { dim: 2 }).reshape(b, k, r, r);
+  };
+  return F.mseLoss(prepare(camS), prepare(camT.detach()));
+}

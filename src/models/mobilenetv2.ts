@@ -98,9 +98,10 @@ export class MobileNetV2 extends Model {
     const f2 = b(2, f1);
     const f3 = b(4, b(3, f2));
     const f4 = b(6, b(5, f3));
-    const pooled = F.adaptiveAvgPool2d(this.conv2.forward(f4), 1).flatten(1);
+    const pooledMap = this.conv2.forward(f4);
+    const pooled = F.adaptiveAvgPool2d(pooledMap, 1).flatten(1);
     const feats = [f0, f1, f2, f3, f4];
-    return { logits: this.classifier.forward(pooled), feats, preactFeats: feats, pooled };
+    return { logits: this.classifier.forward(pooled), feats, preactFeats: feats, pooled, pooledMap };
   }
 }
 

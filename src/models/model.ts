@@ -11,6 +11,8 @@ export interface ModelOutput {
   preactFeats: Tensor[];
   /** The vector given to the classifier. */
   pooled: Tensor;
+  /** The map global-average-pooled into `pooled` (the classifier applied to it gives class activation maps). */
+  pooledMap: Tensor;
 }
 
 /** Any network distill-ts trains: a Module whose forward(x) returns the logits, or a zoo model's richer output. */

@@ -152,7 +152,7 @@ export class CifarResNet extends Model {
     const f0 = F.relu(this.bn1.forward(this.conv1.forward(x)));
     const { feats, preactFeats, last } = runStages(f0, [this.layer1, this.layer2, this.layer3]);
     const pooled = F.adaptiveAvgPool2d(last, 1).flatten(1);
-    return { logits: this.fc.forward(pooled), feats, preactFeats, pooled };
+    return { logits: this.fc.forward(pooled), feats, preactFeats, pooled, pooledMap: last };
   }
 }
 

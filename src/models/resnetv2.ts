@@ -50,7 +50,7 @@ export class ResNetV2 extends Model {
     const f0 = F.relu(this.bn1.forward(this.conv1.forward(x)));
     const { feats, preactFeats, last } = runStages(f0, this.layers);
     const pooled = F.adaptiveAvgPool2d(last, 1).flatten(1);
-    return { logits: this.linear.forward(pooled), feats, preactFeats, pooled };
+    return { logits: this.linear.forward(pooled), feats, preactFeats, pooled, pooledMap: last };
   }
 }
 

@@ -94,7 +94,7 @@ export class ShuffleNetV1 extends Model {
     const f0 = F.relu(this.bn1.forward(this.conv1.forward(x)));
     const { feats, preactFeats, last: h } = runStages(f0, this.layers);
     const pooled = F.adaptiveAvgPool2d(h, 1).flatten(1);
-    return { logits: this.linear.forward(pooled), feats, preactFeats, pooled };
+    return { logits: this.linear.forward(pooled), feats, preactFeats, pooled, pooledMap: h };
   }
 }
 
@@ -192,8 +192,9 @@ export class ShuffleNetV2 extends Model {
   forward(x: Tensor): ModelOutput {
     const f0 = F.relu(this.bn1.forward(this.conv1.forward(x)));
     const { feats, preactFeats, last: h } = runStages(f0, this.layers);
-    const pooled = F.adaptiveAvgPool2d(F.relu(this.bn2.forward(this.conv2.forward(h))), 1).flatten(1);
-    return { logits: this.linear.forward(pooled), feats, preactFeats, pooled };
+    const pooledMap = F.relu(this.bn2.forward(this.conv2.forward(h)));
+    const pooled = F.adaptiveAvgPool2d(pooledMap, 1).flatten(1);
+    return { logits: this.linear.forward(pooled), feats, preactFeats, pooled, pooledMap };
   }
 }
 

@@ -90,7 +90,7 @@ export class VGG extends Model {
       h = i < 3 ? this.pools[i]!.forward(out) : out;
     }
     const pooled = F.adaptiveAvgPool2d(h, 1).flatten(1);
-    return { logits: this.classifier.forward(pooled), feats, preactFeats, pooled };
+    return { logits: this.classifier.forward(pooled), feats, preactFeats, pooled, pooledMap: h };
   }
 }
 

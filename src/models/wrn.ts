@@ -103,12 +103,14 @@ export class WideResNet extends Model {
     const s2 = this.block2.forward(f1);
     const s3 = this.block3.forward(s2.out);
     const f3Pre = this.bn1.forward(s3.out);
-    const pooled = F.adaptiveAvgPool2d(F.relu(f3Pre), 1).flatten(1);
+    const pooledMap = F.relu(f3Pre);
+    const pooled = F.adaptiveAvgPool2d(pooledMap, 1).flatten(1);
     return {
       logits: this.fc.forward(pooled),
       feats: [f0, f1, s2.out, s3.out],
       preactFeats: [f0, s2.inputBn, s3.inputBn, f3Pre],
       pooled,
+      pooledMap,
     };
   }
 }
