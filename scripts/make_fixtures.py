@@ -666,6 +666,18 @@ def ref_cat_loss(CAM_Student, CAM_Teacher, CAM_RESOLUTION=2, IF_NORMALIZE=True):
     return F.mse_loss(_Normalize(CAM_Student, IF_NORMALIZE), _Normalize(CAM_Teacher, IF_NORMALIZE))
 
 
+# Transcribed from RepDistiller crd/criterion.py (ContrastLoss, Eq. 18).
+def ref_crd_contrast(x, n_data=50, eps=1e-7):
+    bsz = x.shape[0]
+    m = x.size(1) - 1
+    Pn = 1 / float(n_data)
+    P_pos = x.select(1, 0)
+    log_D1 = torch.div(P_pos, P_pos.add(m * Pn + eps)).log_()
+    P_neg = x.narrow(1, 1, m)
+    log_D0 = torch.div(P_neg.clone().fill_(m * Pn), P_neg.add(m * Pn + eps)).log_()
+    return (- (log_D1.sum(0) + log_D0.view(-1, 1).sum(0)) / bsz).squeeze()
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -703,6 +715,7 @@ LOSSES = [
     ('catkd', ['n:3,5,4,4', 'n:3,5,4,4!'], ref_cat_loss),
     ('catkd_raw', ['n:3,5,3,3', 'n:3,5,5,5!'], lambda s, t: ref_cat_loss(s, t, IF_NORMALIZE=False)),
     ('catkd_r4', ['n:2,4,8,8', 'n:2,4,8,8!'], lambda s, t: ref_cat_loss(s, t, CAM_RESOLUTION=4)),
+    ('crd_contrast', ['p:4,7'], ref_crd_contrast),
 ]
 
 

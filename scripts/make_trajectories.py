@@ -249,6 +249,133 @@ def simkd_trajectory(steps=10, beta=1.0):
             'final': {'student': state(student), 'heads': [state(proj)]}, 'testLogits': enc(test_logits)}
 
 
+# Transcribed from RepDistiller crd/criterion.py and crd/memory.py (ContrastMemory with the
+# dataset's contrast indices, as CIFAR100InstanceSample mode 'exact' supplies them).
+class CRDEmbed(nn.Module):
+    def __init__(self, dim_in=1024, dim_out=128):
+        super().__init__()
+        self.linear = nn.Linear(dim_in, dim_out)
+
+    def forward(self, x):
+        x = x.view(x.shape[0], -1)
+        x = self.linear(x)
+        norm = x.pow(2).sum(1, keepdim=True).pow(1. / 2)
+        return x.div(norm)
+
+
+class ContrastMemory(nn.Module):
+    def __init__(self, inputSize, outputSize, K, T=0.07, momentum=0.5):
+        super().__init__()
+        self.nLem = outputSize
+        self.K = K
+        self.register_buffer('params', torch.tensor([K, T, -1, -1, momentum]))
+        stdv = 1. / math.sqrt(inputSize / 3)
+        self.register_buffer('memory_v1', torch.rand(outputSize, inputSize).mul_(2 * stdv).add_(-stdv))
+        self.register_buffer('memory_v2', torch.rand(outputSize, inputSize).mul_(2 * stdv).add_(-stdv))
+
+    def forward(self, v1, v2, y, idx):
+        K = int(self.params[0].item())
+        T = self.params[1].item()
+        Z_v1 = self.params[2].item()
+        Z_v2 = self.params[3].item()
+        momentum = self.params[4].item()
+        batchSize = v1.size(0)
+        outputSize = self.memory_v1.size(0)
+        inputSize = self.memory_v1.size(1)
+        weight_v1 = torch.index_select(self.memory_v1, 0, idx.view(-1)).detach()
+        weight_v1 = weight_v1.view(batchSize, K + 1, inputSize)
+        out_v2 = torch.bmm(weight_v1, v2.view(batchSize, inputSize, 1))
+        out_v2 = torch.exp(torch.div(out_v2, T))
+        weight_v2 = torch.index_select(self.memory_v2, 0, idx.view(-1)).detach()
+        weight_v2 = weight_v2.view(batchSize, K + 1, inputSize)
+        out_v1 = torch.bmm(weight_v2, v1.view(batchSize, inputSize, 1))
+        out_v1 = torch.exp(torch.div(out_v1, T))
+        if Z_v1 < 0:
+            self.params[2] = out_v1.mean() * outputSize
+            Z_v1 = self.params[2].clone().detach().item()
+        if Z_v2 < 0:
+            self.params[3] = out_v2.mean() * outputSize
+            Z_v2 = self.params[3].clone().detach().item()
+        out_v1 = torch.div(out_v1, Z_v1).contiguous()
+        out_v2 = torch.div(out_v2, Z_v2).contiguous()
+        with torch.no_grad():
+            l_pos = torch.index_select(self.memory_v1, 0, y.view(-1))
+            l_pos.mul_(momentum)
+            l_pos.add_(torch.mul(v1, 1 - momentum))
+            l_norm = l_pos.pow(2).sum(1, keepdim=True).pow(0.5)
+            self.memory_v1.index_copy_(0, y, l_pos.div(l_norm))
+            ab_pos = torch.index_select(self.memory_v2, 0, y.view(-1))
+            ab_pos.mul_(momentum)
+            ab_pos.add_(torch.mul(v2, 1 - momentum))
+            ab_norm = ab_pos.pow(2).sum(1, keepdim=True).pow(0.5)
+            self.memory_v2.index_copy_(0, y, ab_pos.div(ab_norm))
+        return out_v1, out_v2
+
+
+def contrast_loss(x, n_data, eps=1e-7):
+    bsz = x.shape[0]
+    m = x.size(1) - 1
+    Pn = 1 / float(n_data)
+    P_pos = x.select(1, 0)
+    log_D1 = torch.div(P_pos, P_pos.add(m * Pn + eps)).log_()
+    P_neg = x.narrow(1, 1, m)
+    log_D0 = torch.div(P_neg.clone().fill_(m * Pn), P_neg.add(m * Pn + eps)).log_()
+    return - (log_D1.sum(0) + log_D0.view(-1, 1).sum(0)) / bsz
+
+
+class CRDLoss(nn.Module):
+    def __init__(self, s_dim, t_dim, feat_dim, n_data, nce_k, nce_t=0.07, nce_m=0.5):
+        super().__init__()
+        self.embed_s = CRDEmbed(s_dim, feat_dim)
+        self.embed_t = CRDEmbed(t_dim, feat_dim)
+        self.contrast = ContrastMemory(feat_dim, n_data, nce_k, nce_t, nce_m)
+        self.n_data = n_data
+
+    def forward(self, f_s, f_t, idx, contrast_idx):
+        f_s = self.embed_s(f_s)
+        f_t = self.embed_t(f_t)
+        out_s, out_t = self.contrast(f_s, f_t, idx, contrast_idx)
+        return contrast_loss(out_s, self.n_data) + contrast_loss(out_t, self.n_data)
+
+
+def crd_trajectory(steps=10, beta=0.8, n_data=12, nce_k=5, feat_dim=8):
+    torch.manual_seed(17)
+    student, teacher = Net(4, 6), Net(5, 8)
+    crd = CRDLoss(6, 8, feat_dim, n_data, nce_k)
+    gen = torch.Generator().manual_seed(18)
+    rng = np.random.RandomState(19)
+    labels = torch.randint(0, 3, (n_data,), generator=gen)
+    cls_negative = [np.where(labels.numpy() != c)[0] for c in range(3)]
+    batches, contrast = [], []
+    for _ in range(steps):
+        index = torch.randperm(n_data, generator=gen)[:4]
+        x = torch.randn(4, 3, 8, 8, generator=gen)
+        batches.append((x, labels[index], index))
+        # CIFAR100InstanceSample.__getitem__, mode 'exact': the sample, then K others of other classes.
+        contrast.append(torch.from_numpy(np.stack([
+            np.hstack((np.asarray([i]), rng.choice(cls_negative[labels[i]], nce_k, replace=True)))
+            for i in index.tolist()])).long())
+    state = lambda m: {k: enc(v) for k, v in m.state_dict().items()}
+    initial = {'student': state(student), 'teacher': state(teacher), 'heads': [state(crd)]}
+    teacher.eval()
+    opt = torch.optim.SGD(list(student.parameters()) + list(crd.embed_s.parameters()) + list(crd.embed_t.parameters()),
+                          lr=0.05, momentum=0.9, weight_decay=5e-4)
+    losses = []
+    for (x, y, index), contrast_idx in zip(batches, contrast):
+        logits, [f_s] = student(x, pooled=True)
+        with torch.no_grad():
+            _, [f_t] = teacher(x, pooled=True)
+        loss = F.cross_entropy(logits, y) + beta * crd(f_s, f_t, index, contrast_idx)
+        loss = loss.squeeze()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return {'beta': beta, 'featDim': feat_dim, 'nceK': nce_k, 'labels': enc(labels), 'initial': initial,
+            'batches': [{'x': enc(x), 'y': enc(y), 'index': enc(i)} for x, y, i in batches],
+            'contrast': [enc(c) for c in contrast], 'losses': losses, 'final': {'student': state(student), 'heads': [state(crd)]}}
+
+
 def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
     """Meta-knowledge-Lab/DLB dlb.py train_one_epoch, transcribed: two passes per step, Nesterov SGD."""
     torch.manual_seed(9)
@@ -281,5 +408,5 @@ def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
 
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
-        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory()}, f)
+        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory()}, f)
     print('wrote', OUT)

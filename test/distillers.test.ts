@@ -44,6 +44,7 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   catkd: ([s, t]) => losses.catkd(s!, t!, { normalize: true }),
   catkd_raw: ([s, t]) => losses.catkd(s!, t!, { normalize: false }),
   catkd_r4: ([s, t]) => losses.catkd(s!, t!, { resolution: 4, normalize: true }),
+  crd_contrast: ([x]) => losses.crdContrast(x!, 50),
   kdsvd_mdistiller: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!], { layout: 'mdistiller' }),
 };
 
@@ -83,7 +84,7 @@ function makePair(method: string, options: Record<string, unknown> = {}) {
   torch.manualSeed(1);
   const teacher = createZooModel('resnet14', shape);
   const student = createZooModel('resnet8', shape);
-  return createDistiller(method, student, teacher, options, { inputShape: [1, 28, 28] });
+  return createDistiller(method, student, teacher, options, { inputShape: [1, 28, 28], trainLabels: fmnist.labels });
 }
 
 function loaderFor(d: distillers.Distiller, batchSize = 32) {
@@ -357,7 +358,8 @@ test('the cross-architecture pairs of the literature work with every method (one
     for (const method of distillers.methodNames()) {
       tidy(() => {
         const student = createZooModel(s, { numClasses: 100 });
-        const build = () => createDistiller(method, student, teacher, {}, { inputShape: [3, 32, 32] });
+        const build = () =>
+          createDistiller(method, student, teacher, {}, { inputShape: [3, 32, 32], trainLabels: cifarLike.labels });
         const [sc, tc] = [student.featChannels.slice(1), teacher.featChannels.slice(1)];
         const widthsDiffer = sc.slice(0, tc.length).some((c, i) => c !== tc[i]);
         if (distillers.methodEntry(method).equalWidths && widthsDiffer) {
@@ -405,6 +407,50 @@ test("CAT-KD's student is the authors' converted network: no classifier bias, lo
     const out = (d.student as ReturnType<typeof createZooModel>).forward(x);
     const cams = distillers.classActivationMaps(out.pooledMap, d.studentClassifier);
     assert.ok(cams.mean([2, 3]).sub(out.logits).abs().max().item() < 1e-5);
+  });
+  d.dispose();
+});
+
+test("CRD's negatives: the sample first, then K of other classes (mode exact) or of any (uniform), the same for the same seed, epoch and step", () => {
+  const labels = Int32Array.from({ length: 40 }, (_, i) => i % 4);
+  const indices = Int32Array.from([3, 17, 22, 8]);
+  const ctx = { epoch: 2, epochs: 5, step: 7 };
+  const exact = distillers.contrastSampler(labels, 50, 'exact', 1);
+  const a = exact(indices, ctx);
+  assert.equal(a.length, 4 * 51);
+  indices.forEach((index, b) => {
+    const row = a.subarray(b * 51, (b + 1) * 51);
+    assert.equal(row[0], index);
+    for (const j of row.subarray(1)) {
+      assert.ok(j >= 0 && j < 40);
+      assert.notEqual(labels[j], labels[index], 'a negative of the same class');
+    }
+  });
+  assert.deepEqual(exact(indices, ctx), a, 'reproducible');
+  assert.notDeepEqual(exact(indices, { ...ctx, step: 8 }), a, 'a new draw each step');
+  assert.notDeepEqual(distillers.contrastSampler(labels, 50, 'exact', 2)(indices, ctx), a, 'a new draw for another seed');
+  const uniform = distillers.contrastSampler(labels, 400, 'uniform', 1)(indices, ctx);
+  const sameClass = Array.from(uniform.subarray(1, 401)).filter((j) => labels[j] === labels[3]).length;
+  assert.ok(sameClass > 50 && sameClass < 150, `uniform draws hit the own class about a quarter of the time (${sameClass}/400)`);
+});
+
+test('CRD with memory: queue keeps the last nceK embeddings of each network, not a row per sample', () => {
+  const d = makePair('crd', { memory: 'queue', nceK: 48 }) as distillers.CRD;
+  assert.deepEqual(d.contrast.memory('memory_v1').shape, [48, 128]);
+  const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9 });
+  const batches = loaderFor(d, 32).epochSync(0);
+  for (let step = 0; step < 2; step++) {
+    const b = batches.next().value!;
+    const { losses: l } = engine.trainStep(d, b, { epoch: 0, epochs: 1, step }, opt);
+    assert.ok(Number.isFinite(l.total!));
+    b.dispose();
+  }
+  assert.equal(d.contrast.memory('queue_ptr').item(), 64 % 48, 'two batches of 32 written, wrapping around');
+  tidy(() => {
+    const rows = d.contrast.memory('memory_v1');
+    const norms = rows.pow(2).sum(1).sqrt();
+    // Slots 0..15 and 32..47 were written by the second batch, 16..31 by the first: unit embeddings.
+    assert.ok(norms.sub(1).abs().max().item() < 1e-5, 'every slot holds a unit-norm embedding');
   });
   d.dispose();
 });

@@ -65,7 +65,8 @@ test('teacher for the resumed runs', () => {
   assert.equal(r.code, 0, r.err);
 });
 
-for (const method of ['kd', 'dlb']) {
+// CRD: its memories and Z are in the checkpoint, its negatives a function of seed, epoch and step.
+for (const method of ['kd', 'dlb', 'crd']) {
   test(`${method}: SIGKILL after epoch 1, after epoch 3 and mid-epoch, each resumed: the result equals the uninterrupted run exactly`, async () => {
     const whole = `${method}-whole`;
     const killed = `${method}-killed`;

@@ -20,6 +20,13 @@ const fixtures = readFixture<{
   cc: Trajectory & { featDim: number };
   fsp: Trajectory;
   simkd: Trajectory & { testLogits: Encoded };
+  crd: Omit<Trajectory, 'batches'> & {
+    featDim: number;
+    nceK: number;
+    labels: Encoded;
+    batches: (Batch & { index: Encoded })[];
+    contrast: Encoded[];
+  };
   dlb: { initial: StateFixture; final: StateFixture; losses: number[]; batches: { x0: Encoded; x1: Encoded; y: Encoded }[] };
 }>('trajectories.json');
 
@@ -187,4 +194,40 @@ test("SimKD: 10 SGD steps in float64 equal the authors' step (projector trained,
       );
     },
   );
+});
+
+test("CRD: 10 SGD steps in float64 equal RepDistiller's CRDLoss (embeddings trained, both memories and Z updated) on the reference's contrast indices", () => {
+  const fx = fixtures.crd;
+  const int32 = (e: Encoded) => Int32Array.from(e.data as number[]);
+  const features = { student: ['fc:input'], teacher: ['fc:input'] };
+  const d = new distillers.CRD(
+    new Net(4, 6),
+    new Net(5, 8),
+    { features, featDim: fx.featDim, nceK: fx.nceK, kdWeight: fx.beta },
+    { inputShape: [3, 8, 8], trainLabels: int32(fx.labels) },
+  );
+  d.to('float64');
+  load(d.student, fx.initial.student);
+  load(d.teacher!, fx.initial.teacher);
+  // RepDistiller's CRDLoss holds embed_s, embed_t and contrast: the distiller's own module names.
+  const part = (sd: StateFixture, prefix: string) =>
+    Object.fromEntries(Object.entries(sd).flatMap(([k, e]) => (k.startsWith(prefix) ? [[k.slice(prefix.length), e]] : [])));
+  const parts: [Module, string][] = [
+    [d.embedStudent, 'embed_s.'],
+    [d.embedTeacher, 'embed_t.'],
+    [d.contrast, 'contrast.'],
+  ];
+  for (const [m, prefix] of parts) load(m, part(fx.initial.heads[0]!, prefix));
+  d.sampleContrast = (_indices, ctx) => int32(fx.contrast[ctx.step]!);
+  const batches = fx.batches.map((b) => ({ ...single(b), indices: int32(b.index) }));
+  replay(
+    mainStage(d),
+    new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }),
+    batches,
+    fx.losses,
+  );
+  assertState(d.student, fx.final.student, 'student');
+  for (const [m, prefix] of parts) assertState(m, part(fx.final.heads[0]!, prefix), prefix);
+  torch.dispose(batches.map((b) => [b.images, b.labels]));
+  d.dispose();
 });

@@ -78,7 +78,7 @@ export class DataLoader {
   /** The sample order of an epoch (seeded; identical on every run). */
   order(epoch: number): Int32Array {
     if (!this.opts.shuffle) return Int32Array.from({ length: this.dataset.length }, (_, i) => i);
-    return shuffledIndices(this.dataset.length, mulberry32(hash(this.opts.seed, epoch, 0x5eed)));
+    return shuffledIndices(this.dataset.length, mulberry32(mixSeeds(this.opts.seed, epoch, 0x5eed)));
   }
 
   private batchIndices(order: Int32Array, b: number): Int32Array {
@@ -109,7 +109,7 @@ export class DataLoader {
   }
 
   private seedOf(epoch: number, b: number): number {
-    return hash(this.opts.seed, epoch, b);
+    return mixSeeds(this.opts.seed, epoch, b);
   }
 
   /** Batches of an epoch rendered on the main thread (evaluation, tests). Starts at batch `from`. */
@@ -181,7 +181,8 @@ export class DataLoader {
   }
 }
 
-function hash(a: number, b: number, c: number): number {
+/** Mixes three integers into one 32-bit seed (FNV-1a then a murmur finaliser): streams per epoch and step. */
+export function mixSeeds(a: number, b: number, c: number): number {
   let h = 0x811c9dc5 ^ a;
   h = Math.imul(h ^ b, 0x01000193);
   h = Math.imul(h ^ c, 0x01000193);

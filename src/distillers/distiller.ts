@@ -36,6 +36,13 @@ export interface TrainOutput {
 export interface DistillerContext {
   /** [C, H, W] of one input image (feature shapes are probed with it); default [C of the stem, 32, 32]. */
   inputShape?: [number, number, number];
+  /**
+   * Labels of the training set in dataset-index order (`TrainBatch.indices` index it): CRD keeps a
+   * memory row per sample and draws its negatives from the other classes.
+   */
+  trainLabels?: Int32Array;
+  /** The run's seed: methods that sample (CRD's negatives) derive their streams from it, epoch and step. */
+  seed?: number;
 }
 
 /** A preparation stage that runs before ordinary training (FT's paraphraser, AB's initialisation). */

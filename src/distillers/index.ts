@@ -21,6 +21,7 @@ import { OFD } from './ofd.js';
 import { FSP } from './fsp.js';
 import { SimKD } from './simkd.js';
 import { CATKD, classActivationMaps } from './catkd.js';
+import { CRD, contrastSampler } from './crd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -51,6 +52,8 @@ export {
   SimKD,
   CATKD,
   classActivationMaps,
+  CRD,
+  contrastSampler,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -159,4 +162,9 @@ registerMethodClass('catkd', CATKD, {
   description: 'class activation maps of the classifiers, pooled and transferred (Guo et al. 2023)',
   paper: 'https://arxiv.org/abs/2304.12777',
   example: 'method: {name: catkd, options: {kdWeight: 15, camResolution: 2, normalize: false}}',
+});
+registerMethodClass('crd', CRD, {
+  description: 'contrastive representation distillation with a memory bank (Tian et al. 2020)',
+  paper: 'https://arxiv.org/abs/1910.10699',
+  example: 'method: {name: crd, options: {kdWeight: 0.8, nceK: 16384, memory: bank}}',
 });

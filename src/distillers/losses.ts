@@ -356,3 +356,24 @@ export function catkd(camS: Tensor, camT: Tensor, options: { resolution?: number
   };
   return F.mseLoss(prepare(camS), prepare(camT.detach()));
 }
+
+/**
+ * CRD's NCE loss of one direction (RepDistiller's ContrastLoss, Eq. 18): x [B, K+1] holds the
+ * normalised scores of the positive (column 0) and K negatives; with P_n = 1/N,
+ * −(Σ log(x₀ / (x₀ + K·P_n + ε)) + Σ log(K·P_n / (x_k + K·P_n + ε))) / B, ε = 1e-7.
+ */
+export function crdContrast(x: Tensor, numSamples: number): Tensor {
+  const eps = 1e-7;
+  const [b, columns] = [x.shape[0]!, x.shape[1]!];
+  const m = columns - 1;
+  const mPn = m / numSamples;
+  const positive = x.select(1, 0);
+  const logD1 = positive.div(positive.add(mPn + eps)).log();
+  const logD0 = x
+    .narrow(1, 1, m)
+    .add(mPn + eps)
+    .reciprocal()
+    .mul(mPn)
+    .log();
+  return logD1.sum().add(logD0.sum()).neg().div(b);
+}

@@ -36,8 +36,6 @@ export class OFD extends Distiller {
   static readonly options = options;
   readonly options: OFDOptions;
   readonly connectors: ModuleList<Sequential>;
-  /** One margin per teacher channel of each feature, constant (the teacher's γ and β are frozen). */
-  readonly margins: Tensor[];
   private readonly feats: FeaturePair;
 
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, context: DistillerContext = {}) {
@@ -55,13 +53,17 @@ export class OFD extends Distiller {
       new ModuleList(shapes.student.map((s, i) => connector(s[1]!, shapes.teacher[i]![1]!))),
     );
     const norms = this.teacherBatchNorms(teacher, shapes.teacher.length);
-    this.margins = norms.map((bn, i) => {
+    norms.forEach((bn, i) => {
       const channels = shapes.teacher[i]![1]!;
       if (bn.weight!.shape[0] !== channels)
         throw new Error(
           `OFD: teacherBatchNorms[${i}] has ${bn.weight!.shape[0]} channels but teacher feature ${i} has ${channels}; name the BatchNorm that feeds that feature's ReLU`,
         );
-      return noGrad(() => L.ofdMargins(bn.weight!, bn.bias!)).keep();
+      // Buffers, so they follow the distiller's device; constant (the teacher's γ and β are frozen).
+      this.registerBuffer(
+        `margin${i}`,
+        noGrad(() => L.ofdMargins(bn.weight!, bn.bias!)),
+      );
     });
   }
 
@@ -86,6 +88,11 @@ export class OFD extends Distiller {
     });
   }
 
+  /** One margin per teacher channel of each feature. */
+  get margins(): Tensor[] {
+    return this.connectors.items.map((_, i) => this.buffer(`margin${i}`)!);
+  }
+
   override extraModules(): ModuleList<Sequential>[] {
     return [this.connectors];
   }
@@ -97,18 +104,13 @@ export class OFD extends Distiller {
     s.feats.forEach((f, i) => {
       const connected = this.connectors.at(i).forward(f);
       const target = poolTo(t.feats[i]!, connected.shape[2]!, connected.shape[3]!);
-      const term = L.ofd(connected, target, this.margins[i]!).div(2 ** (n - i - 1));
+      const term = L.ofd(connected, target, this.buffer(`margin${i}`)!).div(2 ** (n - i - 1));
       loss = loss ? loss.add(term) : term;
     });
     return {
       logits: s.logits,
       losses: { ce: this.ce(s.logits, batch.labels).mul(this.options.ceWeight), ofd: loss!.mul(this.options.kdWeight) },
     };
-  }
-
-  override dispose(): void {
-    for (const m of this.margins) m.dispose();
-    super.dispose();
   }
 }
 

@@ -107,8 +107,14 @@ function prepare(c: ExperimentConfig, datasets: Datasets | undefined, teacherTop
     student = asInputError(() => createModel(c.student.model, shape)).to(c.runtime.device);
     const s = student;
     const distiller = asInputError(() =>
-      createDistiller(entry.name, s, teacher, c.method.options, { inputShape: [train.channels, train.height, train.width] }),
+      createDistiller(entry.name, s, teacher, c.method.options, {
+        inputShape: [train.channels, train.height, train.width],
+        trainLabels: train.labels,
+        seed: c.seed,
+      }),
     );
+    // The method's own modules and buffers (connectors, memories) join the networks' device.
+    distiller.to(c.runtime.device);
     distiller.labelSmoothing = c.solver.labelSmoothing;
     return { train, test, teacher, teacherTop1, student, distiller };
   } catch (err) {
@@ -146,7 +152,7 @@ export function loadDeployed(
   if (!c.teacher)
     throw new InputError(`config ${c.name}: method '${entry.name}' deploys parts of the teacher; set teacher.model`);
   const teacher = createModel(c.teacher.model, modelShape).to(c.runtime.device);
-  const distiller = createDistiller(entry.name, student, teacher, c.method.options, { inputShape });
+  const distiller = createDistiller(entry.name, student, teacher, c.method.options, { inputShape }).to(c.runtime.device);
   try {
     tidy(() => {
       const sd = extractStateDict(load(file), file, { keepPrefixes: true });

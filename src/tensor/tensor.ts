@@ -125,6 +125,7 @@ const O = {
   to: op('aten::to', 'dtype_layout'),
   copy_: op('aten::copy_'),
   zero_: op('aten::zero_'),
+  indexCopy_: op('aten::index_copy_'),
   fill_: op('aten::fill_', 'Scalar'),
   addcmul_: op('aten::addcmul_'),
   addcdiv_: op('aten::addcdiv_'),
@@ -707,6 +708,11 @@ export class Tensor extends TensorHandle {
   }
   zero_(): this {
     O.zero_.inplace([this]);
+    return this;
+  }
+  /** Copies the rows (slices along dim) of `source` to the positions `index` (int64) names. */
+  indexCopy_(dim: number, index: Tensor, source: Tensor): this {
+    O.indexCopy_.inplace([this, dim, index, source]);
     return this;
   }
   fill_(value: number): this {
