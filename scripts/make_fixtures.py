@@ -678,6 +678,19 @@ def ref_crd_contrast(x, n_data=50, eps=1e-7):
     return (- (log_D1.sum(0) + log_D0.view(-1, 1).sum(0)) / bsz).squeeze()
 
 
+# Transcribed from RepDistiller distiller_zoo/FT.py (FactorTransfer, p1=2, p2=1).
+def ref_ft_repdistiller(f_s, f_t, p1=2, p2=1):
+    s_H, t_H = f_s.shape[2], f_t.shape[2]
+    if s_H > t_H:
+        f_s = F.adaptive_avg_pool2d(f_s, (t_H, t_H))
+    elif s_H < t_H:
+        f_t = F.adaptive_avg_pool2d(f_t, (s_H, s_H))
+    factor = lambda f: F.normalize(f.pow(p1).mean(1).view(f.size(0), -1))
+    if p2 == 1:
+        return (factor(f_s) - factor(f_t)).abs().mean()
+    return (factor(f_s) - factor(f_t)).pow(p2).mean()
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -716,6 +729,7 @@ LOSSES = [
     ('catkd_raw', ['n:3,5,3,3', 'n:3,5,5,5!'], lambda s, t: ref_cat_loss(s, t, IF_NORMALIZE=False)),
     ('catkd_r4', ['n:2,4,8,8', 'n:2,4,8,8!'], lambda s, t: ref_cat_loss(s, t, CAM_RESOLUTION=4)),
     ('crd_contrast', ['p:4,7'], ref_crd_contrast),
+    ('ft_repdistiller', ['n:3,4,4,4', 'n:3,4,4,4!'], ref_ft_repdistiller),
 ]
 
 

@@ -45,6 +45,7 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   catkd_raw: ([s, t]) => losses.catkd(s!, t!, { normalize: false }),
   catkd_r4: ([s, t]) => losses.catkd(s!, t!, { resolution: 4, normalize: true }),
   crd_contrast: ([x]) => losses.crdContrast(x!, 50),
+  ft_repdistiller: ([s, t]) => losses.ft(s!, t!, { factor: 'attention' }),
   kdsvd_mdistiller: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!], { layout: 'mdistiller' }),
 };
 
@@ -453,4 +454,32 @@ test('CRD with memory: queue keeps the last nceK embeddings of each network, not
     assert.ok(norms.sub(1).abs().max().item() < 1e-5, 'every slot holds a unit-norm embedding');
   });
   d.dispose();
+});
+
+test("variant repdistiller: FT's translator has BatchNorm and RepDistiller's recipe; AB's connectors are identities where shapes agree, else conv+BN", () => {
+  const ft = makePair('ft', { variant: 'repdistiller' }) as distillers.FT;
+  assert.deepEqual(ft.recipe, { kdWeight: 200, paraphraserEpochs: 30, paraphraserLr: 0.01 });
+  assert.ok([...ft.translator.modules()].some((m) => m instanceof torch.nn.BatchNorm2d));
+  assert.equal(ft.prepStages()[0]!.epochs, 30);
+  const authors = makePair('ft') as distillers.FT;
+  assert.deepEqual(authors.recipe, { kdWeight: 500, paraphraserEpochs: 5, paraphraserLr: 0.1 });
+  assert.ok(![...authors.translator.modules()].some((m) => m instanceof torch.nn.BatchNorm2d));
+  // resnet14 teaching resnet8: equal widths and sizes at every stage, so RepDistiller's connectors are identities.
+  const ab = makePair('ab', { variant: 'repdistiller' }) as distillers.AB;
+  assert.ok(ab.connectors.items.every((c) => c instanceof torch.nn.Identity));
+  const wide = createDistiller(
+    'ab',
+    createZooModel('resnet8', shape),
+    createZooModel('resnet8x4', shape),
+    { variant: 'repdistiller' },
+    {
+      inputShape: [1, 28, 28],
+    },
+  ) as distillers.AB;
+  assert.ok(
+    wide.connectors.items.every(
+      (c) => !(c instanceof torch.nn.Identity) && ![...c.modules()].some((m) => m instanceof torch.nn.ReLU),
+    ),
+  );
+  for (const d of [ft, authors, ab, wide]) d.dispose();
 });

@@ -1,9 +1,10 @@
 // AB (Heo et al. 2019): activation-boundary transfer. Stage 1 trains the student body and
 // 1×1 conv+BN connectors with the AB loss alone on the pre-ReLU maps of each stage; the main
-// stage is ordinary training (CE, optionally plus KD).
+// stage is ordinary training (CE, optionally plus KD). `variant: repdistiller` uses RepDistiller's
+// connectors instead: identity where the shapes agree, else its ConvReg without ReLU.
 import { z } from 'zod';
 import { noGrad, tidy, type Tensor } from '../tensor/index.js';
-import { ModuleList, type Sequential } from '../nn/layers.js';
+import { Identity, ModuleList, type Sequential } from '../nn/layers.js';
 import { Model, type ModelOutput } from '../models/model.js';
 import {
   Distiller,
@@ -15,10 +16,16 @@ import {
 } from './distiller.js';
 import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
-import { connector, poolTo } from './util.js';
+import { connector, convRegressor, poolTo } from './util.js';
 
 const options = z
   .object({
+    variant: z
+      .enum(['authors', 'repdistiller'])
+      .default('authors')
+      .describe(
+        "authors: 1×1 conv+BN connectors on maps pooled to the teacher's size (bhheo/AB_distillation); repdistiller: identity where shapes agree, else conv+BN (RepDistiller's Connector)",
+      ),
     margin: z.number().nonnegative().default(1),
     abWeight: z
       .number()
@@ -40,7 +47,7 @@ export type ABOptions = z.infer<typeof options>;
 export class AB extends Distiller {
   static readonly options = options;
   readonly options: ABOptions;
-  readonly connectors: ModuleList<Sequential>;
+  readonly connectors: ModuleList<Sequential | Identity>;
   private readonly feats: FeaturePair;
 
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, context: DistillerContext = {}) {
@@ -51,9 +58,13 @@ export class AB extends Distiller {
     const stages = (o: ModelOutput) => o.preactFeats.slice(1, n);
     this.feats = this.featureSources(this.options.features, stages);
     const shapes = this.featureShapes(this.feats, context);
+    const make = (s: number[], t: number[]): Sequential | Identity => {
+      if (this.options.variant === 'authors') return connector(s[1]!, t[1]!);
+      return s[1] === t[1] && s[2] === t[2] ? new Identity() : convRegressor(s, t, { relu: false, method: 'AB' });
+    };
     this.connectors = this.registerModule(
       'connectors',
-      new ModuleList(shapes.student.map((s, i) => connector(s[1]!, shapes.teacher[i]![1]!))),
+      new ModuleList(shapes.student.map((s, i) => make(s, shapes.teacher[i]!))),
     );
   }
 
@@ -65,10 +76,10 @@ export class AB extends Distiller {
   /** Connector outputs and teacher maps of each layer, at the teacher's resolution. */
   private pairs(batch: TrainBatch): { s: Tensor; t: Tensor }[] {
     const { s, t } = this.forwardFeatures(this.feats, batch.images);
-    return t.feats.map((target, i) => ({
-      s: this.connectors.at(i).forward(poolTo(s.feats[i]!, target.shape[2]!, target.shape[3]!)),
-      t: target,
-    }));
+    // The authors pool the student's map to the teacher's size; RepDistiller's regressors resize.
+    const resize = (f: Tensor, target: Tensor) =>
+      this.options.variant === 'authors' ? poolTo(f, target.shape[2]!, target.shape[3]!) : f;
+    return t.feats.map((target, i) => ({ s: this.connectors.at(i).forward(resize(s.feats[i]!, target)), t: target }));
   }
 
   /** Σ_l 2^(l−n+1) · AB_l, scaled by abWeight. */

@@ -1,10 +1,12 @@
 // FT (Kim et al. 2018), two stages. 1: a paraphraser learns to reconstruct the teacher's last
 // map (L1) through a bottleneck of rate k. 2: a translator maps the student's map to the
-// factor space; loss w_ce · CE + β · mean |FT(Tr(f_s)) − FT(enc(f_t))|.
+// factor space; loss w_ce · CE + β · mean |FT(Tr(f_s)) − FT(enc(f_t))|. `variant: repdistiller`
+// is RepDistiller's FT: MSE reconstruction, a translator with BatchNorm, the factor taken as
+// normalize(mean_c f²), β = 200, paraphraser 30 epochs at lr 0.01.
 import { z } from 'zod';
 import { noGrad } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
-import { ConvTranspose2d, Conv2d, LeakyReLU, Sequential } from '../nn/layers.js';
+import { BatchNorm2d, ConvTranspose2d, Conv2d, LeakyReLU, Sequential } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import {
   Distiller,
@@ -21,22 +23,37 @@ import { matchSpatial } from './util.js';
 
 const options = z
   .object({
+    variant: z
+      .enum(['authors', 'repdistiller'])
+      .default('authors')
+      .describe("authors: Jangho-Kim/Factor-Transfer-pytorch; repdistiller: RepDistiller's FT (its CIFAR-100 table)"),
     rate: z.number().positive().default(0.5).describe('paraphrase rate k'),
     features: featuresOption,
     ceWeight: z.number().nonnegative().default(1),
-    kdWeight: z.number().nonnegative().default(500).describe('beta'),
-    paraphraserEpochs: z.number().int().nonnegative().default(5),
-    paraphraserLr: z.number().positive().default(0.1),
+    kdWeight: z.number().nonnegative().optional().describe('beta (default 500; 200 with variant repdistiller)'),
+    paraphraserEpochs: z.number().int().nonnegative().optional().describe('default 5; 30 with variant repdistiller'),
+    paraphraserLr: z.number().positive().optional().describe('default 0.1; 0.01 with variant repdistiller'),
   })
   .strict();
+
+/** Each variant's recipe where the option is not set. */
+const recipes = {
+  authors: { kdWeight: 500, paraphraserEpochs: 5, paraphraserLr: 0.1 },
+  repdistiller: { kdWeight: 200, paraphraserEpochs: 30, paraphraserLr: 0.01 },
+};
 export type FTOptions = z.infer<typeof options>;
 
-const conv = (i: number, o: number) => [new Conv2d(i, o, 3, { padding: 1 }), new LeakyReLU(0.1)];
+const conv = (i: number, o: number, bn = false) =>
+  bn
+    ? [new Conv2d(i, o, 3, { padding: 1 }), new BatchNorm2d(o), new LeakyReLU(0.1)]
+    : [new Conv2d(i, o, 3, { padding: 1 }), new LeakyReLU(0.1)];
 const deconv = (i: number, o: number) => [new ConvTranspose2d(i, o, 3, { padding: 1 }), new LeakyReLU(0.1)];
 
 export class FT extends Distiller {
   static readonly options = options;
   readonly options: FTOptions;
+  /** kdWeight, paraphraserEpochs and paraphraserLr: as set, else the variant's recipe. */
+  readonly recipe: { kdWeight: number; paraphraserEpochs: number; paraphraserLr: number };
   readonly encoder: Sequential;
   readonly decoder: Sequential;
   readonly translator: Sequential;
@@ -45,11 +62,23 @@ export class FT extends Distiller {
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, context: DistillerContext = {}) {
     super(student, teacher);
     this.options = options.parse(opts);
+    const { variant } = this.options;
+    const base = recipes[variant];
+    this.recipe = {
+      kdWeight: this.options.kdWeight ?? base.kdWeight,
+      paraphraserEpochs: this.options.paraphraserEpochs ?? base.paraphraserEpochs,
+      paraphraserLr: this.options.paraphraserLr ?? base.paraphraserLr,
+    };
     this.feats = this.featureSources(this.options.features, lastFeatureMap, 1);
     const shapes = this.featureShapes(this.feats, context);
     const m = shapes.teacher[0]![1]!;
     const cs = shapes.student[0]![1]!;
-    const factor = Math.max(1, Math.round(m * this.options.rate));
+    // RepDistiller takes int(C·k); the authors' code rounds.
+    const factor = Math.max(
+      1,
+      variant === 'repdistiller' ? Math.trunc(m * this.options.rate) : Math.round(m * this.options.rate),
+    );
+    const bn = variant === 'repdistiller'; // RepDistiller's Translator has BatchNorm, its Paraphraser none
     this.encoder = this.registerModule('encoder', new Sequential(...conv(m, m), ...conv(m, factor), ...conv(factor, factor)));
     this.decoder = this.registerModule(
       'decoder',
@@ -57,7 +86,7 @@ export class FT extends Distiller {
     );
     this.translator = this.registerModule(
       'translator',
-      new Sequential(...conv(cs, cs), ...conv(cs, factor), ...conv(factor, factor)),
+      new Sequential(...conv(cs, cs, bn), ...conv(cs, factor, bn), ...conv(factor, factor, bn)),
     );
     this.train();
   }
@@ -82,8 +111,8 @@ export class FT extends Distiller {
     return [
       {
         name: 'paraphraser',
-        epochs: this.options.paraphraserEpochs,
-        lr: this.options.paraphraserLr,
+        epochs: this.recipe.paraphraserEpochs,
+        lr: this.recipe.paraphraserLr,
         parameters: () => [...this.encoder.parameters(), ...this.decoder.parameters()],
         enter: () => {
           this.eval();
@@ -92,7 +121,9 @@ export class FT extends Distiller {
         },
         step: (batch) => {
           const fT = noGrad(() => this.feats.teacher.forward(batch.images).feats[0]!);
-          return { reconstruction: F.l1Loss(this.decoder.forward(this.encoder.forward(fT)), fT) };
+          const reconstructed = this.decoder.forward(this.encoder.forward(fT));
+          const loss = this.options.variant === 'repdistiller' ? F.mseLoss(reconstructed, fT) : F.l1Loss(reconstructed, fT);
+          return { reconstruction: loss };
         },
       },
     ];
@@ -106,7 +137,9 @@ export class FT extends Distiller {
       logits: s.logits,
       losses: {
         ce: this.ce(s.logits, batch.labels).mul(this.options.ceWeight),
-        ft: L.ft(factorS, target).mul(this.options.kdWeight),
+        ft: L.ft(factorS, target, { factor: this.options.variant === 'repdistiller' ? 'attention' : 'flatten' }).mul(
+          this.recipe.kdWeight,
+        ),
       },
     };
   }

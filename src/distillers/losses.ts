@@ -70,9 +70,14 @@ export function sp(fS: Tensor, fT: Tensor): Tensor {
     .div(b * b);
 }
 
-/** FT: mean |FT(F_s) − FT(F_t)| with FT(x) = l2-normalised flattened factor per sample. */
-export function ft(factorS: Tensor, factorT: Tensor): Tensor {
-  const factor = (x: Tensor) => F.normalize(x.reshape(x.shape[0]!, -1), { dim: 1 });
+/**
+ * FT: mean |FT(F_s) − FT(F_t)| with FT(x) the l2-normalised flattened factor per sample (the
+ * authors), or with `factor: 'attention'` the l2-normalised mean over channels of x² (RepDistiller's
+ * FactorTransfer, p1 = 2, p2 = 1).
+ */
+export function ft(factorS: Tensor, factorT: Tensor, options: { factor?: 'flatten' | 'attention' } = {}): Tensor {
+  const factor = (x: Tensor) =>
+    F.normalize((options.factor === 'attention' ? x.pow(2).mean(1) : x).reshape(x.shape[0]!, -1), { dim: 1 });
   return factor(factorS).sub(factor(factorT.detach())).abs().mean();
 }
 

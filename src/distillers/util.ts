@@ -1,7 +1,7 @@
 // Helpers shared by feature-based methods.
 import type { Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
-import { BatchNorm2d, Conv2d, Sequential } from '../nn/layers.js';
+import { BatchNorm2d, Conv2d, ConvTranspose2d, ReLU, Sequential } from '../nn/layers.js';
 import { normal_ } from '../nn/init.js';
 
 /**
@@ -33,4 +33,25 @@ export function connector(inChannels: number, outChannels: number): Sequential {
   const conv = new Conv2d(inChannels, outChannels, 1, { bias: false });
   normal_(conv.weight, 0, Math.sqrt(2 / outChannels));
   return new Sequential(conv, new BatchNorm2d(outChannels));
+}
+
+/**
+ * RepDistiller's and mdistiller's ConvReg: a conv (stride 2 to halve, transposed to double, or a
+ * kernel that shrinks) + BN, + ReLU unless `relu: false` (RepDistiller's AB connector).
+ */
+export function convRegressor(s: number[], t: number[], options: { relu?: boolean; method?: string } = {}): Sequential {
+  const [, sc, sh, sw] = s as [number, number, number, number];
+  const [, tc, th, tw] = t as [number, number, number, number];
+  if (s.length !== 4 || t.length !== 4)
+    throw new Error(
+      `${options.method ?? 'FitNet'}: the hint and guided features must be maps [B, C, H, W], got [${s}] and [${t}]`,
+    );
+  let conv: Conv2d | ConvTranspose2d;
+  if (sh === 2 * th) conv = new Conv2d(sc, tc, 3, { stride: 2, padding: 1 });
+  else if (sh * 2 === th) conv = new ConvTranspose2d(sc, tc, 4, { stride: 2, padding: 1 });
+  else if (sh >= th) conv = new Conv2d(sc, tc, [1 + sh - th, 1 + sw - tw]);
+  else throw new Error(`${options.method ?? 'FitNet'}: no regressor from a ${sh}x${sw} student map to a ${th}x${tw} teacher map`);
+  return options.relu === false
+    ? new Sequential(conv, new BatchNorm2d(tc))
+    : new Sequential(conv, new BatchNorm2d(tc), new ReLU());
 }
