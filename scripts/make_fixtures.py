@@ -636,23 +636,25 @@ def ref_ofd(source, target, margin):
 
 
 # Transcribed from RepDistiller distiller_zoo/FSP.py (compute_fsp, compute_loss; the losses summed).
+def ref_compute_fsp(g):
+    fsp_list = []
+    for i in range(len(g) - 1):
+        bot, top = g[i], g[i + 1]
+        b_H, t_H = bot.shape[2], top.shape[2]
+        if b_H > t_H:
+            bot = F.adaptive_avg_pool2d(bot, (t_H, t_H))
+        elif b_H < t_H:
+            top = F.adaptive_avg_pool2d(top, (b_H, b_H))
+        bot = bot.unsqueeze(1)
+        top = top.unsqueeze(2)
+        bot = bot.view(bot.shape[0], bot.shape[1], bot.shape[2], -1)
+        top = top.view(top.shape[0], top.shape[1], top.shape[2], -1)
+        fsp_list.append((bot * top).mean(-1))
+    return fsp_list
+
+
 def ref_fsp(g_s, g_t):
-    def compute_fsp(g):
-        fsp_list = []
-        for i in range(len(g) - 1):
-            bot, top = g[i], g[i + 1]
-            b_H, t_H = bot.shape[2], top.shape[2]
-            if b_H > t_H:
-                bot = F.adaptive_avg_pool2d(bot, (t_H, t_H))
-            elif b_H < t_H:
-                top = F.adaptive_avg_pool2d(top, (b_H, b_H))
-            bot = bot.unsqueeze(1)
-            top = top.unsqueeze(2)
-            bot = bot.view(bot.shape[0], bot.shape[1], bot.shape[2], -1)
-            top = top.view(top.shape[0], top.shape[1], top.shape[2], -1)
-            fsp_list.append((bot * top).mean(-1))
-        return fsp_list
-    return sum((s - t).pow(2).mean() for s, t in zip(compute_fsp(g_s), compute_fsp(g_t)))
+    return sum((s - t).pow(2).mean() for s, t in zip(ref_compute_fsp(g_s), ref_compute_fsp(g_t)))
 
 
 # Transcribed from GzyAftermath/CAT-KD mdistiller/distillers/CAT_KD.py (CAT_loss, _Normalize).

@@ -11,6 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from make_fixtures import ref_compute_fsp as compute_fsp
+
 OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'trajectories.json')
 torch.set_default_dtype(torch.float64)
 
@@ -135,24 +137,7 @@ def cc_trajectory(steps=10, beta=2.0, feat_dim=16):
             'losses': losses, 'final': {'student': state(student), 'heads': [state(embed_s), state(embed_t)]}}
 
 
-# Transcribed from RepDistiller distiller_zoo/FSP.py and helper/pretrain.py init() (the 'fsp' branch).
-def compute_fsp(g):
-    fsp_list = []
-    for i in range(len(g) - 1):
-        bot, top = g[i], g[i + 1]
-        b_H, t_H = bot.shape[2], top.shape[2]
-        if b_H > t_H:
-            bot = F.adaptive_avg_pool2d(bot, (t_H, t_H))
-        elif b_H < t_H:
-            top = F.adaptive_avg_pool2d(top, (b_H, b_H))
-        bot = bot.unsqueeze(1)
-        top = top.unsqueeze(2)
-        bot = bot.view(bot.shape[0], bot.shape[1], bot.shape[2], -1)
-        top = top.view(top.shape[0], top.shape[1], top.shape[2], -1)
-        fsp_list.append((bot * top).mean(-1))
-    return fsp_list
-
-
+# RepDistiller helper/pretrain.py init() (the 'fsp' branch), with FSP.py's compute_fsp from the fixture script.
 def fsp_trajectory(steps=10, lr=0.05):
     """The initialisation stage: the student's feature modules trained on Σ MSE of FSP matrices."""
     torch.manual_seed(13)

@@ -37,9 +37,11 @@ function describeOption(schema: z.ZodTypeAny): { type: string; default: unknown;
 function methodDetail(m: MethodEntry): string {
   const lines = [`${m.name}: ${m.description}`];
   if (m.paper) lines.push(`  paper: ${m.paper}`);
-  lines.push(
-    `  teacher: ${m.needsTeacher ? 'yes' : 'no'}; views: ${m.views}${m.equalWidths ? '; student and teacher features of equal width' : ''}`,
-  );
+  const notes = [
+    m.equalWidths ? 'student and teacher features of equal width' : '',
+    m.deploysStudentAlone ? '' : 'deploys the student with its own modules and parts of the teacher (student.pt holds them)',
+  ].filter(Boolean);
+  lines.push(`  teacher: ${m.needsTeacher ? 'yes' : 'no'}; views: ${m.views}${notes.map((n) => `; ${n}`).join('')}`);
   const shape = Object.entries(m.options.shape as Record<string, z.ZodTypeAny>);
   lines.push(shape.length ? '  options:' : '  options: none');
   for (const [k, v] of shape) {
