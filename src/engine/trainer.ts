@@ -218,7 +218,6 @@ interface Run {
   latest: string | null;
   progress: Progress;
   started: number;
-  throughput: { images: number; seconds: number };
   emit: (e: TrainEvent) => void;
   log: (o: object) => void;
 }
@@ -238,7 +237,12 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
     await run.loader.close();
     release();
   }
-  const { progress, throughput } = run;
+  const { progress } = run;
+  // Over every epoch of the run, those before a resume included (their records are in the history).
+  const throughput = progress.history.reduce(
+    (t, h) => ({ images: t.images + h.imgPerSec * h.seconds, seconds: t.seconds + h.seconds }),
+    { images: 0, seconds: 0 },
+  );
   const last = progress.history.filter((h) => h.stage === 'main').at(-1);
   return {
     bestTop1: progress.best.top1,
@@ -277,8 +281,7 @@ function openRun(spec: RunSpec): Run {
     emit({ type: 'resume', stage: plans[Math.min(progress.stage, plans.length - 1)]!.name, epoch: progress.epoch });
     log({ event: 'resume', stage: progress.stage, epoch: progress.epoch });
   }
-  const throughput = { images: 0, seconds: 0 };
-  return { spec, plans, loader, stepsPerEpoch, latest, progress, started: performance.now(), throughput, emit, log };
+  return { spec, plans, loader, stepsPerEpoch, latest, progress, started: performance.now(), emit, log };
 }
 
 /** Every remaining epoch of one stage, each trained, evaluated, logged and checkpointed. */
@@ -302,8 +305,6 @@ async function runStage(run: Run, si: number): Promise<void> {
   for (let epoch = si === progress.stage ? progress.epoch : 0; epoch < plan.epochs; epoch++) {
     scheduler.setEpoch(epoch);
     const record = await trainEpoch(spec, plan, epoch, run.loader, stepsPerEpoch, optimizer, run.emit);
-    run.throughput.images += record.imgPerSec * record.seconds;
-    run.throughput.seconds += record.seconds;
     if (plan.evaluate) Object.assign(record, evaluateEpoch(spec));
     progress.history.push(record);
     const isBest = record.top1 !== null && record.top1 > progress.best.top1;
