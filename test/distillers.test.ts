@@ -483,3 +483,51 @@ test("variant repdistiller: FT's translator has BatchNorm and RepDistiller's rec
   );
   for (const d of [ft, authors, ab, wide]) d.dispose();
 });
+
+/** A user's network outside the zoo: forward returns logits only, features come by module path. */
+class UserNet extends torch.Module {
+  readonly conv1 = this.registerModule('conv1', new torch.nn.Conv2d(1, 8, 3, { padding: 1 }));
+  readonly bn1 = this.registerModule('bn1', new torch.nn.BatchNorm2d(8));
+  readonly relu1 = this.registerModule('relu1', new torch.nn.ReLU());
+  readonly conv2 = this.registerModule('conv2', new torch.nn.Conv2d(8, 12, 3, { stride: 2, padding: 1 }));
+  readonly relu2 = this.registerModule('relu2', new torch.nn.ReLU());
+  readonly fc = this.registerModule('fc', new torch.nn.Linear(12, 10));
+  forward(x: Tensor): Tensor {
+    const h = this.relu2.forward(this.conv2.forward(this.relu1.forward(this.bn1.forward(this.conv1.forward(x)))));
+    return this.fc.forward(h.mean([2, 3]));
+  }
+}
+
+test("the new methods run on a user's networks with features named by module path (one step, finite loss, gradients reach the student)", () => {
+  const both = (paths: string[]) => ({ student: paths, teacher: paths });
+  const cases: [string, Record<string, unknown>][] = [
+    ['kdsvd', { features: both(['relu1', 'relu2']) }],
+    ['ofd', { features: both(['bn1']), teacherBatchNorms: ['bn1'] }],
+    ['fsp', { features: both(['relu1', 'relu2']) }],
+    ['simkd', { features: both(['relu2']) }],
+    ['catkd', { features: both(['relu2']) }],
+    ['crd', { features: both(['fc:input']), nceK: 64 }],
+  ];
+  for (const [method, options] of cases) {
+    torch.manualSeed(3);
+    const student = new UserNet();
+    const d = createDistiller(method, student, new UserNet(), options, { inputShape: [1, 28, 28], trainLabels: fmnist.labels });
+    const b = loaderFor(d, 16).epochSync(0).next().value!;
+    tidy(() => {
+      for (const st of d.prepStages()) {
+        st.enter();
+        assert.ok(
+          Object.values(st.step(b, { epoch: 0, epochs: 1, step: 0 })).every((l) => Number.isFinite(l.item())),
+          method,
+        );
+      }
+      d.train();
+      const total = Object.values(d.forwardTrain(b, { epoch: 0, epochs: 1, step: 0 }).losses).reduce((a, x) => a.add(x));
+      assert.ok(Number.isFinite(total.item()), `${method}: ${total.item()}`);
+      total.backward();
+      assert.ok(student.conv1.weight.grad !== null, `${method}: no gradient at the student's first conv`);
+    });
+    b.dispose();
+    d.dispose();
+  }
+});
