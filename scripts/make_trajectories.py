@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from make_fixtures import ref_compute_fsp as compute_fsp
+from make_fixtures import ref_compute_fsp as compute_fsp, ref_crd_contrast as contrast_loss
 
 OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'trajectories.json')
 torch.set_default_dtype(torch.float64)
@@ -295,17 +295,6 @@ class ContrastMemory(nn.Module):
             ab_norm = ab_pos.pow(2).sum(1, keepdim=True).pow(0.5)
             self.memory_v2.index_copy_(0, y, ab_pos.div(ab_norm))
         return out_v1, out_v2
-
-
-def contrast_loss(x, n_data, eps=1e-7):
-    bsz = x.shape[0]
-    m = x.size(1) - 1
-    Pn = 1 / float(n_data)
-    P_pos = x.select(1, 0)
-    log_D1 = torch.div(P_pos, P_pos.add(m * Pn + eps)).log_()
-    P_neg = x.narrow(1, 1, m)
-    log_D0 = torch.div(P_neg.clone().fill_(m * Pn), P_neg.add(m * Pn + eps)).log_()
-    return - (log_D1.sum(0) + log_D0.view(-1, 1).sum(0)) / bsz
 
 
 class CRDLoss(nn.Module):

@@ -10,6 +10,7 @@ import type { ModelOutput } from '../models/model.js';
 import { Distiller, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
 import { featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
+import { classifierOf } from './util.js';
 
 const options = z
   .object({
@@ -47,8 +48,8 @@ export class CATKD extends Distiller {
     super(student, teacher);
     this.options = options.parse(opts);
     this.feats = this.featureSources(this.options.features, (o: ModelOutput) => [o.pooledMap], 1);
-    this.studentClassifier = lastLinear(student, this.options.classifiers?.student, 'student');
-    this.teacherClassifier = lastLinear(teacher, this.options.classifiers?.teacher, 'teacher');
+    this.studentClassifier = classifierOf(student, this.options.classifiers?.student, 'CAT-KD: classifiers.student');
+    this.teacherClassifier = classifierOf(teacher, this.options.classifiers?.teacher, 'CAT-KD: classifiers.teacher');
     const bias = this.studentClassifier.bias;
     if (!this.options.studentClassifierBias && bias) {
       noGrad(() => bias.zero_());
@@ -79,17 +80,4 @@ export function classActivationMaps(map: Tensor, classifier: Linear): Tensor {
     );
   const weight = classifier.weight.view(classifier.outFeatures, classifier.inFeatures, 1, 1);
   return F.conv2d(map, weight);
-}
-
-/** The named Linear module, or the network's last one. */
-function lastLinear(net: Network, path: string | undefined, role: string): Linear {
-  if (path) {
-    const m = net.getSubmodule(path);
-    if (!(m instanceof Linear)) throw new Error(`CAT-KD: classifiers.${role} '${path}' is a ${m.constructor.name}, not a Linear`);
-    return m;
-  }
-  let last: Linear | null = null;
-  for (const m of net.modules()) if (m instanceof Linear) last = m;
-  if (!last) throw new Error(`CAT-KD: the ${role} has no Linear classifier; name it with classifiers.${role}`);
-  return last;
 }

@@ -18,6 +18,7 @@ import {
 } from './distiller.js';
 import { FeatureSource, featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
+import { classifierOf } from './util.js';
 
 const options = z
   .object({
@@ -93,7 +94,7 @@ export class SimKD extends Distiller {
     this.feats = this.featureSources(this.options.features, lastFeatureMap, 1);
     const shapes = this.featureShapes(this.feats, context);
     const [sC, tC] = [shapes.student[0]![1]!, shapes.teacher[0]![1]!];
-    this.classifier = teacherClassifier(teacher, this.options.teacherClassifier);
+    this.classifier = classifierOf(teacher, this.options.teacherClassifier, 'SimKD: teacherClassifier');
     if (this.classifier.inFeatures !== tC)
       throw new Error(
         `SimKD: the teacher's classifier takes ${this.classifier.inFeatures} features but its feature map has ${tC} channels; name the map that feeds the classifier (features.teacher) or the classifier (teacherClassifier)`,
@@ -128,17 +129,4 @@ export class SimKD extends Distiller {
     if (this.options.klWeight > 0) losses.kd = L.kd(logits, t.logits, { T: this.options.T }).mul(this.options.klWeight);
     return { logits, losses };
   }
-}
-
-/** The teacher's classifier: the named module, or its last Linear module. */
-function teacherClassifier(teacher: Network, path: string | undefined): Linear {
-  if (path) {
-    const m = teacher.getSubmodule(path);
-    if (!(m instanceof Linear)) throw new Error(`SimKD: teacherClassifier '${path}' is a ${m.constructor.name}, not a Linear`);
-    return m;
-  }
-  let last: Linear | null = null;
-  for (const m of teacher.modules()) if (m instanceof Linear) last = m;
-  if (!last) throw new Error('SimKD: the teacher has no Linear classifier to reuse; name it with teacherClassifier');
-  return last;
 }

@@ -1,7 +1,8 @@
 // Helpers shared by feature-based methods.
 import type { Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
-import { BatchNorm2d, Conv2d, ConvTranspose2d, ReLU, Sequential } from '../nn/layers.js';
+import { BatchNorm2d, Conv2d, ConvTranspose2d, Linear, ReLU, Sequential } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
 import { normal_ } from '../nn/init.js';
 
 /**
@@ -54,4 +55,17 @@ export function convRegressor(s: number[], t: number[], options: { relu?: boolea
   return options.relu === false
     ? new Sequential(conv, new BatchNorm2d(tc))
     : new Sequential(conv, new BatchNorm2d(tc), new ReLU());
+}
+
+/** A network's classifier: the Linear module at `path`, or its last Linear module (SimKD, CAT-KD). */
+export function classifierOf(net: Module, path: string | undefined, what: string): Linear {
+  if (path) {
+    const m = net.getSubmodule(path);
+    if (!(m instanceof Linear)) throw new Error(`${what} '${path}' is a ${m.constructor.name}, not a Linear`);
+    return m;
+  }
+  let last: Linear | null = null;
+  for (const m of net.modules()) if (m instanceof Linear) last = m;
+  if (!last) throw new Error(`${what}: the network has no Linear classifier; name it by module path`);
+  return last;
 }
