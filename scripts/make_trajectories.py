@@ -350,6 +350,57 @@ def crd_trajectory(steps=10, beta=0.8, n_data=12, nce_k=5, feat_dim=8):
             'contrast': [enc(c) for c in contrast], 'losses': losses, 'final': {'student': state(student), 'heads': [state(crd)]}}
 
 
+# Transcribed from mdistiller distillers/OFD.py (ConnectorConvBN, init_ofd_modules, ofd_loss, train):
+# the teacher in train mode; the margins built in float64 (mdistiller rounds them to float32 first).
+def ofd_trajectory(steps=10, feat_weight=0.01):
+    from make_fixtures import ref_ofd
+    torch.manual_seed(21)
+    student, teacher = Net(4, 6, bn=True), Net(5, 8, bn=True)
+    gen = torch.Generator().manual_seed(22)
+    with torch.no_grad():  # a teacher BatchNorm with varied margins, both branches of the formula
+        teacher.bn1.weight.uniform_(0.2, 1.5, generator=gen)
+        teacher.bn1.bias.copy_(torch.randn(5, generator=gen) * 2)
+        teacher.bn1.running_mean.uniform_(-0.5, 0.5, generator=gen)
+        teacher.bn1.running_var.uniform_(0.5, 1.5, generator=gen)
+    conv = nn.Conv2d(4, 5, kernel_size=1, stride=1, padding=0, bias=False)
+    conv.weight.data.normal_(0, math.sqrt(2.0 / (1 * 1 * 5)))
+    bn = nn.BatchNorm2d(5)
+    bn.weight.data.fill_(1)
+    bn.bias.data.zero_()
+    connectors = nn.ModuleList([nn.Sequential(conv, bn)])
+    margin = []
+    for s, m in zip(teacher.bn1.weight.data, teacher.bn1.bias.data):
+        s = abs(s.item())
+        m = m.item()
+        cdf = 0.5 * (1 + math.erf((-m / s) / math.sqrt(2)))  # norm.cdf(-m / s)
+        margin.append(-s * math.exp(-((m / s) ** 2) / 2) / math.sqrt(2 * math.pi) / cdf + m if cdf > 0.001 else -3 * s)
+    margins = [torch.tensor(margin, dtype=torch.float64).unsqueeze(1).unsqueeze(2).unsqueeze(0)]
+    batches = [(torch.randn(4, 3, 8, 8, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(steps)]
+    state = lambda m: {k: enc(v) for k, v in m.state_dict().items()}
+    initial = {'student': state(student), 'teacher': state(teacher), 'heads': [state(connectors)]}
+    preact = {}
+    student.bn1.register_forward_hook(lambda m, i, o: preact.__setitem__('s', o))
+    teacher.bn1.register_forward_hook(lambda m, i, o: preact.__setitem__('t', o))
+    for m in (student, teacher, connectors):
+        m.train()  # OFD.train(): every child, the teacher included
+    opt = torch.optim.SGD(list(student.parameters()) + list(connectors.parameters()), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    losses = []
+    for x, y in batches:
+        logits, _ = student(x)
+        with torch.no_grad():
+            teacher(x)
+        feat_s = [connectors[0](preact['s'])]
+        feat_t = [F.adaptive_avg_pool2d(preact['t'], feat_s[0].shape[-2:]).detach()]
+        loss_distill = ref_ofd(feat_s[0], feat_t[0], margins[0]) / 2 ** (1 - 0 - 1)
+        loss = F.cross_entropy(logits, y) + feat_weight * loss_distill
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return {'beta': feat_weight, 'initial': initial, 'batches': [{'x': enc(x), 'y': enc(y)} for x, y in batches],
+            'losses': losses, 'final': {'student': state(student), 'teacher': state(teacher), 'heads': [state(connectors)]}}
+
+
 def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
     """Meta-knowledge-Lab/DLB dlb.py train_one_epoch, transcribed: two passes per step, Nesterov SGD."""
     torch.manual_seed(9)
@@ -382,5 +433,5 @@ def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
 
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
-        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory()}, f)
+        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory(), 'ofd': ofd_trajectory()}, f)
     print('wrote', OUT)

@@ -20,6 +20,7 @@ const fixtures = readFixture<{
   cc: Trajectory & { featDim: number };
   fsp: Trajectory;
   simkd: Trajectory & { testLogits: Encoded };
+  ofd: Omit<Trajectory, 'final'> & { final: { student: StateFixture; teacher: StateFixture; heads: StateFixture[] } };
   crd: Omit<Trajectory, 'batches'> & {
     featDim: number;
     nceK: number;
@@ -266,6 +267,37 @@ trajectoryTest(
     );
     assertState(d.student, fx.final.student, 'student');
     for (const [m, prefix] of parts) assertState(m, part(fx.final.heads[0]!, prefix), prefix);
+    torch.dispose(batches.map((b) => [b.images, b.labels]));
+    d.dispose();
+  },
+);
+
+trajectoryTest(
+  "OFD: 10 SGD steps in float64 equal mdistiller's OFD step (connector trained, margins from the teacher's BatchNorm, the teacher in train mode)",
+  () => {
+    const fx = fixtures.ofd;
+    const d = new distillers.OFD(
+      new Net(4, 6, { bn: true }),
+      new Net(5, 8, { bn: true }),
+      { features: { student: ['bn1'], teacher: ['bn1'] }, teacherBatchNorms: ['bn1'], kdWeight: fx.beta },
+      { inputShape: [3, 8, 8] },
+    );
+    d.to('float64');
+    load(d.student, fx.initial.student);
+    load(d.teacher!, fx.initial.teacher);
+    load(d.connectors, fx.initial.heads[0]!);
+    d.resetMargins(); // from the fixture teacher's γ and β
+    const batches = fx.batches.map(single);
+    d.train();
+    replay(
+      mainStage(d),
+      new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }),
+      batches,
+      fx.losses,
+    );
+    assertState(d.student, fx.final.student, 'student');
+    assertState(d.teacher!, fx.final.teacher, 'teacher (running statistics of its train-mode BatchNorm)');
+    assertState(d.connectors, fx.final.heads[0]!, 'connector');
     torch.dispose(batches.map((b) => [b.images, b.labels]));
     d.dispose();
   },

@@ -37,6 +37,8 @@ export class OFD extends Distiller {
   readonly options: OFDOptions;
   readonly connectors: ModuleList<Sequential>;
   private readonly feats: FeaturePair;
+  /** The teacher's BatchNorms the margins come from, one per feature. */
+  private readonly norms: BatchNorm2d[];
 
   constructor(student: Network, teacher: Network, opts: z.input<typeof options> = {}, context: DistillerContext = {}) {
     super(student, teacher);
@@ -52,7 +54,7 @@ export class OFD extends Distiller {
       'connectors',
       new ModuleList(shapes.student.map((s, i) => connector(s[1]!, shapes.teacher[i]![1]!))),
     );
-    const norms = this.teacherBatchNorms(teacher, shapes.teacher.length);
+    const norms = (this.norms = this.teacherBatchNorms(teacher, shapes.teacher.length));
     norms.forEach((bn, i) => {
       const channels = shapes.teacher[i]![1]!;
       if (bn.weight!.shape[0] !== channels)
@@ -86,6 +88,11 @@ export class OFD extends Distiller {
         throw new Error(`OFD: teacherBatchNorms '${p}' is a ${m.constructor.name}, not an affine BatchNorm2d`);
       return m;
     });
+  }
+
+  /** Recomputes the margins from the teacher's BatchNorms: after loading other teacher weights into this distiller. */
+  resetMargins(): void {
+    noGrad(() => this.norms.forEach((bn, i) => this.buffer(`margin${i}`)!.copy_(L.ofdMargins(bn.weight!, bn.bias!))));
   }
 
   /** One margin per teacher channel of each feature. */
