@@ -89,6 +89,10 @@ for (const method of ['kd', 'dlb', 'crd']) {
     assert.equal(resumed.code, 0, resumed.err);
     assert.match(resumed.err, /resuming at stage main, epoch \d/);
     assert.deepEqual(outcome(killed), outcome(whole));
+    const again = distill(['run', file, '--resume']);
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.err, /already complete: its checkpoint is read, nothing trains/);
+    assert.deepEqual(outcome(killed), outcome(whole), 'resuming a finished run changes nothing');
     assert.deepEqual(
       readdirSync(path.join(dir, 'runs', killed)).filter((f) => f.endsWith('.tmp') || f === '.lock'),
       [],

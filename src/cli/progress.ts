@@ -29,7 +29,11 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr): Pr
       stop();
       stream.write(`[${label}] warning: ${e.message}\n`);
     } else if (e.type === 'resume') {
-      stream.write(`[${label}] resuming at stage ${e.stage}, epoch ${e.epoch + 1}\n`);
+      stream.write(
+        e.complete
+          ? `[${label}] already complete: its checkpoint is read, nothing trains\n`
+          : `[${label}] resuming at stage ${e.stage}, epoch ${e.epoch + 1}\n`,
+      );
     } else if (e.type === 'step' && tty) {
       if (!bar) {
         bar = new cliProgress.SingleBar(

@@ -26,7 +26,7 @@ export type TrainEvent =
   | { type: 'stage'; stage: string; epochs: number; stepsPerEpoch: number }
   | { type: 'step'; stage: string; epoch: number; step: number; steps: number; losses: Record<string, number>; imgPerSec: number }
   | { type: 'epoch'; record: EpochRecord }
-  | { type: 'resume'; stage: string; epoch: number }
+  | { type: 'resume'; stage: string; epoch: number; /** Every stage had already finished: nothing trains. */ complete: boolean }
   | { type: 'warning'; message: string };
 
 export interface RunResult {

@@ -278,7 +278,8 @@ function openRun(spec: RunSpec): Run {
   const latest = spec.outDir ? path.join(spec.outDir, 'latest.pt') : null;
   const progress = restore(spec, plans, latest);
   if (spec.resume && progress.history.length) {
-    emit({ type: 'resume', stage: plans[Math.min(progress.stage, plans.length - 1)]!.name, epoch: progress.epoch });
+    const complete = progress.stage >= plans.length;
+    emit({ type: 'resume', stage: plans[Math.min(progress.stage, plans.length - 1)]!.name, epoch: progress.epoch, complete });
     log({ event: 'resume', stage: progress.stage, epoch: progress.epoch });
   }
   return { spec, plans, loader, stepsPerEpoch, latest, progress, started: performance.now(), emit, log };
