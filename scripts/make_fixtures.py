@@ -693,6 +693,24 @@ def ref_ft_repdistiller(f_s, f_t, p1=2, p2=1):
     return (factor(f_s) - factor(f_t)).pow(p2).mean()
 
 
+# Transcribed from sunshangquan/logit-standardization-KD mdistiller/distillers/KD.py (normalize,
+# kd_loss with logit_stand): z-score, then the method's own loss (KD, DKD there; DIST here the same way).
+def ref_ls_normalize(logit):
+    mean = logit.mean(dim=-1, keepdims=True)
+    stdv = logit.std(dim=-1, keepdims=True)
+    return (logit - mean) / (1e-7 + stdv)
+
+
+def ref_lskd(logits_student_in, logits_teacher_in, temperature=2.0):
+    logits_student = ref_ls_normalize(logits_student_in)
+    logits_teacher = ref_ls_normalize(logits_teacher_in)
+    log_pred_student = F.log_softmax(logits_student / temperature, dim=1)
+    pred_teacher = F.softmax(logits_teacher / temperature, dim=1)
+    loss_kd = F.kl_div(log_pred_student, pred_teacher, reduction="none").sum(1).mean()
+    loss_kd *= temperature**2
+    return loss_kd
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -732,6 +750,10 @@ LOSSES = [
     ('catkd_r4', ['n:2,4,8,8', 'n:2,4,8,8!'], lambda s, t: ref_cat_loss(s, t, CAM_RESOLUTION=4)),
     ('crd_contrast', ['p:4,7'], ref_crd_contrast),
     ('ft_repdistiller', ['n:3,4,4,4', 'n:3,4,4,4!'], ref_ft_repdistiller),
+    ('kd_ls', ['n:6,5', 'n:6,5!'], ref_lskd),
+    ('dkd_ls', ['n:6,5', 'n:6,5!', 'i:6:5'],
+     lambda a, b, y: ref_dkd(ref_ls_normalize(a), ref_ls_normalize(b), y, alpha=9.0, beta=72.0, T=2.0)),
+    ('dist_ls', ['n:6,5', 'n:6,5!'], lambda a, b: ref_dist(ref_ls_normalize(a), ref_ls_normalize(b), tau=2.0)),
 ]
 
 

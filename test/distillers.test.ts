@@ -46,6 +46,9 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   catkd_r4: ([s, t]) => losses.catkd(s!, t!, { resolution: 4, normalize: true }),
   crd_contrast: ([x]) => losses.crdContrast(x!, 50),
   ft_repdistiller: ([s, t]) => losses.ft(s!, t!, { factor: 'attention' }),
+  kd_ls: ([a, b]) => losses.kd(...losses.standardizedPair(a!, b!, true), { T: 2 }),
+  dkd_ls: ([a, b, y]) => losses.dkd(...losses.standardizedPair(a!, b!, true), y!, { alpha: 9, beta: 72, T: 2 }),
+  dist_ls: ([a, b]) => losses.dist(...losses.standardizedPair(a!, b!, true), { tau: 2 }),
   kdsvd_mdistiller: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!], { layout: 'mdistiller' }),
 };
 
@@ -530,4 +533,33 @@ test("the new methods run on a user's networks with features named by module pat
     b.dispose();
     d.dispose();
   }
+});
+
+test('logitStandardization (LSKD) z-scores both networks’ logits inside KD, DKD and DIST; CE keeps the raw logits', () => {
+  const first = makePair('kd');
+  const b = loaderFor(first, 8).epochSync(0).next().value!;
+  first.dispose();
+  const cases: [string, Record<string, unknown>, (zS: Tensor, zT: Tensor) => Tensor][] = [
+    ['kd', { T: 2, kdWeight: 1 }, (s, t) => losses.kd(s, t, { T: 2 })],
+    ['dkd', { T: 2, warmupEpochs: 0 }, (s, t) => losses.dkd(s, t, b.labels, { T: 2 })],
+    ['dist', { tau: 2, kdWeight: 1 }, (s, t) => losses.dist(s, t, { tau: 2 })],
+  ];
+  for (const [method, options, loss] of cases) {
+    const d = makePair(method, { ...options, logitStandardization: true });
+    d.eval(); // BatchNorm on running statistics: the two forwards below see the same logits
+    tidy(() => {
+      const out = d.forwardTrain(b, { epoch: 0, epochs: 1, step: 0 });
+      const zS = d.forwardTest(b.images);
+      const zT = losses.standardizeLogits((d.teacher!.forward(b.images) as { logits: Tensor }).logits);
+      const expected = loss(losses.standardizeLogits(zS), zT).item();
+      const got = Object.entries(out.losses)
+        .find(([k]) => k !== 'ce')![1]
+        .item();
+      assert.ok(Math.abs(got - expected) < 1e-5 * Math.max(1, Math.abs(expected)), `${method}: ${got} vs ${expected}`);
+      const z = losses.standardizeLogits(zS);
+      assert.ok(z.mean(1).abs().max().item() < 1e-5 && z.std(1).sub(1).abs().max().item() < 1e-4, 'rows z-scored');
+    });
+    d.dispose();
+  }
+  b.dispose();
 });

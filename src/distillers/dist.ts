@@ -1,7 +1,7 @@
 // DIST (Huang et al. 2022): w_ce · CE + w_kd · τ² (β · inter-class + γ · intra-class relation).
 import { z } from 'zod';
 import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
-import type { Network } from './features.js';
+import { logitStandardizationOption, type Network } from './features.js';
 import * as L from './losses.js';
 
 const options = z
@@ -11,6 +11,7 @@ const options = z
     tau: z.number().positive().default(4).describe('temperature'),
     ceWeight: z.number().nonnegative().default(1),
     kdWeight: z.number().nonnegative().default(2),
+    logitStandardization: logitStandardizationOption,
   })
   .strict();
 export type DISTOptions = z.infer<typeof options>;
@@ -26,9 +27,10 @@ export class DIST extends Distiller {
     const { beta, gamma, tau, ceWeight, kdWeight } = this.options;
     const zS = this.studentLogits(batch.images);
     const zT = this.teacherLogits(batch.images);
+    const [kS, kT] = L.standardizedPair(zS, zT, this.options.logitStandardization);
     return {
       logits: zS,
-      losses: { ce: this.ce(zS, batch.labels).mul(ceWeight), dist: L.dist(zS, zT, { beta, gamma, tau }).mul(kdWeight) },
+      losses: { ce: this.ce(zS, batch.labels).mul(ceWeight), dist: L.dist(kS, kT, { beta, gamma, tau }).mul(kdWeight) },
     };
   }
 }

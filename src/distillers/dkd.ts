@@ -1,7 +1,7 @@
 // DKD (Zhao et al. 2022): w_ce · CE + min(epoch / warmup, 1) · (α · TCKD + β · NCKD).
 import { z } from 'zod';
 import { Distiller, type TrainBatch, type TrainContext, type TrainOutput } from './distiller.js';
-import type { Network } from './features.js';
+import { logitStandardizationOption, type Network } from './features.js';
 import * as L from './losses.js';
 
 const options = z
@@ -11,6 +11,7 @@ const options = z
     T: z.number().positive().default(4).describe('temperature'),
     ceWeight: z.number().nonnegative().default(1),
     warmupEpochs: z.number().int().nonnegative().default(20).describe('epochs over which the loss ramps up'),
+    logitStandardization: logitStandardizationOption,
   })
   .strict();
 export type DKDOptions = z.infer<typeof options>;
@@ -26,13 +27,14 @@ export class DKD extends Distiller {
     const { alpha, beta, T, ceWeight, warmupEpochs } = this.options;
     const zS = this.studentLogits(batch.images);
     const zT = this.teacherLogits(batch.images);
+    const [kS, kT] = L.standardizedPair(zS, zT, this.options.logitStandardization);
     // mdistiller counts epochs from 1.
     const ramp = warmupEpochs > 0 ? Math.min((ctx.epoch + 1) / warmupEpochs, 1) : 1;
     return {
       logits: zS,
       losses: {
         ce: this.ce(zS, batch.labels).mul(ceWeight),
-        dkd: L.dkd(zS, zT, batch.labels, { alpha, beta, T }).mul(ramp),
+        dkd: L.dkd(kS, kT, batch.labels, { alpha, beta, T }).mul(ramp),
       },
     };
   }

@@ -25,6 +25,14 @@ export const pooledFeatureOption = featuresOption.describe(
 );
 export type FeaturePaths = NonNullable<z.infer<typeof featuresOption>>;
 
+/** `logitStandardization` of the logit methods (LSKD): z-score both networks' logits before the loss. */
+export const logitStandardizationOption = z
+  .boolean()
+  .default(false)
+  .describe(
+    'z-score student and teacher logits before the temperature (LSKD, Sun et al. 2024); its recipe: T 2 and the distillation weight × 9',
+  );
+
 const isModelOutput = (o: unknown): o is ModelOutput =>
   !!o && typeof o === 'object' && (o as ModelOutput).logits instanceof Tensor;
 

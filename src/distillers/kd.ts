@@ -1,7 +1,7 @@
 // KD (Hinton et al. 2015): w_ce · CE + w_kd · T² KL(p_t ‖ p_s) at temperature T.
 import { z } from 'zod';
 import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
-import type { Network } from './features.js';
+import { logitStandardizationOption, type Network } from './features.js';
 import * as L from './losses.js';
 
 const options = z
@@ -9,6 +9,7 @@ const options = z
     T: z.number().positive().default(4).describe('temperature'),
     ceWeight: z.number().nonnegative().default(0.1),
     kdWeight: z.number().nonnegative().default(0.9),
+    logitStandardization: logitStandardizationOption,
   })
   .strict();
 export type KDOptions = z.infer<typeof options>;
@@ -23,11 +24,12 @@ export class KD extends Distiller {
   forwardTrain(batch: TrainBatch): TrainOutput {
     const zS = this.studentLogits(batch.images);
     const zT = this.teacherLogits(batch.images);
+    const [kS, kT] = L.standardizedPair(zS, zT, this.options.logitStandardization);
     return {
       logits: zS,
       losses: {
         ce: this.ce(zS, batch.labels).mul(this.options.ceWeight),
-        kd: L.kd(zS, zT, { T: this.options.T }).mul(this.options.kdWeight),
+        kd: L.kd(kS, kT, { T: this.options.T }).mul(this.options.kdWeight),
       },
     };
   }

@@ -5,6 +5,19 @@ import { cat, eye, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { matchSpatial } from './util.js';
 
+/**
+ * Logit standardisation (LSKD, Sun et al. CVPR 2024; sunshangquan/logit-standardization-KD):
+ * each row z-scored, (z − mean) / (1e-7 + std) with the unbiased std, before the temperature.
+ */
+export function standardizeLogits(z: Tensor): Tensor {
+  return z.sub(z.mean(-1, { keepdim: true })).div(z.std(-1, { unbiased: true, keepdim: true }).add(1e-7));
+}
+
+/** Both networks' logits, standardised when `on` (the logit methods' logitStandardization option). */
+export function standardizedPair(zS: Tensor, zT: Tensor, on: boolean): [Tensor, Tensor] {
+  return on ? [standardizeLogits(zS), standardizeLogits(zT)] : [zS, zT];
+}
+
 /** KD: T² · mean_batch Σ_k p_t,k (log p_t,k − log p_s,k), p = softmax(z / T). */
 export function kd(zS: Tensor, zT: Tensor, options: { T?: number } = {}): Tensor {
   const t = options.T ?? 4;
