@@ -711,6 +711,16 @@ def ref_lskd(logits_student_in, logits_teacher_in, temperature=2.0):
     return loss_kd
 
 
+# Transcribed from zkxufo/TTM distiller_zoo/wttm.py and ttm.py.
+def ref_wttm(y_s, y_t, l=0.1, weighted=True):
+    p_s = F.log_softmax(y_s, dim=1)
+    p_t = torch.pow(torch.softmax(y_t, dim=1), l)
+    norm = torch.sum(p_t, dim=1)
+    p_t = p_t / norm.unsqueeze(1)
+    KL = torch.sum(F.kl_div(p_s, p_t, reduction='none'), dim=1)
+    return torch.mean(norm * KL) if weighted else torch.mean(KL)
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -754,6 +764,8 @@ LOSSES = [
     ('dkd_ls', ['n:6,5', 'n:6,5!', 'i:6:5'],
      lambda a, b, y: ref_dkd(ref_ls_normalize(a), ref_ls_normalize(b), y, alpha=9.0, beta=72.0, T=2.0)),
     ('dist_ls', ['n:6,5', 'n:6,5!'], lambda a, b: ref_dist(ref_ls_normalize(a), ref_ls_normalize(b), tau=2.0)),
+    ('wttm', ['n:6,5', 'n:6,5!'], ref_wttm),
+    ('ttm_g03', ['n:6,5', 'n:6,5!'], lambda a, b: ref_wttm(a, b, l=0.3, weighted=False)),
 ]
 
 

@@ -49,6 +49,8 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   kd_ls: ([a, b]) => losses.kd(...losses.standardizedPair(a!, b!, true), { T: 2 }),
   dkd_ls: ([a, b, y]) => losses.dkd(...losses.standardizedPair(a!, b!, true), y!, { alpha: 9, beta: 72, T: 2 }),
   dist_ls: ([a, b]) => losses.dist(...losses.standardizedPair(a!, b!, true), { tau: 2 }),
+  wttm: ([a, b]) => losses.ttm(a!, b!, { gamma: 0.1 }),
+  ttm_g03: ([a, b]) => losses.ttm(a!, b!, { gamma: 0.3, weighted: false }),
   kdsvd_mdistiller: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!], { layout: 'mdistiller' }),
 };
 

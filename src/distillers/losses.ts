@@ -395,3 +395,18 @@ export function crdContrast(x: Tensor, numSamples: number): Tensor {
     .log();
   return logD1.sum().add(logD0.sum()).neg().div(b);
 }
+
+/**
+ * TTM / WTTM (Zheng & Yang, ICLR 2024; zkxufo/TTM distiller_zoo/ttm.py, wttm.py): the teacher's
+ * probabilities raised to the power γ and renormalised (a transformed teacher, γ = 1/T), matched
+ * by KL(p̃_t ‖ p_s) with the student at temperature 1; WTTM weights each sample by the
+ * normaliser Σ_k p_t,k^γ (`weighted`), TTM does not. Mean over the batch.
+ */
+export function ttm(zS: Tensor, zT: Tensor, options: { gamma?: number; weighted?: boolean } = {}): Tensor {
+  const gamma = options.gamma ?? 0.1;
+  const logPs = F.logSoftmax(zS, 1);
+  const powered = F.softmax(zT.detach(), 1).pow(gamma);
+  const norm = powered.sum(1);
+  const kl = F.klDiv(logPs, powered.div(norm.unsqueeze(1)), { reduction: 'none' }).sum(1);
+  return ((options.weighted ?? true) ? norm.mul(kl) : kl).mean();
+}
