@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures')
@@ -721,6 +722,21 @@ def ref_wttm(y_s, y_t, l=0.1, weighted=True):
     return torch.mean(norm * KL) if weighted else torch.mean(KL)
 
 
+# Transcribed from yuanli2333/Teacher-free-Knowledge-Distillation my_loss_function.py:
+# loss_kd_regularization's and loss_kd_self's distillation terms (nn.KLDivLoss() default mean).
+def ref_tfkd_reg_term(outputs, labels, T=20.0, correct_prob=0.99):
+    K = outputs.size(1)
+    teacher_soft = torch.ones_like(outputs)
+    teacher_soft = teacher_soft * (1 - correct_prob) / (K - 1)
+    for i in range(outputs.shape[0]):
+        teacher_soft[i, labels[i]] = correct_prob
+    return nn.KLDivLoss()(F.log_softmax(outputs, dim=1), F.softmax(teacher_soft / T, dim=1))
+
+
+def ref_tfkd_self_term(outputs, teacher_outputs, T=6.0):
+    return nn.KLDivLoss()(F.log_softmax(outputs / T, dim=1), F.softmax(teacher_outputs / T, dim=1)) * (T * T)
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -766,6 +782,9 @@ LOSSES = [
     ('dist_ls', ['n:6,5', 'n:6,5!'], lambda a, b: ref_dist(ref_ls_normalize(a), ref_ls_normalize(b), tau=2.0)),
     ('wttm', ['n:6,5', 'n:6,5!'], ref_wttm),
     ('ttm_g03', ['n:6,5', 'n:6,5!'], lambda a, b: ref_wttm(a, b, l=0.3, weighted=False)),
+    ('tfkd_reg', ['n:6,5', 'i:6:5'], ref_tfkd_reg_term),
+    ('tfkd_reg_t2', ['n:6,5', 'i:6:5'], lambda z, y: ref_tfkd_reg_term(z, y, T=2.0, correct_prob=0.9)),
+    ('tfkd_self', ['n:6,5', 'n:6,5!'], ref_tfkd_self_term),
 ]
 
 

@@ -100,6 +100,9 @@ test("a comparison gives each run the data of its own config (not the first conf
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /\[small\] stage main: 1 epoch\(s\) x 4 steps/);
   assert.match(r.err, /\[large\] stage main: 1 epoch\(s\) x 8 steps/);
+  // Two configs of one method: the table tells their rows apart by config name.
+  assert.match(r.out, /\| baseline \[small\] \|/);
+  assert.match(r.out, /\| baseline \[large\] \|/);
 });
 
 test('--grid is bounded', () => {

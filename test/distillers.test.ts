@@ -51,6 +51,9 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   dist_ls: ([a, b]) => losses.dist(...losses.standardizedPair(a!, b!, true), { tau: 2 }),
   wttm: ([a, b]) => losses.ttm(a!, b!, { gamma: 0.1 }),
   ttm_g03: ([a, b]) => losses.ttm(a!, b!, { gamma: 0.3, weighted: false }),
+  tfkd_reg: ([z, y]) => losses.tfkdRegularization(z!, y!),
+  tfkd_reg_t2: ([z, y]) => losses.tfkdRegularization(z!, y!, { T: 2, correctProb: 0.9 }),
+  tfkd_self: ([a, b]) => losses.tfkdSelf(a!, b!),
   kdsvd_mdistiller: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!], { layout: 'mdistiller' }),
 };
 

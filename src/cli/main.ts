@@ -164,6 +164,11 @@ async function compareCommand(files: string[], o: CompareOptions): Promise<void>
       labels.push(`${method === 'none' ? 'baseline' : method.toUpperCase()}${suffix ? ` (${suffix})` : ''}`);
     }
   }
+  // Two configs of one method (kd and kd-ls): their rows are told apart by the config's name.
+  const plain = [...labels];
+  plain.forEach((label, i) => {
+    if (plain.indexOf(label) !== plain.lastIndexOf(label)) labels[i] = `${label} [${runs[i]!.name}]`;
+  });
   const teacher = o.teacher
     ? await loadConfig(
         o.teacher,

@@ -22,6 +22,7 @@ import { FSP } from './fsp.js';
 import { SimKD } from './simkd.js';
 import { CATKD, classActivationMaps } from './catkd.js';
 import { CRD, contrastSampler } from './crd.js';
+import { TfKDReg, TfKDSelf } from './tfkd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -54,6 +55,8 @@ export {
   classActivationMaps,
   CRD,
   contrastSampler,
+  TfKDReg,
+  TfKDSelf,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -167,4 +170,14 @@ registerMethodClass('crd', CRD, {
   description: 'contrastive representation distillation with a memory bank (Tian et al. 2020)',
   paper: 'https://arxiv.org/abs/1910.10699',
   example: 'method: {name: crd, options: {kdWeight: 0.8, nceK: 16384, memory: bank}}',
+});
+registerMethodClass('tfkd-reg', TfKDReg, {
+  description: 'teacher-free KD: a virtual teacher of label smoothing, no network (Yuan et al. 2020)',
+  paper: 'https://arxiv.org/abs/1909.11723',
+  example: 'method: {name: tfkd-reg, options: {alpha: 0.1, T: 20, multiplier: 100}}',
+});
+registerMethodClass('tfkd-self', TfKDSelf, {
+  description: 'teacher-free KD: a pretrained copy of the student as its own teacher (Yuan et al. 2020)',
+  paper: 'https://arxiv.org/abs/1909.11723',
+  example: 'method: {name: tfkd-self, options: {alpha: 0.95, T: 6, multiplier: 50}}',
 });

@@ -410,3 +410,25 @@ export function ttm(zS: Tensor, zT: Tensor, options: { gamma?: number; weighted?
   const kl = F.klDiv(logPs, powered.div(norm.unsqueeze(1)), { reduction: 'none' }).sum(1);
   return ((options.weighted ?? true) ? norm.mul(kl) : kl).mean();
 }
+
+/**
+ * Tf-KD's virtual teacher (Yuan et al. CVPR 2020, loss_kd_regularization): 0.99 on the label and
+ * 0.01/(K−1) elsewhere, softened by softmax(p / T); KL to the student's log_softmax(z), averaged
+ * over every element (nn.KLDivLoss's default 'mean', as the reference).
+ */
+export function tfkdRegularization(z: Tensor, y: Tensor, options: { T?: number; correctProb?: number } = {}): Tensor {
+  const { T: t = 20, correctProb = 0.99 } = options;
+  const k = z.shape[1]!;
+  const rest = (1 - correctProb) / (k - 1);
+  const virtual = F.oneHot(y, k)
+    .to(z.dtype)
+    .mul(correctProb - rest)
+    .add(rest);
+  return F.klDiv(F.logSoftmax(z, 1), F.softmax(virtual.div(t), 1), { reduction: 'mean' });
+}
+
+/** Tf-KD's self-teacher term (loss_kd_self): T² · KL(softmax(z_t/T) ‖ softmax(z_s/T)) averaged over every element. */
+export function tfkdSelf(zS: Tensor, zT: Tensor, options: { T?: number } = {}): Tensor {
+  const t = options.T ?? 6;
+  return F.klDiv(F.logSoftmax(zS.div(t), 1), F.softmax(zT.detach().div(t), 1), { reduction: 'mean' }).mul(t * t);
+}
