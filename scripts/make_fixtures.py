@@ -737,6 +737,25 @@ def ref_tfkd_self_term(outputs, teacher_outputs, T=6.0):
     return nn.KLDivLoss()(F.log_softmax(outputs / T, dim=1), F.softmax(teacher_outputs / T, dim=1)) * (T * T)
 
 
+# Transcribed from yzd-v/cls_KD mmcls/models/dis_losses/nkd.py (NKDLoss.forward).
+def ref_nkd(logit_s, logit_t, gt_label, temp=1.0, gamma=1.5):
+    label = gt_label.view(len(gt_label), 1)
+    N, c = logit_s.shape
+    s_i = F.log_softmax(logit_s, dim=1)
+    t_i = F.softmax(logit_t, dim=1)
+    s_t = torch.gather(s_i, 1, label)
+    t_t = torch.gather(t_i, 1, label).detach()
+    loss_t = - (t_t * s_t).mean()
+    mask = torch.ones_like(logit_s).scatter_(1, label, 0).bool()
+    logit_s = logit_s[mask].reshape(N, -1)
+    logit_t = logit_t[mask].reshape(N, -1)
+    S_i = F.log_softmax(logit_s / temp, dim=1)
+    T_i = F.softmax(logit_t / temp, dim=1)
+    loss_non = (T_i * S_i).sum(dim=1).mean()
+    loss_non = - gamma * (temp ** 2) * loss_non
+    return loss_t + loss_non
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -785,6 +804,8 @@ LOSSES = [
     ('tfkd_reg', ['n:6,5', 'i:6:5'], ref_tfkd_reg_term),
     ('tfkd_reg_t2', ['n:6,5', 'i:6:5'], lambda z, y: ref_tfkd_reg_term(z, y, T=2.0, correct_prob=0.9)),
     ('tfkd_self', ['n:6,5', 'n:6,5!'], ref_tfkd_self_term),
+    ('nkd', ['n:6,5', 'n:6,5!', 'i:6:5'], ref_nkd),
+    ('nkd_cifar', ['n:6,7', 'n:6,7!', 'i:6:7'], lambda a, b, y: ref_nkd(a, b, y, temp=3.0, gamma=3.5)),
 ]
 
 

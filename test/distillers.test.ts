@@ -54,6 +54,8 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   tfkd_reg: ([z, y]) => losses.tfkdRegularization(z!, y!),
   tfkd_reg_t2: ([z, y]) => losses.tfkdRegularization(z!, y!, { T: 2, correctProb: 0.9 }),
   tfkd_self: ([a, b]) => losses.tfkdSelf(a!, b!),
+  nkd: ([a, b, y]) => losses.nkd(a!, b!, y!),
+  nkd_cifar: ([a, b, y]) => losses.nkd(a!, b!, y!, { T: 3, gamma: 3.5 }),
   kdsvd_mdistiller: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!], { layout: 'mdistiller' }),
 };
 

@@ -23,6 +23,7 @@ import { SimKD } from './simkd.js';
 import { CATKD, classActivationMaps } from './catkd.js';
 import { CRD, contrastSampler } from './crd.js';
 import { TfKDReg, TfKDSelf } from './tfkd.js';
+import { NKD } from './nkd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -57,6 +58,7 @@ export {
   contrastSampler,
   TfKDReg,
   TfKDSelf,
+  NKD,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -180,4 +182,9 @@ registerMethodClass('tfkd-self', TfKDSelf, {
   description: 'teacher-free KD: a pretrained copy of the student as its own teacher (Yuan et al. 2020)',
   paper: 'https://arxiv.org/abs/1909.11723',
   example: 'method: {name: tfkd-self, options: {alpha: 0.95, T: 6, multiplier: 50}}',
+});
+registerMethodClass('nkd', NKD, {
+  description: 'normalized KD: target term and renormalised non-target term (Yang et al. 2023)',
+  paper: 'https://arxiv.org/abs/2303.13005',
+  example: 'method: {name: nkd, options: {T: 3, gamma: 3.5}}',
 });

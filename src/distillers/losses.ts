@@ -1,7 +1,7 @@
 // The pure distillation losses, each reading like its formula in docs/methods.md.
 // Every function returns a scalar tensor with gradients to its student inputs; teacher inputs
 // are constants (detached), as in the reference implementations.
-import { cat, eye, type Tensor } from '../tensor/index.js';
+import { cat, eye, tensor, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { matchSpatial } from './util.js';
 
@@ -431,4 +431,35 @@ export function tfkdRegularization(z: Tensor, y: Tensor, options: { T?: number; 
 export function tfkdSelf(zS: Tensor, zT: Tensor, options: { T?: number } = {}): Tensor {
   const t = options.T ?? 6;
   return F.klDiv(F.logSoftmax(zS.div(t), 1), F.softmax(zT.detach().div(t), 1), { reduction: 'mean' }).mul(t * t);
+}
+
+/** Per row, the indices of every class but the label: [N, C − 1] (int64), for a non-target gather. */
+function nonTargetIndex(y: Tensor, classes: number): Tensor {
+  const labels = Array.from(y.dataSync() as ArrayLike<number | bigint>, Number);
+  const data = labels.flatMap((label) => Array.from({ length: classes - 1 }, (_, j) => (j < label ? j : j + 1)));
+  return tensor(data, { dtype: 'int64', device: y.device }).view(labels.length, classes - 1);
+}
+
+/**
+ * NKD (Yang et al. ICCV 2023, normalized KD; yzd-v/cls_KD NKDLoss): −mean(t_y · log s_y) on the
+ * target class, plus −γ T² mean_i Σ_k T_k log S_k over the non-target classes renormalised at
+ * temperature T (the target column removed before the softmax).
+ */
+export function nkd(zS: Tensor, zT: Tensor, y: Tensor, options: { T?: number; gamma?: number } = {}): Tensor {
+  const { T: t = 1, gamma = 1.5 } = options;
+  const [n, c] = [zS.shape[0]!, zS.shape[1]!];
+  const label = y.view(n, 1);
+  const teacher = zT.detach();
+  const sTarget = F.logSoftmax(zS, 1).gather(1, label);
+  const tTarget = F.softmax(teacher, 1).gather(1, label);
+  const lossTarget = tTarget.mul(sTarget).mean().neg();
+  const others = nonTargetIndex(y, c);
+  const sNon = F.logSoftmax(zS.gather(1, others).div(t), 1);
+  const tNon = F.softmax(teacher.gather(1, others).div(t), 1);
+  const lossNon = tNon
+    .mul(sNon)
+    .sum(1)
+    .mean()
+    .mul(-gamma * t * t);
+  return lossTarget.add(lossNon);
 }
