@@ -756,6 +756,12 @@ def ref_nkd(logit_s, logit_t, gt_label, temp=1.0, gamma=1.5):
     return loss_t + loss_non
 
 
+# Transcribed from lgcnsai/PS-KD-Pytorch loss/pskd_loss.py (Custom_CrossEntropy_PSKD).
+def ref_pskd_ce(output, targets):
+    log_probs = nn.LogSoftmax(dim=1)(output)
+    return (- targets * log_probs).mean(0).sum()
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -806,6 +812,7 @@ LOSSES = [
     ('tfkd_self', ['n:6,5', 'n:6,5!'], ref_tfkd_self_term),
     ('nkd', ['n:6,5', 'n:6,5!', 'i:6:5'], ref_nkd),
     ('nkd_cifar', ['n:6,7', 'n:6,7!', 'i:6:7'], lambda a, b, y: ref_nkd(a, b, y, temp=3.0, gamma=3.5)),
+    ('pskd_ce', ['n:6,5', 'p:6,5!'], ref_pskd_ce),
 ]
 
 

@@ -401,6 +401,43 @@ def ofd_trajectory(steps=10, feat_weight=0.01):
             'losses': losses, 'final': {'student': state(student), 'teacher': state(teacher), 'heads': [state(connectors)]}}
 
 
+# Transcribed from lgcnsai/PS-KD-Pytorch main.py train() (the --PSKD branch) and
+# loss/pskd_loss.py: soft targets from the previous epoch's predictions kept per sample.
+def pskd_trajectory(epochs=3, n_data=8, batch=4, alpha_T=0.8):
+    torch.manual_seed(23)
+    model = Net(4, 6, bn=True)
+    gen = torch.Generator().manual_seed(24)
+    images = torch.randn(n_data, 3, 8, 8, generator=gen)
+    labels = torch.randint(0, 5, (n_data,), generator=gen)
+    initial = {k: enc(v) for k, v in model.state_dict().items()}
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    all_predictions = torch.zeros(n_data, 5)
+    logsoftmax = nn.LogSoftmax(dim=1)
+    steps, losses = [], []
+    model.train()
+    for epoch in range(epochs):
+        alpha_t = max(0, alpha_T * ((epoch + 1) / epochs))
+        order = torch.randperm(n_data, generator=gen)
+        for b in range(n_data // batch):
+            input_indices = order[b * batch:(b + 1) * batch]
+            inputs, targets = images[input_indices], labels[input_indices]
+            targets_one_hot = torch.eye(5)[targets.numpy()]
+            if epoch == 0:
+                all_predictions[input_indices] = targets_one_hot
+            soft_targets = ((1 - alpha_t) * targets_one_hot) + (alpha_t * all_predictions[input_indices])
+            outputs = model(inputs)[0]
+            softmax_output = F.softmax(outputs, dim=1)
+            loss = (- soft_targets * logsoftmax(outputs)).mean(0).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            all_predictions[input_indices] = softmax_output.detach()
+            steps.append({'epoch': epoch, 'index': enc(input_indices), 'x': enc(inputs), 'y': enc(targets)})
+            losses.append(loss.item())
+    return {'epochs': epochs, 'alphaT': alpha_T, 'labels': enc(labels), 'initial': initial, 'steps': steps, 'losses': losses,
+            'final': {k: enc(v) for k, v in model.state_dict().items()}, 'predictions': enc(all_predictions)}
+
+
 def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
     """Meta-knowledge-Lab/DLB dlb.py train_one_epoch, transcribed: two passes per step, Nesterov SGD."""
     torch.manual_seed(9)
@@ -433,5 +470,5 @@ def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
 
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
-        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory(), 'ofd': ofd_trajectory()}, f)
+        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory(), 'ofd': ofd_trajectory(), 'pskd': pskd_trajectory()}, f)
     print('wrote', OUT)

@@ -56,6 +56,7 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   tfkd_self: ([a, b]) => losses.tfkdSelf(a!, b!),
   nkd: ([a, b, y]) => losses.nkd(a!, b!, y!),
   nkd_cifar: ([a, b, y]) => losses.nkd(a!, b!, y!, { T: 3, gamma: 3.5 }),
+  pskd_ce: ([z, q]) => losses.softTargetCrossEntropy(z!, q!),
   kdsvd_mdistiller: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!], { layout: 'mdistiller' }),
 };
 

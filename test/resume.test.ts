@@ -65,8 +65,9 @@ test('teacher for the resumed runs', () => {
   assert.equal(r.code, 0, r.err);
 });
 
-// CRD: its memories and Z are in the checkpoint, its negatives a function of seed, epoch and step.
-for (const method of ['kd', 'dlb', 'crd']) {
+// CRD: its memories and Z are in the checkpoint, its negatives a function of seed, epoch and step;
+// PS-KD: its per-sample past predictions are in the checkpoint.
+for (const method of ['kd', 'dlb', 'crd', 'pskd']) {
   test(`${method}: SIGKILL after epoch 1, after epoch 3 and mid-epoch, each resumed: the result equals the uninterrupted run exactly`, async () => {
     const whole = `${method}-whole`;
     const killed = `${method}-killed`;

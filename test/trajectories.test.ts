@@ -21,6 +21,16 @@ const fixtures = readFixture<{
   fsp: Trajectory;
   simkd: Trajectory & { testLogits: Encoded };
   ofd: Omit<Trajectory, 'final'> & { final: { student: StateFixture; teacher: StateFixture; heads: StateFixture[] } };
+  pskd: {
+    epochs: number;
+    alphaT: number;
+    labels: Encoded;
+    initial: StateFixture;
+    steps: (Batch & { epoch: number; index: Encoded })[];
+    losses: number[];
+    final: StateFixture;
+    predictions: Encoded;
+  };
   crd: Omit<Trajectory, 'batches'> & {
     featDim: number;
     nceK: number;
@@ -299,6 +309,42 @@ trajectoryTest(
     assertState(d.teacher!, fx.final.teacher, 'teacher (running statistics of its train-mode BatchNorm)');
     assertState(d.connectors, fx.final.heads[0]!, 'connector');
     torch.dispose(batches.map((b) => [b.images, b.labels]));
+    d.dispose();
+  },
+);
+
+trajectoryTest(
+  "PS-KD: 3 epochs of SGD in float64 equal the authors' train() (soft targets from each sample's prediction of the previous epoch)",
+  () => {
+    const fx = fixtures.pskd;
+    const labels = Int32Array.from(fx.labels.data as number[]);
+    const d = new distillers.PSKD(
+      new Net(4, 6, { bn: true }),
+      null,
+      { alphaT: fx.alphaT },
+      { inputShape: [3, 8, 8], trainLabels: labels },
+    );
+    d.to('float64');
+    load(d.student, fx.initial);
+    d.train();
+    const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+    fx.steps.forEach((b, step) => {
+      const batch = { ...single(b), indices: Int32Array.from(b.index.data as number[]) };
+      const loss = torch.tidy(() => {
+        const out = d.forwardTrain(batch, { epoch: b.epoch, epochs: fx.epochs, step });
+        const total = Object.values(out.losses).reduce((a, c) => a.add(c));
+        opt.zeroGrad();
+        total.backward();
+        opt.step();
+        return total.item();
+      });
+      const error = Math.abs(loss - fx.losses[step]!) / Math.abs(fx.losses[step]!);
+      achieved.loss = Math.max(achieved.loss, error);
+      assert.ok(error <= 1e-9, `step ${step}: ${loss} vs ${fx.losses[step]}`);
+      torch.dispose([batch.images, batch.labels]);
+    });
+    assertState(d.student, fx.final, 'student');
+    assertClose(d.predictions, fx.predictions, 'past predictions', 1e-6, 1e-9);
     d.dispose();
   },
 );

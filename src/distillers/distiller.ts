@@ -2,7 +2,7 @@
 // extra modules, and forwardTrain() returning the student's logits and named, weighted losses.
 // Student and teacher are any networks whose forward(x) gives logits; feature methods read
 // named modules through hooks (features.ts).
-import { Tensor, noGrad } from '../tensor/index.js';
+import { Tensor, noGrad, tidy, zeros } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
 import { Model, inputChannels, type ModelOutput } from '../models/model.js';
@@ -224,6 +224,18 @@ export abstract class Distiller extends Module {
         throw new Error(
           `${this.constructor.name} compares student and teacher features ${what === 'channels' ? 'channel by channel' : `by ${what}`}: feature ${i} has ${s} (student) and ${t} (teacher) ${what}; name features of equal width (method.options.features) or pick another method`,
         );
+    }
+  }
+
+  /** The number of classes the student predicts, from one eval-mode forward of zeros. */
+  protected studentClasses(context: DistillerContext): number {
+    const shape = context.inputShape ?? ([inputChannels(this.student), 32, 32] as [number, number, number]);
+    const wasTraining = this.student.training;
+    this.student.eval();
+    try {
+      return tidy(() => noGrad(() => logitsOf(this.student.forward(zeros([1, ...shape]))).shape[1]!));
+    } finally {
+      this.student.train(wasTraining);
     }
   }
 

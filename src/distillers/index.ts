@@ -24,6 +24,7 @@ import { CATKD, classActivationMaps } from './catkd.js';
 import { CRD, contrastSampler } from './crd.js';
 import { TfKDReg, TfKDSelf } from './tfkd.js';
 import { NKD } from './nkd.js';
+import { PSKD } from './pskd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -59,6 +60,7 @@ export {
   TfKDReg,
   TfKDSelf,
   NKD,
+  PSKD,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -187,4 +189,9 @@ registerMethodClass('nkd', NKD, {
   description: 'normalized KD: target term and renormalised non-target term (Yang et al. 2023)',
   paper: 'https://arxiv.org/abs/2303.13005',
   example: 'method: {name: nkd, options: {T: 3, gamma: 3.5}}',
+});
+registerMethodClass('pskd', PSKD, {
+  description: "progressive self-KD from the model's own predictions of the previous epoch, no teacher (Kim et al. 2021)",
+  paper: 'https://arxiv.org/abs/2006.12000',
+  example: 'method: {name: pskd, options: {alphaT: 0.8}}',
 });

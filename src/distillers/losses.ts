@@ -463,3 +463,8 @@ export function nkd(zS: Tensor, zT: Tensor, y: Tensor, options: { T?: number; ga
     .mul(-gamma * t * t);
   return lossTarget.add(lossNon);
 }
+
+/** Cross entropy with soft targets, Σ_k −q_k log softmax(z)_k averaged over the batch (PS-KD's Custom_CrossEntropy_PSKD). */
+export function softTargetCrossEntropy(z: Tensor, targets: Tensor): Tensor {
+  return targets.detach().neg().mul(F.logSoftmax(z, 1)).mean(0).sum();
+}
