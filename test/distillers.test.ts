@@ -65,7 +65,7 @@ test('every loss fixture has an implementation', () => {
 });
 
 for (const [name, c] of Object.entries(cases)) {
-  test(`loss ${name}: value and gradients equal PyTorch's, gradients equal finite differences`, () => {
+  test(`loss ${name}: value and gradients equal PyTorch's, gradients equal finite differences`, (t) => {
     tidy(() => {
       const inputs = c.inputs.map((e, i) => (c.grads[i] ? decode(e).requiresGrad_() : decode(e)));
       const value = impls[name]!(inputs);
@@ -73,9 +73,19 @@ for (const [name, c] of Object.entries(cases)) {
       const v = value.item();
       assert.ok(Math.abs(v - c.value) <= 1e-5 * Math.max(1, Math.abs(c.value)), `${name}: ${v} vs PyTorch ${c.value}`);
       value.backward();
+      let gradError = 0;
       c.grads.forEach((g, i) => {
-        if (g) assertClose(inputs[i]!.grad!, g, `${name} grad ${i}`, 1e-4, 1e-6);
+        if (!g) return;
+        assertClose(inputs[i]!.grad!, g, `${name} grad ${i}`, 1e-4, 1e-6);
+        const got = Array.from(inputs[i]!.grad!.dataSync() as ArrayLike<number>);
+        const want = g.data as number[];
+        const scale = Math.max(...want.map(Math.abs));
+        if (scale > 0) gradError = Math.max(gradError, Math.max(...got.map((x, j) => Math.abs(x - want[j]!))) / scale);
       });
+      // The reached errors (the closing notes' fixture tables): value relative, gradients relative to the largest.
+      t.diagnostic(
+        `relative error: value ${(Math.abs(v - c.value) / Math.max(Math.abs(c.value), 1e-30)).toExponential(1)}, gradients ${gradError.toExponential(1)}`,
+      );
       const wrt = c.grads.flatMap((g, i) => (g ? [i] : []));
       const f64 = c.inputs.map((e) => (e.dtype === 'float32' ? decode(e, 'float64') : decode(e)));
       // Finite differences see the scalar loss itself (the cotangent of a scalar is -1: sign only).
@@ -439,6 +449,7 @@ test("CRD's negatives: the sample first, then K of other classes (mode exact) or
     }
   });
   assert.deepEqual(exact(indices, ctx), a, 'reproducible');
+  assert.throws(() => exact(Int32Array.from([40]), ctx), /sample index 40 is not a row of the training set \(40 samples\)/);
   assert.notDeepEqual(exact(indices, { ...ctx, step: 8 }), a, 'a new draw each step');
   assert.notDeepEqual(distillers.contrastSampler(labels, 50, 'exact', 2)(indices, ctx), a, 'a new draw for another seed');
   const uniform = distillers.contrastSampler(labels, 400, 'uniform', 1)(indices, ctx);

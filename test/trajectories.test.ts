@@ -73,6 +73,10 @@ const load = (m: Module, sd: StateFixture) => {
 /** The largest relative errors seen in the current test (reported as a test diagnostic). */
 const achieved = { loss: 0, state: 0 };
 
+/** The reference scripts' optimizer: SGD, lr 0.05, momentum 0.9, weight decay 5e-4. */
+const referenceSGD = (params: Tensor[], options: { nesterov?: boolean } = {}) =>
+  new optim.SGD(params, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, ...options });
+
 /** A trajectory test that reports the relative errors it reached. */
 function trajectoryTest(name: string, body: () => void): void {
   test(name, (t) => {
@@ -140,12 +144,7 @@ function checkTeacherStudent(
   const renamed = (sd: StateFixture) => Object.fromEntries(Object.entries(sd).map(([k, e]) => [rename(k), e]));
   extras(d).forEach((m, i) => load(m, renamed(fx.initial.heads[i]!)));
   const batches = fx.batches.map(single);
-  replay(
-    mainStage(d),
-    new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }),
-    batches,
-    fx.losses,
-  );
+  replay(mainStage(d), referenceSGD(d.learnableParameters()), batches, fx.losses);
   assertState(d.student, fx.final.student, 'student');
   extras(d).forEach((m, i) => assertState(m, renamed(fx.final.heads[i]!), `extra module ${i}`));
   after(d, batches);
@@ -162,7 +161,7 @@ trajectoryTest("DLB: 10 steps in float64 equal Meta-knowledge-Lab/DLB dlb.py's (
     const views = [torch.keep(decode(b.x0, 'float64')), torch.keep(decode(b.x1, 'float64'))];
     return { images: views[0]!, labels: torch.keep(decode(b.y, 'int64')), views, indices: Int32Array.from([0, 1, 2, 3]) };
   });
-  const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
+  const opt = referenceSGD(d.learnableParameters(), { nesterov: true });
   replay(mainStage(d), opt, batches, fx.losses);
   assertState(d.student, fx.final, 'student');
   torch.dispose(batches.map((b) => [...b.views, b.labels]));
@@ -210,7 +209,7 @@ trajectoryTest(
     const [stage] = d.prepStages();
     stage!.enter();
     const batches = fx.batches.map(single);
-    replay(stage!.step, new optim.SGD(stage!.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }), batches, fx.losses);
+    replay(stage!.step, referenceSGD(stage!.parameters()), batches, fx.losses);
     assertState(d.student, fx.final.student, 'student');
     torch.dispose(batches.map((b) => [b.images, b.labels]));
     d.dispose();
@@ -269,12 +268,7 @@ trajectoryTest(
     for (const [m, prefix] of parts) load(m, part(fx.initial.heads[0]!, prefix));
     d.sampleContrast = (_indices, ctx) => int32(fx.contrast[ctx.step]!);
     const batches = fx.batches.map((b) => ({ ...single(b), indices: int32(b.index) }));
-    replay(
-      mainStage(d),
-      new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }),
-      batches,
-      fx.losses,
-    );
+    replay(mainStage(d), referenceSGD(d.learnableParameters()), batches, fx.losses);
     assertState(d.student, fx.final.student, 'student');
     for (const [m, prefix] of parts) assertState(m, part(fx.final.heads[0]!, prefix), prefix);
     torch.dispose(batches.map((b) => [b.images, b.labels]));
@@ -299,12 +293,7 @@ trajectoryTest(
     d.resetMargins(); // from the fixture teacher's γ and β
     const batches = fx.batches.map(single);
     d.train();
-    replay(
-      mainStage(d),
-      new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 }),
-      batches,
-      fx.losses,
-    );
+    replay(mainStage(d), referenceSGD(d.learnableParameters()), batches, fx.losses);
     assertState(d.student, fx.final.student, 'student');
     assertState(d.teacher!, fx.final.teacher, 'teacher (running statistics of its train-mode BatchNorm)');
     assertState(d.connectors, fx.final.heads[0]!, 'connector');
@@ -327,7 +316,7 @@ trajectoryTest(
     d.to('float64');
     load(d.student, fx.initial);
     d.train();
-    const opt = new optim.SGD(d.learnableParameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+    const opt = referenceSGD(d.learnableParameters());
     fx.steps.forEach((b, step) => {
       const batch = { ...single(b), indices: Int32Array.from(b.index.data as number[]) };
       const loss = torch.tidy(() => {

@@ -240,6 +240,8 @@ export function contrastSampler(
     const rand = mulberry32(mixSeeds(seed, ctx.epoch, ctx.step));
     const out = new Int32Array(indices.length * (K + 1));
     indices.forEach((index, b) => {
+      if (!(index >= 0 && index < n))
+        throw new Error(`CRD: sample index ${index} is not a row of the training set (${n} samples) the memory was built for`);
       const row = b * (K + 1);
       out[row] = index;
       const c = labels[index]!;

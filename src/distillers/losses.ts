@@ -1,7 +1,7 @@
 // The pure distillation losses, each reading like its formula in docs/methods.md.
 // Every function returns a scalar tensor with gradients to its student inputs; teacher inputs
 // are constants (detached), as in the reference implementations.
-import { cat, eye, tensor, type Tensor } from '../tensor/index.js';
+import { arange, cat, eye, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { matchSpatial } from './util.js';
 
@@ -433,11 +433,11 @@ export function tfkdSelf(zS: Tensor, zT: Tensor, options: { T?: number } = {}): 
   return F.klDiv(F.logSoftmax(zS.div(t), 1), F.softmax(zT.detach().div(t), 1), { reduction: 'mean' }).mul(t * t);
 }
 
-/** Per row, the indices of every class but the label: [N, C − 1] (int64), for a non-target gather. */
+/** Per row, the indices of every class but the label: [N, C − 1] (int64), j + [j ≥ y], built on the device. */
 function nonTargetIndex(y: Tensor, classes: number): Tensor {
-  const labels = Array.from(y.dataSync() as ArrayLike<number | bigint>, Number);
-  const data = labels.flatMap((label) => Array.from({ length: classes - 1 }, (_, j) => (j < label ? j : j + 1)));
-  return tensor(data, { dtype: 'int64', device: y.device }).view(labels.length, classes - 1);
+  const j = arange(0, classes - 1, 1, { dtype: 'int64', device: y.device }).unsqueeze(0);
+  const label = y.view(-1, 1);
+  return j.add(j.ge(label).to('int64'));
 }
 
 /**

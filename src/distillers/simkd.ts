@@ -18,7 +18,7 @@ import {
 } from './distiller.js';
 import { FeatureSource, featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
-import { classifierOf } from './util.js';
+import { classifierOf, matchSpatial } from './util.js';
 
 const options = z
   .object({
@@ -117,11 +117,8 @@ export class SimKD extends Distiller {
 
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { s, t } = this.forwardFeatures(this.feats, batch.images);
-    // The authors pool the student's map when larger, else the teacher's (to the same size, a no-op).
-    const [fS, fT] = [s.feats[0]!, t.feats[0]!];
-    const [hS, hT] = [fS.shape[2]!, fT.shape[2]!];
-    const source = hS > hT ? F.adaptiveAvgPool2d(fS, [hT, hT]) : fS;
-    const target = hS > hT ? fT : F.adaptiveAvgPool2d(fT, [hS, hS]);
+    // The larger map pooled to the smaller's size, as the authors' spatial alignment.
+    const [source, target] = matchSpatial(s.feats[0]!, t.feats[0]!);
     const projected = this.projector.forward(source);
     const logits = this.classifier.forward(F.adaptiveAvgPool2d(projected, 1).flatten(1));
     const losses: Record<string, Tensor> = { mse: F.mseLoss(projected, target.detach()).mul(this.options.kdWeight) };

@@ -149,10 +149,18 @@ export function loadDeployed(
     student.eval();
     return { logits: (x) => logitsOf(student.forward(x)), release: () => student.dispose() };
   }
-  if (!c.teacher)
-    throw new InputError(`config ${c.name}: method '${entry.name}' deploys parts of the teacher; set teacher.model`);
-  const teacher = createModel(c.teacher.model, modelShape).to(c.runtime.device);
-  const distiller = createDistiller(entry.name, student, teacher, c.method.options, { inputShape }).to(c.runtime.device);
+  let teacher: Network | null = null;
+  let distiller: Distiller;
+  try {
+    if (!c.teacher)
+      throw new InputError(`config ${c.name}: method '${entry.name}' deploys parts of the teacher; set teacher.model`);
+    teacher = createModel(c.teacher.model, modelShape).to(c.runtime.device);
+    distiller = createDistiller(entry.name, student, teacher, c.method.options, { inputShape }).to(c.runtime.device);
+  } catch (err) {
+    student.dispose();
+    teacher?.dispose();
+    throw err;
+  }
   try {
     tidy(() => {
       const sd = extractStateDict(load(file), file, { keepPrefixes: true });
