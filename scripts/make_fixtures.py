@@ -762,6 +762,62 @@ def ref_pskd_ce(output, targets):
     return (- targets * log_probs).mean(0).sum()
 
 
+# Transcribed from zhengli97/CTKD: models/temp_global.py (Global_T, GradientReversalFunction),
+# distiller_zoo/KD.py (DistillKL), distiller_zoo/DKD.py (DKDloss), the loop's temperature
+# (t_start + t_end * sigmoid) and the README's instance-wise KL_Loss.
+class RefGradientReversalFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, lambda_):
+        ctx.lambda_ = lambda_
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grads):
+        lambda_ = grads.new_tensor(ctx.lambda_)
+        return lambda_ * grads, None
+
+
+def ref_ctkd_temp(global_T, lambda_, t_start=1.0, t_end=20.0):
+    return t_start + t_end * torch.sigmoid(RefGradientReversalFunction.apply(global_T, lambda_))
+
+
+def ref_ctkd_kd(y_s, y_t, temp):
+    return nn.KLDivLoss(reduction='batchmean')(F.log_softmax(y_s / temp, dim=1), F.softmax(y_t / temp, dim=1)) * temp * temp
+
+
+def ref_ctkd_dkd(logits_student, logits_teacher, target, alpha, beta, temperature):
+    gt_mask = torch.zeros_like(logits_student).scatter_(1, target.reshape(-1).unsqueeze(1), 1).bool()
+    other_mask = torch.ones_like(logits_student).scatter_(1, target.reshape(-1).unsqueeze(1), 0).bool()
+
+    def cat_mask(t, mask1, mask2):
+        return torch.cat([(t * mask1).sum(dim=1, keepdims=True), (t * mask2).sum(1, keepdims=True)], dim=1)
+    pred_student = cat_mask(F.softmax(logits_student / temperature, dim=1), gt_mask, other_mask)
+    pred_teacher = cat_mask(F.softmax(logits_teacher / temperature, dim=1), gt_mask, other_mask)
+    tckd_loss = F.kl_div(torch.log(pred_student), pred_teacher, reduction='sum') * (temperature**2) / target.shape[0]
+    # The authors' NCKD subtracts 1000 at the target: its teacher probability is exactly 0 and
+    # kl_div's target derivative (log 0) makes the temperature's gradient NaN in PyTorch <= 1.13.
+    # Dropping the target column instead gives the same value and the finite limit.
+    others = other_mask.nonzero()[:, 1].reshape(target.shape[0], -1)
+    pred_teacher_part2 = F.softmax(logits_teacher.gather(1, others) / temperature, dim=1)
+    log_pred_student_part2 = F.log_softmax(logits_student.gather(1, others) / temperature, dim=1)
+    nckd_loss = F.kl_div(log_pred_student_part2, pred_teacher_part2, reduction='sum') * (temperature**2) / target.shape[0]
+    return alpha * tckd_loss + beta * nckd_loss
+
+
+def ref_ctkd_instance_kd(y_s, y_t, T):
+    def KL_Loss(output_batch, teacher_outputs, T):
+        output_batch = output_batch.unsqueeze(0)
+        teacher_outputs = teacher_outputs.unsqueeze(0)
+        output_batch = F.log_softmax(output_batch / T, dim=1)
+        teacher_outputs = F.softmax(teacher_outputs / T, dim=1) + 10 ** (-7)
+        return T * T * torch.sum(torch.mul(teacher_outputs, torch.log(teacher_outputs) - output_batch))
+    KD_loss = 0
+    for i in range(T.shape[0]):
+        KD_loss += KL_Loss(y_s[i], y_t[i], T[i])
+    KD_loss /= T.shape[0]
+    return KD_loss
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -813,6 +869,10 @@ LOSSES = [
     ('nkd', ['n:6,5', 'n:6,5!', 'i:6:5'], ref_nkd),
     ('nkd_cifar', ['n:6,7', 'n:6,7!', 'i:6:7'], lambda a, b, y: ref_nkd(a, b, y, temp=3.0, gamma=3.5)),
     ('pskd_ce', ['n:6,5', 'p:6,5!'], ref_pskd_ce),
+    ('ctkd_global', ['n:6,5', 'n:6,5!', 'n:1'], lambda a, b, g: ref_ctkd_kd(a, b, ref_ctkd_temp(g, -0.7))),
+    ('ctkd_dkd', ['n:6,5', 'n:6,5!', 'i:6:5', 'n:1'],
+     lambda a, b, y, g: ref_ctkd_dkd(a, b, y, 1.0, 2.0, ref_ctkd_temp(g, -0.4, t_start=2.0, t_end=5.0))),
+    ('ctkd_instance', ['n:6,5', 'n:6,5!', 'p:6,1'], lambda a, b, t: ref_ctkd_instance_kd(a, b, t * 3)),
 ]
 
 

@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from make_fixtures import ref_compute_fsp as compute_fsp, ref_crd_contrast as contrast_loss
+from make_fixtures import RefGradientReversalFunction, ref_ctkd_kd, ref_ctkd_dkd
 
 OUT = os.path.join(os.path.dirname(__file__), '..', 'test', 'fixtures', 'trajectories.json')
 torch.set_default_dtype(torch.float64)
@@ -468,7 +469,61 @@ def dlb_trajectory(steps=10, T=3.0, alpha=1.0):
             'losses': losses, 'final': {k: enc(v) for k, v in model.state_dict().items()}}
 
 
+# Transcribed from zhengli97/CTKD: train_student.py (CosineDecay, the optimizer over student and
+# Global_T), helper/loops.py train_distill (temp = t_start + t_end * sigmoid(mlp(...)), loss =
+# gamma * cls + alpha * div + beta * kd), models/temp_global.py Global_T.
+class RefGlobalT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.global_T = nn.Parameter(torch.ones(1), requires_grad=True)
+
+    def forward(self, fake_input1, fake_input2, lambda_):
+        return RefGradientReversalFunction.apply(self.global_T, lambda_)
+
+
+def ref_cosine_decay(i, max_value=0.0, min_value=-1.0, num_loops=3):
+    i = min(max(i, 0), num_loops)
+    return (math.cos(i * math.pi / num_loops) + 1.0) * 0.5 * (max_value - min_value) + min_value
+
+
+def ctkd_trajectory(base='kd', epochs=5, per_epoch=2, loops=3):
+    torch.manual_seed(31 if base == 'kd' else 32)
+    student, teacher, mlp = Net(4, 6), Net(5, 8), RefGlobalT()
+    with torch.no_grad():
+        mlp.global_T.fill_(0.3)
+    gen = torch.Generator().manual_seed(33)
+    batches = [(torch.randn(4, 3, 8, 8, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(epochs * per_epoch)]
+    initial = {'student': {k: enc(v) for k, v in student.state_dict().items()}, 'teacher': {k: enc(v) for k, v in teacher.state_dict().items()},
+               'heads': [{k: enc(v) for k, v in mlp.state_dict().items()}]}
+    opt = torch.optim.SGD(list(student.parameters()) + list(mlp.parameters()), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    gamma, alpha, beta = (0.1, 0.9, 0.0) if base == 'kd' else (1.0, 0.0, 1.0)
+    student.train(), mlp.train(), teacher.eval()
+    losses, temps = [], []
+    for epoch in range(1, epochs + 1):
+        cos_value = ref_cosine_decay(epoch, num_loops=loops)
+        for b in range(per_epoch):
+            x, y = batches[(epoch - 1) * per_epoch + b]
+            logit_s = student(x)[0]
+            with torch.no_grad():
+                logit_t = teacher(x)[0]
+            temp = mlp(logit_t, logit_s, cos_value)
+            temp = 1.0 + 20.0 * torch.sigmoid(temp)
+            loss_cls = F.cross_entropy(logit_s, y)
+            loss_div = ref_ctkd_kd(logit_s, logit_t, temp)
+            loss_kd = ref_ctkd_dkd(logit_s, logit_t, y, 1.0, 2.0, temp) if base == 'dkd' else 0
+            loss = gamma * loss_cls + alpha * loss_div + beta * loss_kd
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            temps.append(temp.item())
+    return {'base': base, 'perEpoch': per_epoch, 'loops': loops, 'initial': initial,
+            'batches': [{'x': enc(x), 'y': enc(y)} for x, y in batches], 'losses': losses, 'temperatures': temps,
+            'final': {'student': {k: enc(v) for k, v in student.state_dict().items()}, 'heads': [{k: enc(v) for k, v in mlp.state_dict().items()}]}}
+
+
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
-        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory(), 'ofd': ofd_trajectory(), 'pskd': pskd_trajectory()}, f)
+        json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory(), 'ofd': ofd_trajectory(), 'pskd': pskd_trajectory(),
+                   'ctkd': ctkd_trajectory('kd'), 'ctkd_dkd': ctkd_trajectory('dkd')}, f)
     print('wrote', OUT)

@@ -13,6 +13,10 @@ interface LossCase {
 }
 const cases = readFixture<Record<string, LossCase>>('losses.json');
 
+/** CTKD's temperature from a raw value: start + span · sigmoid(GRL(raw, λ)). */
+const ctkdTemperature = (raw: Tensor, lambda: number, start: number, span: number) =>
+  losses.gradientReversal(raw, lambda).sigmoid().mul(span).add(start);
+
 const impls: Record<string, (x: Tensor[]) => Tensor> = {
   kd: ([a, b]) => losses.kd(a!, b!),
   kd_T1: ([a, b]) => losses.kd(a!, b!, { T: 1 }),
@@ -58,7 +62,26 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   nkd_cifar: ([a, b, y]) => losses.nkd(a!, b!, y!, { T: 3, gamma: 3.5 }),
   pskd_ce: ([z, q]) => losses.softTargetCrossEntropy(z!, q!),
   kdsvd_mdistiller: ([s1, s2, t1, t2]) => losses.kdsvd([s1!, s2!], [t1!, t2!], { layout: 'mdistiller' }),
+  ctkd_global: ([a, b, g]) => losses.kd(a!, b!, { T: ctkdTemperature(g!, -0.7, 1, 20) }),
+  ctkd_dkd: ([a, b, y, g]) => losses.dkd(a!, b!, y!, { alpha: 1, beta: 2, T: ctkdTemperature(g!, -0.4, 2, 5) }),
+  ctkd_instance: ([a, b, t]) => losses.kdInstanceTemperature(a!, b!, t!.mul(3)),
 };
+
+/** Inputs whose gradient passes CTKD's gradient reversal (λ × the derivative): checked by the test below, not by finite differences. */
+const reversedInputs: Record<string, number[]> = { ctkd_global: [2], ctkd_dkd: [3] };
+
+test('gradient reversal: identity forward, λ × the derivative backward', () => {
+  tidy(() => {
+    const x = torch.tensor([0.3, -1.2], { dtype: 'float64' }).requiresGrad_();
+    const y = losses.gradientReversal(x, -0.7);
+    assert.deepEqual(Array.from(y.dataSync() as Float64Array), [0.3, -1.2]);
+    y.pow(3).sum().backward();
+    const expected = [0.3, -1.2].map((v) => -0.7 * 3 * v * v);
+    Array.from(x.grad!.dataSync() as Float64Array).forEach((g, i) =>
+      assert.ok(Math.abs(g - expected[i]!) < 1e-15, `${g} vs ${expected[i]}`),
+    );
+  });
+});
 
 test('every loss fixture has an implementation', () => {
   assert.deepEqual(Object.keys(impls).sort(), Object.keys(cases).sort());
@@ -86,7 +109,7 @@ for (const [name, c] of Object.entries(cases)) {
       t.diagnostic(
         `relative error: value ${(Math.abs(v - c.value) / Math.max(Math.abs(c.value), 1e-30)).toExponential(1)}, gradients ${gradError.toExponential(1)}`,
       );
-      const wrt = c.grads.flatMap((g, i) => (g ? [i] : []));
+      const wrt = c.grads.flatMap((g, i) => (g && !reversedInputs[name]?.includes(i) ? [i] : []));
       const f64 = c.inputs.map((e) => (e.dtype === 'float32' ? decode(e, 'float64') : decode(e)));
       // Finite differences see the scalar loss itself (the cotangent of a scalar is -1: sign only).
       gradcheck((xs) => impls[name]!(xs).reshape(1), f64, wrt, name, 1e-6, 1e-4);
@@ -581,4 +604,47 @@ test('logitStandardization (LSKD) z-scores both networks’ logits inside KD, DK
     d.dispose();
   }
   b.dispose();
+});
+
+test("CTKD's curriculum λ (the authors' CosineDecay of 1-based epochs) and its instance-wise temperature: [B, 1], gradients reversed, none into the student", () => {
+  const o = { curriculum: 'cosine', lambdaMax: 0, lambdaMin: -1, lambdaEpochs: 10 } as const;
+  assert.ok(Math.abs(distillers.ctkdLambda(0, o) - ((Math.cos(Math.PI / 10) + 1) / 2 - 1)) < 1e-15);
+  assert.equal(distillers.ctkdLambda(9, o), -1);
+  assert.equal(distillers.ctkdLambda(100, o), -1);
+  assert.ok(Math.abs(distillers.ctkdLambda(4, { ...o, curriculum: 'linear' }) - -0.5) < 1e-15, 'LinearDecay at epoch 5 of 10');
+  const d = makePair('ctkd', { temperature: 'instance', lambdaEpochs: 2 }) as distillers.CTKD;
+  const batch = loaderFor(d, 8).epochSync(0).next().value!;
+  tidy(() => {
+    const x = batch.images;
+    const zS = d.student.forward(x) as { logits: Tensor };
+    const zT = noGrad(() => (d.teacher!.forward(x) as { logits: Tensor }).logits);
+    const t = d.temperatureOf(zS.logits, zT, 0);
+    assert.deepEqual(t.shape, [8, 1]);
+    const values = Array.from(t.dataSync() as Float32Array);
+    assert.ok(values.every((v) => v > 1 && v < 21) && new Set(values).size > 1, 'one temperature per sample in (1, 21)');
+    // The same loss through the MLP without the reversal: the module's gradient is λ times it.
+    const mlp = d.temperatureModule.mlp!;
+    const loss = (temp: Tensor) => losses.kdInstanceTemperature(zS.logits.detach(), zT, temp);
+    loss(t).backward();
+    const reversed = mlp.parameters().map((p) => Array.from(p.grad!.dataSync() as Float32Array));
+    mlp.zeroGrad();
+    const plain = mlp
+      .forward(torch.cat([zT, zS.logits.detach()], 1))
+      .sigmoid()
+      .mul(20)
+      .add(1);
+    loss(plain).backward();
+    const lambda = distillers.ctkdLambda(0, { ...o, lambdaEpochs: 2 });
+    mlp.parameters().forEach((p, i) => {
+      Array.from(p.grad!.dataSync() as Float32Array).forEach((g, j) => {
+        assert.ok(Math.abs(reversed[i]![j]! - lambda * g) <= 1e-6 * Math.max(1, Math.abs(g)), `param ${i}[${j}]`);
+      });
+    });
+    assert.ok(
+      d.student.parameters().every((p) => !p.grad),
+      'the temperature module sends no gradient into the student',
+    );
+  });
+  batch.dispose();
+  d.dispose();
 });

@@ -38,6 +38,8 @@ const fixtures = readFixture<{
     batches: (Batch & { index: Encoded })[];
     contrast: Encoded[];
   };
+  ctkd: Trajectory & { perEpoch: number; loops: number; temperatures: number[] };
+  ctkd_dkd: Trajectory & { perEpoch: number; loops: number; temperatures: number[] };
   dlb: { initial: StateFixture; final: StateFixture; losses: number[]; batches: { x0: Encoded; x1: Encoded; y: Encoded }[] };
 }>('trajectories.json');
 
@@ -108,10 +110,16 @@ const mainStage =
     d.forwardTrain(batch, ctx).losses;
 
 /** Runs the batches through a stage's step with SGD; each step's total loss within 1e-9 of the reference's. */
-function replay(losses: Losses, opt: optim.SGD, batches: distillers.TrainBatch[], expected: number[]): void {
+function replay(
+  losses: Losses,
+  opt: optim.SGD,
+  batches: distillers.TrainBatch[],
+  expected: number[],
+  contextOf: (step: number) => distillers.TrainContext = (step) => ({ epoch: 0, epochs: 1, step }),
+): void {
   batches.forEach((batch, step) => {
     const loss = torch.tidy(() => {
-      const total = Object.values(losses(batch, { epoch: 0, epochs: 1, step })).reduce((a, c) => a.add(c));
+      const total = Object.values(losses(batch, contextOf(step))).reduce((a, c) => a.add(c));
       opt.zeroGrad();
       total.backward();
       opt.step();
@@ -136,6 +144,8 @@ function checkTeacherStudent(
   extras: (d: distillers.Distiller) => Module[],
   rename: (k: string) => string = (k) => k,
   after: (d: distillers.Distiller, batches: distillers.TrainBatch[]) => void = () => {},
+  contextOf?: (step: number) => distillers.TrainContext,
+  stage: (d: distillers.Distiller) => Losses = mainStage,
 ): void {
   const d = make(new Net(4, 6), new Net(5, 8));
   d.to('float64');
@@ -144,7 +154,7 @@ function checkTeacherStudent(
   const renamed = (sd: StateFixture) => Object.fromEntries(Object.entries(sd).map(([k, e]) => [rename(k), e]));
   extras(d).forEach((m, i) => load(m, renamed(fx.initial.heads[i]!)));
   const batches = fx.batches.map(single);
-  replay(mainStage(d), referenceSGD(d.learnableParameters()), batches, fx.losses);
+  replay(stage(d), referenceSGD(d.learnableParameters()), batches, fx.losses, contextOf);
   assertState(d.student, fx.final.student, 'student');
   extras(d).forEach((m, i) => assertState(m, renamed(fx.final.heads[i]!), `extra module ${i}`));
   after(d, batches);
@@ -337,3 +347,31 @@ trajectoryTest(
     d.dispose();
   },
 );
+
+for (const base of ['kd', 'dkd'] as const) {
+  trajectoryTest(
+    `CTKD (${base}): 5 epochs in float64 equal zhengli97/CTKD's train_distill (learned global temperature, gradient reversal, cosine curriculum)`,
+    () => {
+      const fx = base === 'kd' ? fixtures.ctkd : fixtures.ctkd_dkd;
+      const epochs = fx.batches.length / fx.perEpoch;
+      const contextOf = (step: number) => ({ epoch: Math.floor(step / fx.perEpoch), epochs, step });
+      const temperatures: number[] = [];
+      checkTeacherStudent(
+        fx,
+        (s, t) => new distillers.CTKD(s, t, { base, lambdaEpochs: fx.loops }),
+        (d) => [(d as distillers.CTKD).temperatureModule],
+        (k) => k,
+        () => assert.equal(temperatures.length, fx.temperatures.length),
+        contextOf,
+        (d) => (batch, ctx) => {
+          const out = d.forwardTrain(batch, ctx);
+          const t = out.monitor!.temperature!.item();
+          const want = fx.temperatures[temperatures.length]!;
+          assert.ok(Math.abs(t - want) <= 1e-12 * want, `step ${temperatures.length}: temperature ${t} vs ${want}`);
+          temperatures.push(t);
+          return out.losses;
+        },
+      );
+    },
+  );
+}

@@ -30,6 +30,8 @@ export interface TrainContext {
 export interface TrainOutput {
   logits: Tensor;
   losses: Record<string, Tensor>;
+  /** Scalars to watch but not optimise (CTKD's learned temperature): averaged per epoch into the record's metrics. */
+  monitor?: Record<string, Tensor>;
 }
 
 /** What a method may need to know of the data when it builds its modules. */

@@ -25,6 +25,7 @@ import { CRD, contrastSampler } from './crd.js';
 import { TfKDReg, TfKDSelf } from './tfkd.js';
 import { NKD } from './nkd.js';
 import { PSKD } from './pskd.js';
+import { CTKD, LearnableTemperature, ctkdLambda } from './ctkd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -61,6 +62,9 @@ export {
   TfKDSelf,
   NKD,
   PSKD,
+  CTKD,
+  LearnableTemperature,
+  ctkdLambda,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -194,4 +198,9 @@ registerMethodClass('pskd', PSKD, {
   description: "progressive self-KD from the model's own predictions of the previous epoch, no teacher (Kim et al. 2021)",
   paper: 'https://arxiv.org/abs/2006.12000',
   example: 'method: {name: pskd, options: {alphaT: 0.8}}',
+});
+registerMethodClass('ctkd', CTKD, {
+  description: 'curriculum temperature: a learnable temperature trained adversarially through gradient reversal (Li et al. 2023)',
+  paper: 'https://arxiv.org/abs/2211.16231',
+  example: 'method: {name: ctkd, options: {base: kd, temperature: global, tStart: 1, tEnd: 20, lambdaEpochs: 10}}',
 });

@@ -18,15 +18,41 @@ export function standardizedPair(zS: Tensor, zT: Tensor, on: boolean): [Tensor, 
   return on ? [standardizeLogits(zS), standardizeLogits(zT)] : [zS, zT];
 }
 
+/**
+ * A distillation temperature: a number, or a tensor (CTKD's learnable temperature: [1] global, or
+ * [B, 1] one per sample) through which gradients reach the temperature module.
+ */
+export type Temperature = number | Tensor;
+
+/** T² as a factor of per-sample terms [B]: a number, or a tensor [1] or [B]. */
+const squared = (t: Temperature): number | Tensor => (typeof t === 'number' ? t * t : t.pow(2).reshape(-1));
+
 /** KD: T² · mean_batch Σ_k p_t,k (log p_t,k − log p_s,k), p = softmax(z / T). */
-export function kd(zS: Tensor, zT: Tensor, options: { T?: number } = {}): Tensor {
+export function kd(zS: Tensor, zT: Tensor, options: { T?: Temperature } = {}): Tensor {
   const t = options.T ?? 4;
   const logPs = F.logSoftmax(zS.div(t), 1);
   const pT = F.softmax(zT.detach().div(t), 1);
-  return F.klDiv(logPs, pT, { reduction: 'none' })
-    .sum(1)
-    .mean()
-    .mul(t * t);
+  return F.klDiv(logPs, pT, { reduction: 'none' }).sum(1).mul(squared(t)).mean();
+}
+
+/**
+ * CTKD's instance-wise KD (zhengli97/CTKD README, KL_Loss): per sample T_i² Σ_k q_k (log q_k −
+ * log softmax(z_s/T_i)_k) with q = softmax(z_t/T_i) + 1e-7, averaged over the batch; T is [B, 1].
+ */
+export function kdInstanceTemperature(zS: Tensor, zT: Tensor, t: Tensor): Tensor {
+  const logPs = F.logSoftmax(zS.div(t), 1);
+  const q = F.softmax(zT.detach().div(t), 1).add(1e-7);
+  return q.mul(q.log().sub(logPs)).sum(1).mul(squared(t)).mean();
+}
+
+/**
+ * The gradient-reversal layer of CTKD (Ganin & Lempitsky 2015, as in zhengli97/CTKD
+ * temp_global.py): identity forward, gradient × λ backward (CTKD's curriculum passes λ ≤ 0).
+ * x + (λx − λx) is exactly x, and only the λx term carries a gradient.
+ */
+export function gradientReversal(x: Tensor, lambda: number): Tensor {
+  const scaled = x.mul(lambda);
+  return x.detach().add(scaled.sub(scaled.detach()));
 }
 
 /** Pearson correlation of the rows of two matrices: cos(a − mean a, b − mean b), eps 1e-8. */
@@ -56,16 +82,20 @@ export function dist(zS: Tensor, zT: Tensor, options: { beta?: number; gamma?: n
  * DKD: α · TCKD + β · NCKD, both · T² and averaged over the batch. TCKD is the KL of the binary
  * (target, non-target) probabilities; NCKD the KL among the non-target classes only.
  */
-export function dkd(zS: Tensor, zT: Tensor, y: Tensor, options: { alpha?: number; beta?: number; T?: number } = {}): Tensor {
+export function dkd(zS: Tensor, zT: Tensor, y: Tensor, options: { alpha?: number; beta?: number; T?: Temperature } = {}): Tensor {
   const { alpha = 1, beta = 8, T: t = 4 } = options;
-  const scale = (t * t) / zS.shape[0]!;
+  const b = zS.shape[0]!;
+  const perSample = (logP: Tensor, q: Tensor) => F.klDiv(logP, q, { reduction: 'none' }).sum(1).mul(squared(t)).sum().div(b);
   const gt = F.oneHot(y, zS.shape[1]!).to(zS.dtype); // 1 at the label
   const binary = (p: Tensor) => cat([p.mul(gt).sum(1, { keepdim: true }), p.mul(gt.neg().add(1)).sum(1, { keepdim: true })], 1);
   const bS = binary(F.softmax(zS.div(t), 1));
   const bT = binary(F.softmax(zT.detach().div(t), 1));
-  const tckd = F.klDiv(bS.log(), bT, { reduction: 'sum' }).mul(scale);
-  const hideTarget = (z: Tensor) => z.div(t).sub(gt.mul(1000));
-  const nckd = F.klDiv(F.logSoftmax(hideTarget(zS), 1), F.softmax(hideTarget(zT.detach()), 1), { reduction: 'sum' }).mul(scale);
+  const tckd = perSample(bS.log(), bT);
+  // The reference hides the target by subtracting 1000 (its probability becomes exactly 0); dropping
+  // the column gives the same value, and a finite gradient when the temperature is learned (CTKD).
+  const others = nonTargetIndex(y, zS.shape[1]!);
+  const nonTarget = (z: Tensor) => z.gather(1, others).div(t);
+  const nckd = perSample(F.logSoftmax(nonTarget(zS), 1), F.softmax(nonTarget(zT.detach()), 1));
   return tckd.mul(alpha).add(nckd.mul(beta));
 }
 

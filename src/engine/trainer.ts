@@ -86,11 +86,16 @@ export function makeOptimizer(params: Tensor[], lr: number, solver: SolverConfig
 }
 
 /** What one optimisation step of a stage computes. */
-export type StepFn = (batch: TrainBatch, ctx: TrainContext) => { logits: Tensor | null; losses: Record<string, Tensor> };
+export type StepFn = (
+  batch: TrainBatch,
+  ctx: TrainContext,
+) => { logits: Tensor | null; losses: Record<string, Tensor>; monitor?: Record<string, Tensor> };
 
 export interface StepResult {
   /** Each loss and their sum ('total'). */
   losses: Record<string, number>;
+  /** The step's monitored scalars (TrainOutput.monitor). */
+  monitor: Record<string, number>;
   /** Correct top-1 predictions and samples seen (0 when the step gives no logits). */
   correct: number;
   seen: number;
@@ -106,7 +111,7 @@ export function trainStep(
 ): StepResult {
   const forward: StepFn = typeof step === 'function' ? step : (b, c) => step.forwardTrain(b, c);
   return tidy(() => {
-    const { logits, losses } = forward(batch, ctx);
+    const { logits, losses, monitor = {} } = forward(batch, ctx);
     const total = Object.values(losses).reduce((a, b) => a.add(b));
     optimizer.zeroGrad();
     total.backward();
@@ -119,7 +124,8 @@ export function trainStep(
     const values = Object.fromEntries(Object.entries(losses).map(([k, v]) => [k, v.item()]));
     values.total = total.item();
     const correct = logits ? logits.argmax(1).eq(batch.labels).sum().item() : 0;
-    return { losses: values, correct, seen: logits ? batch.labels.shape[0]! : 0 };
+    const watched = Object.fromEntries(Object.entries(monitor).map(([k, v]) => [k, v.item()]));
+    return { losses: values, monitor: watched, correct, seen: logits ? batch.labels.shape[0]! : 0 };
   });
 }
 
@@ -332,6 +338,7 @@ async function trainEpoch(
 ): Promise<EpochRecord> {
   plan.enter();
   const sums: Record<string, number> = {};
+  const watched: Record<string, number> = {};
   let correct = 0;
   let seen = 0;
   let lastBatch: Batch | null = null;
@@ -352,6 +359,7 @@ async function trainEpoch(
         );
       sums[k] = (sums[k] ?? 0) + v;
     }
+    for (const [k, v] of Object.entries(r.monitor)) watched[k] = (watched[k] ?? 0) + v;
     correct += r.correct;
     seen += r.seen;
     step++;
@@ -370,7 +378,9 @@ async function trainEpoch(
     if (!plan.report) batch.dispose();
   }
   const seconds = (performance.now() - epochStart) / 1000;
-  const metrics = plan.report && lastBatch ? plan.report(lastBatch) : undefined;
+  const reported = plan.report && lastBatch ? plan.report(lastBatch) : undefined;
+  const averaged = Object.fromEntries(Object.entries(watched).map(([k, v]) => [k, v / step]));
+  const metrics = reported || Object.keys(averaged).length ? { ...averaged, ...reported } : undefined;
   lastBatch?.dispose();
   return {
     stage: plan.name,
