@@ -522,8 +522,90 @@ def ctkd_trajectory(base='kd', epochs=5, per_epoch=2, loops=3):
             'final': {'student': {k: enc(v) for k, v in student.state_dict().items()}, 'heads': [{k: enc(v) for k, v in mlp.state_dict().items()}]}}
 
 
+
+# Transcribed from mdistiller engine/dot.py (DistillationOrientedTrainer: step_kd keeps the
+# distillation gradients, step applies the task update, then the distillation update) and
+# engine/trainer.py DOT.train_iter (loss_kd.backward(retain_graph=True), step_kd, zero_grad,
+# loss_ce.backward, step), momenta 0.9 -/+ delta.
+class RefDOT(torch.optim.Optimizer):
+    def __init__(self, params, lr, momentum, momentum_kd, weight_decay):
+        super().__init__(params, dict(lr=lr, momentum=momentum, momentum_kd=momentum_kd, dampening=0, weight_decay=weight_decay))
+        self.kd = []
+
+    @torch.no_grad()
+    def step_kd(self):
+        self.kd = [(p, p.grad, self.state[p].get('momentum_kd_buffer')) for p in self.param_groups[0]['params'] if p.grad is not None]
+
+    @torch.no_grad()
+    def step(self):
+        g = self.param_groups[0]
+        wd, m, m_kd, lr = g['weight_decay'], g['momentum'], g['momentum_kd'], g['lr']
+        task = [p for p in g['params'] if p.grad is not None]
+        kd_params = [p for p, _, _ in self.kd]
+        in_list = lambda t, l: any(t is i for i in l)
+        for p in task:
+            d_p = p.grad.add(p, alpha=wd) if wd != 0 else p.grad
+            buf = self.state[p].get('momentum_buffer')
+            if buf is None:
+                buf = torch.clone(d_p).detach()
+            elif in_list(p, kd_params):
+                buf.mul_(m).add_(d_p)
+            else:
+                buf.mul_((m_kd + m) / 2.).add_(d_p)
+            self.state[p]['momentum_buffer'] = buf
+            p.add_(buf, alpha=-lr)
+        for p, d_p, buf in self.kd:
+            if buf is None:
+                buf = torch.clone(d_p).detach()
+            elif in_list(p, task):
+                buf.mul_(m_kd).add_(d_p)
+            else:
+                if wd != 0:
+                    d_p = d_p.add(p, alpha=wd)
+                buf.mul_((m_kd + m) / 2.).add_(d_p)
+            self.state[p]['momentum_kd_buffer'] = buf
+            p.add_(buf, alpha=-lr)
+        self.kd = []
+
+
+def dot_trajectory(method='kd', steps=10, delta=0.075):
+    """KD (mdistiller's: 0.1 CE + 0.9 KD at T 4) or CTKD (a temperature only the distillation loss reaches) under DOT."""
+    torch.manual_seed(41 if method == 'kd' else 42)
+    student, teacher, temp = Net(4, 6), Net(5, 8), RefGlobalT()
+    gen = torch.Generator().manual_seed(43)
+    batches = [(torch.randn(4, 3, 8, 8, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(steps)]
+    initial = {'student': {k: enc(v) for k, v in student.state_dict().items()}, 'teacher': {k: enc(v) for k, v in teacher.state_dict().items()},
+               'heads': [{k: enc(v) for k, v in temp.state_dict().items()}] if method == 'ctkd' else []}
+    params = list(student.parameters()) + (list(temp.parameters()) if method == 'ctkd' else [])
+    opt = RefDOT(params, lr=0.05, momentum=0.9 - delta, momentum_kd=0.9 + delta, weight_decay=5e-4)
+    student.train(), teacher.eval()
+    losses = []
+    for step, (x, y) in enumerate(batches):
+        logit_s = student(x)[0]
+        with torch.no_grad():
+            logit_t = teacher(x)[0]
+        if method == 'kd':
+            T = 4.0
+            loss_ce = 0.1 * F.cross_entropy(logit_s, y)
+        else:
+            T = 1.0 + 20.0 * torch.sigmoid(temp(logit_t, logit_s, ref_cosine_decay(step // 2 + 1)))
+            loss_ce = 0.1 * F.cross_entropy(logit_s, y)
+        loss_kd = 0.9 * ref_ctkd_kd(logit_s, logit_t, T)
+        opt.zero_grad(set_to_none=True)
+        loss_kd.backward(retain_graph=True)
+        opt.step_kd()
+        opt.zero_grad(set_to_none=True)
+        loss_ce.backward()
+        opt.step()
+        losses.append((loss_ce + loss_kd).item())
+    return {'beta': delta, 'initial': initial, 'batches': [{'x': enc(x), 'y': enc(y)} for x, y in batches], 'losses': losses,
+            'final': {'student': {k: enc(v) for k, v in student.state_dict().items()},
+                      'heads': [{k: enc(v) for k, v in temp.state_dict().items()}] if method == 'ctkd' else []}}
+
+
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
         json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory(), 'ofd': ofd_trajectory(), 'pskd': pskd_trajectory(),
-                   'ctkd': ctkd_trajectory('kd'), 'ctkd_dkd': ctkd_trajectory('dkd')}, f)
+                   'ctkd': ctkd_trajectory('kd'), 'ctkd_dkd': ctkd_trajectory('dkd'),
+                   'dot_kd': dot_trajectory('kd'), 'dot_ctkd': dot_trajectory('ctkd')}, f)
     print('wrote', OUT)

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import * as torch from '../src/index.js';
+import { engine } from '../src/index.js';
 import { F, Tensor, tensor, tidy, keep, memory, noGrad } from '../src/index.js';
 
 test('tensor() from nested arrays and typed arrays keeps values, shape and dtype', () => {
@@ -229,4 +230,33 @@ test('libtorch discovery: a missing install fails with one line saying how to ge
   assert.equal(run('check').status, 0);
   assert.match(run('libs').stdout, new RegExp(`-L${root}/lib .*-ltorch -ltorch_cpu -lc10`));
   assert.match(run('includes').stdout, new RegExp(`${root}/include ${root}/include/torch/csrc/api/include`));
+});
+
+test('solver.optimizer dot: momenta within [0, 1], no clipping or Nesterov, a teacher method; the report names DOT and its delta', () => {
+  const base = {
+    name: 'dot',
+    dataset: { name: 'synthetic', trainSubset: 64, testSubset: 32 },
+    teacher: { model: 'resnet8', checkpoint: 'x.pt' },
+    student: { model: 'resnet8' },
+    method: { name: 'kd' },
+    solver: { epochs: 1, batchSize: 32, lr: 0.05, optimizer: 'dot' },
+  };
+  const check = { checkTeacherCheckpoint: false };
+  const ok = engine.validateConfig(base, 'dot', check);
+  assert.equal(ok.solver.dot.delta, 0.075);
+  const bad =
+    (solver: Record<string, unknown>, method = 'kd') =>
+    () =>
+      engine.validateConfig({ ...base, method: { name: method }, solver: { ...base.solver, ...solver } }, 'dot', check);
+  assert.throws(
+    bad({ dot: { delta: 0.2 } }),
+    /solver\.dot\.delta: DOT's momenta momentum ± delta \(0\.9 ± 0\.2\) must lie in \[0, 1\]/,
+  );
+  assert.throws(
+    bad({ clipGradNorm: 1 }),
+    /solver\.optimizer: DOT updates from two backward passes: it takes neither clipGradNorm nor nesterov/,
+  );
+  assert.throws(bad({}, 'pskd'), /'pskd' has no teacher: use sgd/);
+  const report = engine.solverSummary(ok.solver);
+  assert.match(report, /dot \(task momentum 0\.825, distillation momentum 0\.975\)/);
 });

@@ -14,7 +14,9 @@ import { acquireRunFolder } from '../src/engine/runfolder.js';
 const dir = mkdtempSync(path.join(tmpdir(), 'distill-resume-'));
 const distill = cliIn(dir);
 
-function config(name: string, method: string, epochs = 4): string {
+/** `method` may name an optimizer after a '+' (ctkd+dot: CTKD under DOT). */
+function config(name: string, methodAndOptimizer: string, epochs = 4): string {
+  const [method, optimizer = 'sgd'] = methodAndOptimizer.split('+');
   const file = path.join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -22,7 +24,7 @@ function config(name: string, method: string, epochs = 4): string {
 dataset: { name: synthetic, trainSubset: 256, testSubset: 64, augment: { cropPadding: 2, hflip: true }, labelNoise: 0.1 }
 student: { model: resnet8 }
 ${method === 'none' ? '' : `teacher: { model: resnet8, checkpoint: ${dir}/runs/teacher/student.pt }\n`}method: { name: ${method} }
-solver: { epochs: ${epochs}, batchSize: 32, lr: 0.05, schedule: { type: cosine } }
+solver: { epochs: ${epochs}, batchSize: 32, lr: 0.05, optimizer: ${optimizer}, schedule: { type: cosine } }
 runtime: { threads: 1, workers: 1 }
 output: ${dir}/runs
 `,
@@ -66,11 +68,12 @@ test('teacher for the resumed runs', () => {
 });
 
 // CRD: its memories and Z are in the checkpoint, its negatives a function of seed, epoch and step;
-// PS-KD: its per-sample past predictions are in the checkpoint.
-for (const method of ['kd', 'dlb', 'crd', 'pskd']) {
+// PS-KD: its per-sample past predictions are in the checkpoint; CTKD under DOT: its learned
+// temperature and both momenta of every parameter.
+for (const method of ['kd', 'dlb', 'crd', 'pskd', 'ctkd+dot']) {
   test(`${method}: SIGKILL after epoch 1, after epoch 3 and mid-epoch, each resumed: the result equals the uninterrupted run exactly`, async () => {
-    const whole = `${method}-whole`;
-    const killed = `${method}-killed`;
+    const whole = `${method.replace('+', '-')}-whole`;
+    const killed = `${method.replace('+', '-')}-killed`;
     const r = distill(['run', config(whole, method)]);
     assert.equal(r.code, 0, r.err);
     const file = config(killed, method);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../src/index.js';
-import { Module, Tensor, distillers, nn, optim } from '../src/index.js';
+import { Module, Tensor, distillers, engine, nn, optim } from '../src/index.js';
 import { assertClose, decode, readFixture, type Encoded } from './helpers.js';
 
 type StateFixture = Record<string, Encoded>;
@@ -40,6 +40,8 @@ const fixtures = readFixture<{
   };
   ctkd: Trajectory & { perEpoch: number; loops: number; temperatures: number[] };
   ctkd_dkd: Trajectory & { perEpoch: number; loops: number; temperatures: number[] };
+  dot_kd: Trajectory;
+  dot_ctkd: Trajectory;
   dlb: { initial: StateFixture; final: StateFixture; losses: number[]; batches: { x0: Encoded; x1: Encoded; y: Encoded }[] };
 }>('trajectories.json');
 
@@ -372,6 +374,46 @@ for (const base of ['kd', 'dkd'] as const) {
           return out.losses;
         },
       );
+    },
+  );
+}
+
+for (const method of ['kd', 'ctkd'] as const) {
+  trajectoryTest(
+    `DOT with ${method.toUpperCase()}: 10 steps in float64 equal mdistiller's DistillationOrientedTrainer (two backward passes, task and distillation momenta${method === 'ctkd' ? ', a parameter only the distillation loss reaches' : ''})`,
+    () => {
+      const fx = method === 'kd' ? fixtures.dot_kd : fixtures.dot_ctkd;
+      const d =
+        method === 'kd'
+          ? new distillers.KD(new Net(4, 6), new Net(5, 8), { T: 4, ceWeight: 0.1, kdWeight: 0.9 })
+          : new distillers.CTKD(new Net(4, 6), new Net(5, 8), { lambdaEpochs: 3 });
+      d.to('float64');
+      load(d.student, fx.initial.student);
+      load(d.teacher!, fx.initial.teacher);
+      d.extraModules().forEach((m, i) => load(m, fx.initial.heads[i]!));
+      const opt = new optim.DistillationOrientedTrainer(d.learnableParameters(), {
+        lr: 0.05,
+        momentum: 0.9 - fx.beta,
+        momentumKd: 0.9 + fx.beta,
+        weightDecay: 5e-4,
+      });
+      d.train();
+      fx.batches.map(single).forEach((batch, step) => {
+        const r = engine.trainStep(d, batch, { epoch: Math.floor(step / 2), epochs: 5, step }, opt);
+        const error = Math.abs(r.losses.total! - fx.losses[step]!) / Math.abs(fx.losses[step]!);
+        achieved.loss = Math.max(achieved.loss, error);
+        assert.ok(error <= 1e-9, `step ${step}: ${r.losses.total} vs ${fx.losses[step]}`);
+        torch.dispose([batch.images, batch.labels]);
+      });
+      assertState(d.student, fx.final.student, 'student');
+      d.extraModules().forEach((m, i) => assertState(m, fx.final.heads[i]!, 'temperature'));
+      const state = opt.stateDict().state;
+      assert.ok(
+        [...state.values()].every((s) => s.momentum_kd_buffer instanceof Tensor),
+        'a distillation momentum per parameter',
+      );
+      torch.dispose([...state.values()].flatMap((s) => Object.values(s).filter((v) => v instanceof Tensor)));
+      d.dispose();
     },
   );
 }

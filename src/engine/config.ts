@@ -71,7 +71,12 @@ export const configSchema = z
         epochs: z.number().int().positive(),
         batchSize: z.number().int().positive(),
         lr: z.number().positive(),
-        optimizer: z.enum(['sgd', 'adamw']).default('sgd'),
+        optimizer: z.enum(['sgd', 'adamw', 'dot']).default('sgd'),
+        /** DOT (distillation-oriented trainer): task momentum = momentum − delta, distillation momentum = momentum + delta. */
+        dot: z
+          .object({ delta: z.number().min(0).default(0.075) })
+          .strict()
+          .default({}),
         momentum: z.number().min(0).max(1).default(0.9),
         weightDecay: z.number().min(0).max(1).default(5e-4),
         nesterov: z.boolean().default(false),
@@ -125,6 +130,27 @@ export const configSchema = z
         path: ['teacher'],
         message: `method '${entry.name}' needs a teacher: set teacher.model and teacher.checkpoint`,
       });
+    if (c.solver.optimizer === 'dot') {
+      const { momentum, dot, clipGradNorm, nesterov } = c.solver;
+      if (dot.delta > momentum || momentum + dot.delta > 1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['solver', 'dot', 'delta'],
+          message: `DOT's momenta momentum ± delta (${momentum} ± ${dot.delta}) must lie in [0, 1]; mdistiller uses momentum 0.9, delta 0.075`,
+        });
+      if (clipGradNorm !== undefined || nesterov)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['solver', 'optimizer'],
+          message: 'DOT updates from two backward passes: it takes neither clipGradNorm nor nesterov; remove them or use sgd',
+        });
+      if (!entry.needsTeacher)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['solver', 'optimizer'],
+          message: `DOT balances the task loss against the distillation loss of a teacher; '${entry.name}' has no teacher: use sgd`,
+        });
+    }
     const { mean, std } = c.dataset;
     if (mean && std && mean.length !== std.length)
       ctx.addIssue({ code: 'custom', path: ['dataset', 'std'], message: 'mean and std need the same number of channels' });

@@ -7,3 +7,4 @@ export * from './results.js';
 export * from './experiment.js';
 export * from './compare.js';
 export * from './plugins.js';
+export { solverSummary } from './report.js';

@@ -16,6 +16,17 @@ export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' :
 
 const fmtValue = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
 
+/** The solver in one line: optimizer (DOT with its two momenta), epochs, batch, lr, the rest. */
+export function solverSummary(s: ExperimentConfig['solver']): string {
+  const optimizer = s.optimizer ?? 'sgd';
+  const momentum = optimizer === 'sgd' ? `momentum ${s.momentum}, ` : '';
+  const named =
+    optimizer === 'dot'
+      ? `dot (task momentum ${+(s.momentum - s.dot.delta).toFixed(6)}, distillation momentum ${+(s.momentum + s.dot.delta).toFixed(6)})`
+      : optimizer;
+  return `${named}, ${plural(s.epochs, 'epoch')}, batch ${s.batchSize}, lr ${s.lr} (${s.schedule.type}), ${momentum}weight decay ${s.weightDecay}${s.labelSmoothing ? `, label smoothing ${s.labelSmoothing}` : ''}${s.clipGradNorm ? `, gradient norm clipped at ${s.clipGradNorm}` : ''}`;
+}
+
 export async function writeRunReport(c: ExperimentConfig, r: ExperimentResult): Promise<void> {
   const main = r.history.filter((h) => h.stage === 'main');
   const augmented = !!c.dataset.augment && (!!c.dataset.augment.cropPadding || !!c.dataset.augment.hflip);
@@ -44,7 +55,7 @@ export async function writeRunReport(c: ExperimentConfig, r: ExperimentResult): 
     `| teacher | ${r.teacher ? `${r.teacher} (test top-1 ${r.teacherTop1?.toFixed(2)})` : '—'} |`,
     `| student | ${r.student} (${r.studentParameters.toLocaleString('en')} parameters) |`,
     `| method | ${r.method}${options.length ? ` (${options.map(([k, v]) => `${k}=${fmtValue(v)}`).join(', ')})` : ' (defaults)'}; extra parameters ${r.extraParameters} |`,
-    `| solver | ${s.optimizer ?? 'sgd'}, ${plural(s.epochs, 'epoch')}, batch ${s.batchSize}, lr ${s.lr} (${s.schedule.type}), ${s.optimizer === 'adamw' ? '' : `momentum ${s.momentum}, `}weight decay ${s.weightDecay}${s.labelSmoothing ? `, label smoothing ${s.labelSmoothing}` : ''}${s.clipGradNorm ? `, gradient norm clipped at ${s.clipGradNorm}` : ''} |`,
+    `| solver | ${solverSummary(s)} |`,
     `| seed | ${r.seed} |`,
     `| best top-1 | **${r.bestTop1.toFixed(2)}** (epoch ${r.bestEpoch}) |`,
     `| last top-1 / top-5 | ${r.lastTop1.toFixed(2)} / ${r.lastTop5.toFixed(2)} |`,

@@ -9,6 +9,7 @@ import { dispose, getRngState, setRngState, tidy, type Tensor } from '../tensor/
 import { clipGradNorm_ } from '../nn/utils.js';
 import { SGD } from '../optim/sgd.js';
 import { AdamW } from '../optim/adamw.js';
+import { DistillationOrientedTrainer } from '../optim/dot.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { LRScheduler, constant, cosine, linearWarmup, multiStep, type Schedule } from '../optim/schedulers.js';
 import { DataLoader, type Batch } from '../data/loader.js';
@@ -34,8 +35,10 @@ export interface SolverConfig {
   epochs: number;
   batchSize: number;
   lr: number;
-  /** 'sgd' (default) or 'adamw'. */
-  optimizer?: 'sgd' | 'adamw';
+  /** 'sgd' (default), 'adamw', or 'dot' (the main stage; preparation stages use SGD). */
+  optimizer?: 'sgd' | 'adamw' | 'dot';
+  /** DOT's momentum offset: task momentum − delta, distillation momentum + delta. */
+  dot?: { delta: number };
   momentum: number;
   weightDecay: number;
   nesterov?: boolean;
@@ -79,7 +82,21 @@ export function makeSchedule(c: ScheduleConfig, epochs: number): Schedule {
 }
 
 /** The solver's optimizer over `params` at learning rate `lr`. */
-export function makeOptimizer(params: Tensor[], lr: number, solver: SolverConfig): Optimizer<{ lr: number }> {
+export function makeOptimizer(
+  params: Tensor[],
+  lr: number,
+  solver: SolverConfig,
+  stage: 'main' | 'prep' = 'main',
+): Optimizer<{ lr: number }> {
+  if (solver.optimizer === 'dot' && stage === 'main') {
+    const delta = solver.dot?.delta ?? 0.075;
+    return new DistillationOrientedTrainer(params, {
+      lr,
+      momentum: solver.momentum - delta,
+      momentumKd: solver.momentum + delta,
+      weightDecay: solver.weightDecay,
+    });
+  }
   if ((solver.optimizer ?? 'sgd') === 'adamw')
     return new AdamW(params, { lr, weightDecay: solver.weightDecay, betas: solver.betas ?? [0.9, 0.999] });
   return new SGD(params, { lr, momentum: solver.momentum, weightDecay: solver.weightDecay, nesterov: solver.nesterov ?? false });
@@ -114,12 +131,26 @@ export function trainStep(
     const { logits, losses, monitor = {} } = forward(batch, ctx);
     const total = Object.values(losses).reduce((a, b) => a.add(b));
     optimizer.zeroGrad();
-    total.backward();
-    if (options.clipGradNorm)
-      clipGradNorm_(
-        optimizer.paramGroups.flatMap((g) => g.params),
-        options.clipGradNorm,
-      );
+    if (optimizer instanceof DistillationOrientedTrainer) {
+      // mdistiller's DOT step: the distillation losses' gradients first, then the task loss's.
+      const { ce, ...distillation } = losses;
+      const terms = Object.values(distillation);
+      if (!ce || !terms.length)
+        throw new Error(
+          `DOT needs a task loss 'ce' and a distillation loss; this method gives ${Object.keys(losses).join(', ')}: use solver.optimizer sgd`,
+        );
+      terms.reduce((a, b) => a.add(b)).backward(undefined, { retainGraph: true });
+      optimizer.stepKd();
+      optimizer.zeroGrad();
+      ce.backward();
+    } else {
+      total.backward();
+      if (options.clipGradNorm)
+        clipGradNorm_(
+          optimizer.paramGroups.flatMap((g) => g.params),
+          options.clipGradNorm,
+        );
+    }
     optimizer.step();
     const values = Object.fromEntries(Object.entries(losses).map(([k, v]) => [k, v.item()]));
     values.total = total.item();
@@ -296,7 +327,7 @@ async function runStage(run: Run, si: number): Promise<void> {
   const { spec, progress, stepsPerEpoch } = run;
   const plan = run.plans[si]!;
   if (plan.epochs <= 0) return;
-  const optimizer = makeOptimizer(plan.params(), plan.lr, spec.solver);
+  const optimizer = makeOptimizer(plan.params(), plan.lr, spec.solver, plan.name === 'main' ? 'main' : 'prep');
   if (progress.optimizer && si === progress.stage) {
     const saved = progress.optimizer;
     progress.optimizer = null;
