@@ -818,6 +818,81 @@ def ref_ctkd_instance_kd(y_s, y_t, T):
     return KD_loss
 
 
+# Transcribed from shicaiwei123/SDD-CVPR2024: mdistiller/models/cifar/utils.py SPP and
+# ResNet_SDD.forward (patch_score), distillers/KD.py sdd_kd_loss, distillers/SDD_DKD.py multi_dkd
+# (its per-sample dkd_loss); `.cuda()` dropped, torch.tensor(mask) written as mask.clone().
+def ref_sdd_patch_score(x, weight, bias, M='[1,2,4]'):
+    x_4x4 = F.adaptive_avg_pool2d(x, (4, 4))
+    x_2x2 = F.adaptive_avg_pool2d(x_4x4, (2, 2))
+    x_1x1 = F.adaptive_avg_pool2d(x_4x4, (1, 1))
+    flat = lambda t: torch.flatten(t, start_dim=2, end_dim=3)
+    x_spp = {'[1,2,4]': torch.cat((flat(x_1x1), flat(x_2x2), flat(x_4x4)), dim=2),
+             '[1,2]': torch.cat((flat(x_1x1), flat(x_2x2)), dim=2)}[M]
+    x_spp = x_spp.permute((2, 0, 1))
+    m, b, c = x_spp.shape
+    patch_score = F.linear(torch.reshape(x_spp, (m * b, c)), weight, bias)
+    return torch.reshape(patch_score, (m, b, weight.shape[0])).permute((1, 2, 0))
+
+
+def ref_sdd_weights(out_t, target, n):
+    out_t_predict = torch.argmax(out_t, dim=1)
+    target_r = target.repeat(n)
+    global_prediction = out_t_predict[0:len(target)]
+    g_true = (global_prediction == target).clone().repeat(n)
+    g_false = (global_prediction != target).clone().repeat(n)
+    mask_false = out_t_predict != target_r
+    mask_false[g_false] = False
+    mask_false[0:len(target)] = False
+    gt_lw = mask_false
+    mask_true = out_t_predict == target_r
+    mask_true[g_true] = False
+    mask_true[0:len(target)] = False
+    gw_lt = mask_true
+    mask_false = out_t_predict != target_r
+    mask_true = out_t_predict == target_r
+    mask_false[g_true] = False
+    gw_lw = mask_false
+    mask_true[g_false] = False
+    gt_lt = mask_true
+    index = torch.zeros(target_r.shape[0])
+    index[gw_lw] = 1.0
+    index[gt_lt] = 1.0
+    index[gw_lt] = 2.0
+    index[gt_lw] = 2.0
+    return index
+
+
+def ref_sdd_flatten(multi):
+    multi = multi.permute(2, 0, 1)
+    return torch.reshape(multi, (multi.shape[0] * multi.shape[1], multi.shape[2]))
+
+
+def ref_sdd_kd_loss(out_s_multi, out_t_multi, T, target):
+    out_s, out_t = ref_sdd_flatten(out_s_multi), ref_sdd_flatten(out_t_multi)
+    loss_kd = F.kl_div(F.log_softmax(out_s / T, dim=1), F.softmax(out_t / T, dim=1), reduction='none') * (T ** 2)
+    loss_kd = torch.sum(loss_kd, dim=1)
+    index = ref_sdd_weights(out_t, target, out_t_multi.shape[2])
+    return torch.sum(loss_kd * index) / out_t.shape[0]
+
+
+def ref_sdd_multi_dkd(out_s_multi, out_t_multi, target, alpha, beta, temperature):
+    out_s, out_t = ref_sdd_flatten(out_s_multi), ref_sdd_flatten(out_t_multi)
+    target_r = target.repeat(out_t_multi.shape[2])
+    gt_mask = torch.zeros_like(out_s).scatter_(1, target_r.unsqueeze(1), 1).bool()
+    other_mask = torch.ones_like(out_s).scatter_(1, target_r.unsqueeze(1), 0).bool()
+
+    def cat_mask(t):
+        return torch.cat([(t * gt_mask).sum(dim=1, keepdims=True), (t * other_mask).sum(1, keepdims=True)], dim=1)
+    pred_student = cat_mask(F.softmax(out_s / temperature, dim=1))
+    pred_teacher = cat_mask(F.softmax(out_t / temperature, dim=1))
+    tckd = F.kl_div(torch.log(pred_student), pred_teacher, reduction='none') * (temperature ** 2) / target_r.shape[0]
+    pt2 = F.softmax(out_t / temperature - 1000.0 * gt_mask, dim=1)
+    ls2 = F.log_softmax(out_s / temperature - 1000.0 * gt_mask, dim=1)
+    nckd = F.kl_div(ls2, pt2, reduction='none') * (temperature ** 2) / target_r.shape[0]
+    loss = alpha * torch.sum(tckd, dim=1) + beta * torch.sum(nckd, dim=1)
+    return torch.sum(loss * ref_sdd_weights(out_t, target, out_t_multi.shape[2]))
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -873,6 +948,11 @@ LOSSES = [
     ('ctkd_dkd', ['n:6,5', 'n:6,5!', 'i:6:5', 'n:1'],
      lambda a, b, y, g: ref_ctkd_dkd(a, b, y, 1.0, 2.0, ref_ctkd_temp(g, -0.4, t_start=2.0, t_end=5.0))),
     ('ctkd_instance', ['n:6,5', 'n:6,5!', 'p:6,1'], lambda a, b, t: ref_ctkd_instance_kd(a, b, t * 3)),
+    ('sdd_kd_maps', ['n:3,4,8,8', 'n:5,4', 'n:5', 'n:3,5,21!', 'i:3:5'],
+     lambda x, w, b, pt, y: ref_sdd_kd_loss(ref_sdd_patch_score(x, w, b), pt * 3, 4.0, y)),
+    ('sdd_kd_m12', ['n:4,3,6,6', 'n:5,3', 'n:5', 'n:4,5,5!', 'i:4:5'],
+     lambda x, w, b, pt, y: ref_sdd_kd_loss(ref_sdd_patch_score(x, w, b, M='[1,2]'), pt * 3, 2.0, y)),
+    ('sdd_dkd', ['n:6,5,5', 'n:6,5,5!', 'i:6:5'], lambda s, t, y: ref_sdd_multi_dkd(s, t * 3, y, 1.0, 8.0, 4.0)),
 ]
 
 

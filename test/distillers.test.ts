@@ -3,7 +3,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../src/index.js';
-import { Tensor, losses, tidy, createZooModel, createDistiller, data, optim, distillers, engine, noGrad } from '../src/index.js';
+import {
+  F,
+  Tensor,
+  losses,
+  tidy,
+  createZooModel,
+  createDistiller,
+  data,
+  optim,
+  distillers,
+  engine,
+  noGrad,
+} from '../src/index.js';
 import { assertClose, decode, gradcheck, readFixture, type Encoded } from './helpers.js';
 
 interface LossCase {
@@ -16,6 +28,11 @@ const cases = readFixture<Record<string, LossCase>>('losses.json');
 /** CTKD's temperature from a raw value: start + span · sigmoid(GRL(raw, λ)). */
 const ctkdTemperature = (raw: Tensor, lambda: number, start: number, span: number) =>
   losses.gradientReversal(raw, lambda).sigmoid().mul(span).add(start);
+
+/** The authors' patch scores [B, K, N] as SDD's region-major rows [N·B, K]. */
+const regionMajor = (p: Tensor) => p.permute(2, 0, 1).reshape(-1, p.shape[1]!);
+const sddRegions = (x: Tensor, w: Tensor, b: Tensor, scales: number[]) =>
+  distillers.regionLogits(x, (v) => F.linear(v, w, { bias: b }), scales);
 
 const impls: Record<string, (x: Tensor[]) => Tensor> = {
   kd: ([a, b]) => losses.kd(a!, b!),
@@ -65,6 +82,9 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   ctkd_global: ([a, b, g]) => losses.kd(a!, b!, { T: ctkdTemperature(g!, -0.7, 1, 20) }),
   ctkd_dkd: ([a, b, y, g]) => losses.dkd(a!, b!, y!, { alpha: 1, beta: 2, T: ctkdTemperature(g!, -0.4, 2, 5) }),
   ctkd_instance: ([a, b, t]) => losses.kdInstanceTemperature(a!, b!, t!.mul(3)),
+  sdd_kd_maps: ([x, w, b, pt, y]) => losses.sdd(sddRegions(x!, w!, b!, [1, 2, 4]), regionMajor(pt!.mul(3)), y!, { T: 4 }),
+  sdd_kd_m12: ([x, w, b, pt, y]) => losses.sdd(sddRegions(x!, w!, b!, [1, 2]), regionMajor(pt!.mul(3)), y!, { T: 2 }),
+  sdd_dkd: ([s, t, y]) => losses.sdd(regionMajor(s!), regionMajor(t!.mul(3)), y!, { base: 'dkd', alpha: 1, beta: 8, T: 4 }),
 };
 
 /** Inputs whose gradient passes CTKD's gradient reversal (λ × the derivative): checked by the test below, not by finite differences. */
@@ -552,6 +572,7 @@ test("the new methods run on a user's networks with features named by module pat
     ['simkd', { features: both(['relu2']) }],
     ['catkd', { features: both(['relu2']) }],
     ['crd', { features: both(['fc:input']), nceK: 64 }],
+    ['sdd', { features: both(['relu2']), base: 'dkd' }],
   ];
   for (const [method, options] of cases) {
     torch.manualSeed(3);

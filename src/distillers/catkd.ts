@@ -8,7 +8,7 @@ import * as F from '../tensor/functional.js';
 import { Linear } from '../nn/layers.js';
 import type { ModelOutput } from '../models/model.js';
 import { Distiller, type FeaturePair, type TrainBatch, type TrainOutput } from './distiller.js';
-import { featuresOption, type Network } from './features.js';
+import { classifiersOption, featuresOption, type Network } from './features.js';
 import * as L from './losses.js';
 import { classifierOf } from './util.js';
 
@@ -22,11 +22,7 @@ const options = z
       .describe("CAMs are average-pooled to this size (the authors' CAM_RESOLUTION)"),
     normalize: z.boolean().default(true).describe("l2-normalise each CAM over its positions (the authors' IF_NORMALIZE)"),
     features: featuresOption.describe("the map each network's classifier pools (default: the zoo model's pooledMap)"),
-    classifiers: z
-      .object({ student: z.string().min(1), teacher: z.string().min(1) })
-      .strict()
-      .optional()
-      .describe('module paths of the two classifiers (default: each network’s last Linear module)'),
+    classifiers: classifiersOption,
     studentClassifierBias: z
       .boolean()
       .default(false)

@@ -19,6 +19,13 @@ export const featuresOption = z
   .describe(
     "module paths, e.g. {student: [layer2, layer3], teacher: [layer2, layer3]}; 'path:input' takes the module's input, 'path:preact' a zoo stage's pre-activation",
   );
+/** Module paths of both networks' classifiers (CAT-KD, SDD): default each network's last Linear module. */
+export const classifiersOption = z
+  .object({ student: z.string().min(1), teacher: z.string().min(1) })
+  .strict()
+  .optional()
+  .describe('module paths of the two classifiers (default: each network’s last Linear module)');
+
 /** The option of methods that compare one vector per network (RKD, PKT, CC). */
 export const pooledFeatureOption = featuresOption.describe(
   'one module per network (default: the pooled vector); its output is flattened',

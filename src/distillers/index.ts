@@ -26,6 +26,7 @@ import { TfKDReg, TfKDSelf } from './tfkd.js';
 import { NKD } from './nkd.js';
 import { PSKD } from './pskd.js';
 import { CTKD, LearnableTemperature, ctkdLambda } from './ctkd.js';
+import { SDD, regionLogits } from './sdd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -65,6 +66,8 @@ export {
   CTKD,
   LearnableTemperature,
   ctkdLambda,
+  SDD,
+  regionLogits,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -203,4 +206,9 @@ registerMethodClass('ctkd', CTKD, {
   description: 'curriculum temperature: a learnable temperature trained adversarially through gradient reversal (Li et al. 2023)',
   paper: 'https://arxiv.org/abs/2211.16231',
   example: 'method: {name: ctkd, options: {base: kd, temperature: global, tStart: 1, tEnd: 20, lambdaEpochs: 10}}',
+});
+registerMethodClass('sdd', SDD, {
+  description: 'scale-decoupled KD: KD or DKD on the logits of multi-scale pooled regions (Wei et al. 2024)',
+  paper: 'https://arxiv.org/abs/2403.13512',
+  example: 'method: {name: sdd, options: {base: dkd, scales: [1, 2, 4], warmupEpochs: 20}}',
 });

@@ -79,24 +79,65 @@ export function dist(zS: Tensor, zT: Tensor, options: { beta?: number; gamma?: n
 }
 
 /**
- * DKD: α · TCKD + β · NCKD, both · T² and averaged over the batch. TCKD is the KL of the binary
- * (target, non-target) probabilities; NCKD the KL among the non-target classes only.
+ * DKD per sample: α · TCKD_i + β · NCKD_i, both · T². TCKD is the KL of the binary (target,
+ * non-target) probabilities; NCKD the KL among the non-target classes only.
  */
-export function dkd(zS: Tensor, zT: Tensor, y: Tensor, options: { alpha?: number; beta?: number; T?: Temperature } = {}): Tensor {
+export function dkdRows(
+  zS: Tensor,
+  zT: Tensor,
+  y: Tensor,
+  options: { alpha?: number; beta?: number; T?: Temperature } = {},
+): Tensor {
   const { alpha = 1, beta = 8, T: t = 4 } = options;
-  const b = zS.shape[0]!;
-  const perSample = (logP: Tensor, q: Tensor) => F.klDiv(logP, q, { reduction: 'none' }).sum(1).mul(squared(t)).sum().div(b);
+  const rows = (logP: Tensor, q: Tensor) => F.klDiv(logP, q, { reduction: 'none' }).sum(1).mul(squared(t));
   const gt = F.oneHot(y, zS.shape[1]!).to(zS.dtype); // 1 at the label
   const binary = (p: Tensor) => cat([p.mul(gt).sum(1, { keepdim: true }), p.mul(gt.neg().add(1)).sum(1, { keepdim: true })], 1);
   const bS = binary(F.softmax(zS.div(t), 1));
   const bT = binary(F.softmax(zT.detach().div(t), 1));
-  const tckd = perSample(bS.log(), bT);
+  const tckd = rows(bS.log(), bT);
   // The reference hides the target by subtracting 1000 (its probability becomes exactly 0); dropping
   // the column gives the same value, and a finite gradient when the temperature is learned (CTKD).
   const others = nonTargetIndex(y, zS.shape[1]!);
   const nonTarget = (z: Tensor) => z.gather(1, others).div(t);
-  const nckd = perSample(F.logSoftmax(nonTarget(zS), 1), F.softmax(nonTarget(zT.detach()), 1));
+  const nckd = rows(F.logSoftmax(nonTarget(zS), 1), F.softmax(nonTarget(zT.detach()), 1));
   return tckd.mul(alpha).add(nckd.mul(beta));
+}
+
+/** DKD: the batch mean of dkdRows (mdistiller's sum over the batch divided by its size). */
+export function dkd(zS: Tensor, zT: Tensor, y: Tensor, options: { alpha?: number; beta?: number; T?: Temperature } = {}): Tensor {
+  return dkdRows(zS, zT, y, options).sum().div(zS.shape[0]!);
+}
+
+/**
+ * SDD (Wei et al. CVPR 2024, scale-decoupled KD; shicaiwei123/SDD-CVPR2024 sdd_kd_loss, multi_dkd):
+ * `zS`, `zT` are the logits of N regions of each of B samples, region-major ([N·B, K], region 0 the
+ * global 1×1 one). Each row's KD (or DKD) term is weighted 2 where the teacher's local prediction
+ * is right and its global one wrong or the reverse (complementary), else 1 (consistent); the
+ * weighted sum is divided by N·B.
+ */
+export function sdd(
+  zS: Tensor,
+  zT: Tensor,
+  y: Tensor,
+  options: { base?: 'kd' | 'dkd'; T?: number; alpha?: number; beta?: number } = {},
+): Tensor {
+  const { base = 'kd', T: t = 4 } = options;
+  const [rows, b] = [zS.shape[0]!, y.shape[0]!];
+  const regions = rows / b;
+  const labels = y.repeat([regions]);
+  const teacher = zT.detach();
+  const correct = teacher.argmax(1).eq(labels);
+  const weight = correct
+    .ne(correct.narrow(0, 0, b).repeat([regions]))
+    .to(zS.dtype)
+    .add(1);
+  const terms =
+    base === 'dkd'
+      ? dkdRows(zS, teacher, labels, { alpha: options.alpha, beta: options.beta, T: t })
+      : F.klDiv(F.logSoftmax(zS.div(t), 1), F.softmax(teacher.div(t), 1), { reduction: 'none' })
+          .sum(1)
+          .mul(t * t);
+  return terms.mul(weight).sum().div(rows);
 }
 
 /** SP: G = row-normalised Q Qᵀ of the flattened maps (B × B); ‖G_t − G_s‖²_F / B². */
