@@ -603,9 +603,45 @@ def dot_trajectory(method='kd', steps=10, delta=0.075):
                       'heads': [{k: enc(v) for k, v in temp.state_dict().items()}] if method == 'ctkd' else []}}
 
 
+
+# Transcribed from alinlab/cs-kd train.py (train(), the --cls branch, and its KDLoss): the first half
+# of a pair batch with gradient, the partners' half in train mode without, CE + lamda * KD.
+def cskd_trajectory(steps=10, temp=4.0, lamda=1.0):
+    torch.manual_seed(51)
+    net = Net(4, 6, bn=True)
+    gen = torch.Generator().manual_seed(52)
+    batches = [(torch.randn(8, 3, 8, 8, generator=gen), torch.randint(0, 5, (8,), generator=gen)) for _ in range(steps)]
+    initial = {k: enc(v) for k, v in net.state_dict().items()}
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    criterion = nn.CrossEntropyLoss()
+
+    def kdloss(input, target):
+        log_p = torch.log_softmax(input / temp, dim=1)
+        q = torch.softmax(target / temp, dim=1)
+        return nn.KLDivLoss(reduction='sum')(log_p, q) * (temp ** 2) / input.size(0)
+    net.train()
+    losses = []
+    for inputs, targets in batches:
+        batch_size = inputs.size(0)
+        targets_ = targets[:batch_size // 2]
+        outputs = net(inputs[:batch_size // 2])[0]
+        loss = torch.mean(criterion(outputs, targets_))
+        with torch.no_grad():
+            outputs_cls = net(inputs[batch_size // 2:])[0]
+        cls_loss = kdloss(outputs, outputs_cls.detach())
+        loss += lamda * cls_loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return {'initial': initial, 'batches': [{'x': enc(x), 'y': enc(y)} for x, y in batches], 'losses': losses,
+            'final': {k: enc(v) for k, v in net.state_dict().items()}}
+
+
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
         json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory(), 'ofd': ofd_trajectory(), 'pskd': pskd_trajectory(),
                    'ctkd': ctkd_trajectory('kd'), 'ctkd_dkd': ctkd_trajectory('dkd'),
-                   'dot_kd': dot_trajectory('kd'), 'dot_ctkd': dot_trajectory('ctkd')}, f)
+                   'dot_kd': dot_trajectory('kd'), 'dot_ctkd': dot_trajectory('ctkd'),
+                   'cskd': cskd_trajectory()}, f)
     print('wrote', OUT)

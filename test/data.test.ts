@@ -204,6 +204,45 @@ test('DataLoader: seeded order, dropLast, indices, two views, workers equal the 
   assert.throws(() => new data.DataLoader(ds, { batchSize: 0 }), /batchSize must be a positive integer/);
 });
 
+test("DataLoader classPairs (CS-KD's PairBatchSampler): each sample followed by a partner of its class, seeded, the same from workers", async () => {
+  const ds = data.syntheticDataset({ length: 120, size: 8, seed: 5 });
+  const opts = { batchSize: 16, shuffle: true, dropLast: true, seed: 3, classPairs: true };
+  const loader = new data.DataLoader(ds, opts);
+  const batches = [...loader.epochSync(0)];
+  assert.equal(batches.length, 7, 'the batch count is that of the anchors');
+  const anchors = batches.flatMap((b) => Array.from(b.indices.subarray(0, 16)));
+  assert.deepEqual(anchors, Array.from(loader.order(0)).slice(0, 112), 'the first half is the ordinary batch');
+  let self = 0;
+  for (const b of batches) {
+    assert.deepEqual(b.images.shape, [32, 1, 8, 8]);
+    assert.equal(b.indices.length, 32);
+    for (let k = 0; k < 16; k++) {
+      const [i, j] = [b.indices[k]!, b.indices[16 + k]!];
+      assert.equal(ds.labels[j], ds.labels[i], `partner ${j} of ${i} is of its class`);
+      if (i === j) self++;
+    }
+    assert.deepEqual(
+      b.labels.tolist(),
+      Array.from(b.indices, (i) => ds.labels[i]),
+    );
+  }
+  assert.ok(self < 20, 'partners are drawn from the whole class (the sample itself only by chance)');
+  const partners = (l: data.DataLoader, epoch: number) =>
+    [...l.epochSync(epoch)].flatMap((b) => Array.from(b.indices.subarray(16)));
+  assert.deepEqual(partners(new data.DataLoader(ds, opts), 0), partners(loader, 0), 'same seed, same partners');
+  assert.notDeepEqual(partners(loader, 1), partners(loader, 0), 'new partners each epoch');
+  const workers = new data.DataLoader(ds, { ...opts, numWorkers: 2 });
+  let k = 0;
+  for await (const b of workers.epoch(0)) {
+    assert.deepEqual(Array.from(b.indices), Array.from(batches[k]!.indices), `batch ${k} from workers`);
+    assert.deepEqual(b.images.tolist(), batches[k]!.images.tolist());
+    b.dispose();
+    k++;
+  }
+  await workers.close();
+  for (const b of batches) b.dispose();
+});
+
 test('a small model overfits 256 Fashion-MNIST images to 100% training accuracy', () => {
   torch.setNumThreads(2);
   torch.manualSeed(0);

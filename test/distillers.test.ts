@@ -160,6 +160,7 @@ function loaderFor(d: distillers.Distiller, batchSize = 32) {
     seed: 3,
     augment: { cropPadding: 2, hflip: true },
     views: d.views,
+    classPairs: d.classPairs,
   });
 }
 

@@ -42,6 +42,7 @@ const fixtures = readFixture<{
   ctkd_dkd: Trajectory & { perEpoch: number; loops: number; temperatures: number[] };
   dot_kd: Trajectory;
   dot_ctkd: Trajectory;
+  cskd: { initial: StateFixture; final: StateFixture; losses: number[]; batches: Batch[] };
   dlb: { initial: StateFixture; final: StateFixture; losses: number[]; batches: { x0: Encoded; x1: Encoded; y: Encoded }[] };
 }>('trajectories.json');
 
@@ -417,3 +418,22 @@ for (const method of ['kd', 'ctkd'] as const) {
     },
   );
 }
+
+trajectoryTest(
+  "CS-KD: 10 steps in float64 equal alinlab/cs-kd's train() (a pair batch: the partners' half in train mode without gradient, CE + λ · KD)",
+  () => {
+    const fx = fixtures.cskd;
+    const d = new distillers.CSKD(new Net(4, 6, { bn: true }), null, { T: 4, lambda: 1 });
+    d.to('float64');
+    load(d.student, fx.initial);
+    d.train();
+    const batches = fx.batches.map((b) => {
+      const images = torch.keep(decode(b.x, 'float64'));
+      return { images, labels: torch.keep(decode(b.y, 'int64')), views: [images], indices: new Int32Array(8) };
+    });
+    replay(mainStage(d), referenceSGD(d.learnableParameters()), batches, fx.losses);
+    assertState(d.student, fx.final, 'student (BatchNorm statistics of both halves included)');
+    torch.dispose(batches.map((b) => [b.images, b.labels]));
+    d.dispose();
+  },
+);

@@ -15,6 +15,11 @@ export interface LoaderOptions {
   augment?: AugmentConfig | null;
   /** Independently augmented views per sample: 2 for DLB. */
   views?: 1 | 2;
+  /**
+   * Class-wise pairs (CS-KD's PairBatchSampler): each batch of `batchSize` samples is followed by
+   * as many partners, one per sample, drawn uniformly (seeded) from the samples of its class.
+   */
+  classPairs?: boolean;
   /** Worker threads rendering batches; 0 renders on the main thread. */
   numWorkers?: number;
   /** Batches rendered ahead, per worker. */
@@ -41,6 +46,8 @@ export class DataLoader {
   private readonly opts: Required<Omit<LoaderOptions, 'augment' | 'device'>> & { augment: AugmentConfig | null; device: string };
   private readonly setup: WorkerSetup;
   private workers: Worker[] = [];
+  /** Dataset indices of each class (classPairs), in dataset order. */
+  private readonly classMembers: Int32Array[] | null;
 
   constructor(
     readonly dataset: ImageDataset,
@@ -56,11 +63,13 @@ export class DataLoader {
       seed: options.seed ?? 0,
       augment: options.augment ?? null,
       views: options.views ?? 1,
+      classPairs: options.classPairs ?? false,
       numWorkers: options.numWorkers ?? 0,
       prefetch: options.prefetch ?? 4,
       device: options.device ?? 'cpu',
     };
     const d = dataset;
+    this.classMembers = this.opts.classPairs ? membersByClass(d.labels) : null;
     this.setup = {
       images: d.images,
       geometry: { channels: d.channels, height: d.height, width: d.width, mean: d.mean, std: d.std },
@@ -81,8 +90,18 @@ export class DataLoader {
     return shuffledIndices(this.dataset.length, mulberry32(mixSeeds(this.opts.seed, epoch, 0x5eed)));
   }
 
-  private batchIndices(order: Int32Array, b: number): Int32Array {
-    return order.slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
+  /** The dataset indices of batch `b` of an epoch: its slice of the order, then its class partners. */
+  private batchIndices(order: Int32Array, epoch: number, b: number): Int32Array {
+    const anchors = order.slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
+    if (!this.classMembers) return anchors;
+    const random = mulberry32(mixSeeds(this.opts.seed ^ 0xc1a55, epoch, b));
+    const out = new Int32Array(2 * anchors.length);
+    out.set(anchors);
+    anchors.forEach((i, k) => {
+      const members = this.classMembers![this.dataset.labels[i]!]!;
+      out[anchors.length + k] = members[Math.floor(random() * members.length)]!;
+    });
+    return out;
   }
 
   private makeBatch(views: Float32Array[], indices: Int32Array, index: number): Batch {
@@ -116,7 +135,7 @@ export class DataLoader {
   *epochSync(epoch: number, from = 0): Generator<Batch> {
     const order = this.order(epoch);
     for (let b = from; b < this.length; b++) {
-      const indices = this.batchIndices(order, b);
+      const indices = this.batchIndices(order, epoch, b);
       yield this.makeBatch(renderBatch(this.setup, { id: b, indices, seed: this.seedOf(epoch, b) }), indices, b);
     }
   }
@@ -137,7 +156,7 @@ export class DataLoader {
     let next = from;
     const request = (b: number) => {
       const worker = this.workers[b % this.workers.length]!;
-      const indices = this.batchIndices(order, b);
+      const indices = this.batchIndices(order, epoch, b);
       pending.set(
         b,
         new Promise((resolve, reject) => {
@@ -159,7 +178,7 @@ export class DataLoader {
       const views = await pending.get(b)!;
       pending.delete(b);
       if (next < total) request(next++);
-      yield this.makeBatch(views, this.batchIndices(order, b), b);
+      yield this.makeBatch(views, this.batchIndices(order, epoch, b), b);
     }
   }
 
@@ -179,6 +198,13 @@ export class DataLoader {
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers = [];
   }
+}
+
+/** The dataset indices of each class label, in dataset order. */
+function membersByClass(labels: ArrayLike<number>): Int32Array[] {
+  const lists: number[][] = [];
+  for (let i = 0; i < labels.length; i++) (lists[labels[i]!] ??= []).push(i);
+  return Array.from(lists, (l) => Int32Array.from(l ?? []));
 }
 
 /** Mixes three integers into one 32-bit seed (FNV-1a then a murmur finaliser): streams per epoch and step. */

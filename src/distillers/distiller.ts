@@ -29,6 +29,8 @@ export interface TrainContext {
 
 export interface TrainOutput {
   logits: Tensor;
+  /** The labels `logits` answer (training accuracy), when not the batch's: CS-KD predicts its first half. */
+  labels?: Tensor;
   losses: Record<string, Tensor>;
   /** Scalars to watch but not optimise (CTKD's learned temperature): averaged per epoch into the record's metrics. */
   monitor?: Record<string, Tensor>;
@@ -83,6 +85,8 @@ export abstract class Distiller extends Module {
   static readonly needsTeacher: boolean = true;
   /** Augmented views per sample the loader renders (DLB uses two). */
   static readonly views: 1 | 2 = 1;
+  /** Whether each batch is followed by a same-class partner per sample (CS-KD's pair sampler). */
+  static readonly classPairs: boolean = false;
   /**
    * Whether the trained student alone is what is deployed and evaluated (false: SimKD, whose
    * prediction goes through its projector and the teacher's classifier; see deployable()).
@@ -95,6 +99,7 @@ export abstract class Distiller extends Module {
   readonly teacher: Network | null;
   needsTeacher: boolean;
   views: 1 | 2;
+  classPairs: boolean;
   /** Label smoothing of the cross-entropy term (solver.labelSmoothing). */
   labelSmoothing = 0;
   /**
@@ -109,6 +114,7 @@ export abstract class Distiller extends Module {
     const cls = new.target as unknown as typeof Distiller;
     this.needsTeacher = cls.needsTeacher;
     this.views = cls.views;
+    this.classPairs = cls.classPairs;
     if (this.needsTeacher && !teacher) throw new Error(`${cls.name} needs a teacher model`);
     this.student = this.registerModule('student', student);
     this.teacher = this.registerModule('teacher', teacher);

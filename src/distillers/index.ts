@@ -27,6 +27,7 @@ import { NKD } from './nkd.js';
 import { PSKD } from './pskd.js';
 import { CTKD, LearnableTemperature, ctkdLambda } from './ctkd.js';
 import { SDD, regionLogits } from './sdd.js';
+import { CSKD } from './cskd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -68,6 +69,7 @@ export {
   ctkdLambda,
   SDD,
   regionLogits,
+  CSKD,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -211,4 +213,9 @@ registerMethodClass('sdd', SDD, {
   description: 'scale-decoupled KD: KD or DKD on the logits of multi-scale pooled regions (Wei et al. 2024)',
   paper: 'https://arxiv.org/abs/2403.13512',
   example: 'method: {name: sdd, options: {base: dkd, scales: [1, 2, 4], warmupEpochs: 20}}',
+});
+registerMethodClass('cskd', CSKD, {
+  description: 'class-wise self-KD: another sample of the same class is the soft target, no teacher (Yun et al. 2020)',
+  paper: 'https://arxiv.org/abs/2003.13964',
+  example: 'method: {name: cskd, options: {T: 4, lambda: 1}}',
 });

@@ -16,6 +16,8 @@ export interface MethodEntry {
   options: OptionsSchema;
   needsTeacher: boolean;
   views: 1 | 2;
+  /** Batches carry a same-class partner per sample (CS-KD). */
+  classPairs: boolean;
   /** Student and teacher features are compared channel by channel, so their widths must agree (KDSVD, FSP). */
   equalWidths: boolean;
   /** The trained student alone is the deployed network (false: SimKD's student + projector + teacher classifier). */
@@ -34,6 +36,7 @@ export interface MethodDefinition {
   options?: OptionsSchema | Record<string, unknown>;
   needsTeacher?: boolean;
   views?: 1 | 2;
+  classPairs?: boolean;
   equalWidths?: boolean;
   deploysStudentAlone?: boolean;
   description?: string;
@@ -76,6 +79,7 @@ export function registerMethod(name: string, def: MethodDefinition, opts: { over
       options,
       needsTeacher: def.needsTeacher ?? true,
       views: def.views ?? 1,
+      classPairs: def.classPairs ?? false,
       equalWidths: def.equalWidths ?? false,
       deploysStudentAlone: def.deploysStudentAlone ?? true,
       description: def.description ?? '',
@@ -91,6 +95,7 @@ export interface MethodClass<O> {
   readonly options: z.ZodType<O>;
   readonly needsTeacher: boolean;
   readonly views: 1 | 2;
+  readonly classPairs: boolean;
   readonly equalWidths: boolean;
   readonly deploysStudentAlone: boolean;
   new (student: Network, teacher: Network, options: O, context: DistillerContext): Distiller;
@@ -109,6 +114,7 @@ export function registerMethodClass<O>(
     options: cls.options,
     needsTeacher: cls.needsTeacher,
     views: cls.views,
+    classPairs: cls.classPairs,
     equalWidths: cls.equalWidths,
     deploysStudentAlone: cls.deploysStudentAlone,
     ...info,

@@ -106,7 +106,7 @@ export function makeOptimizer(
 export type StepFn = (
   batch: TrainBatch,
   ctx: TrainContext,
-) => { logits: Tensor | null; losses: Record<string, Tensor>; monitor?: Record<string, Tensor> };
+) => { logits: Tensor | null; labels?: Tensor; losses: Record<string, Tensor>; monitor?: Record<string, Tensor> };
 
 export interface StepResult {
   /** Each loss and their sum ('total'). */
@@ -128,7 +128,7 @@ export function trainStep(
 ): StepResult {
   const forward: StepFn = typeof step === 'function' ? step : (b, c) => step.forwardTrain(b, c);
   return tidy(() => {
-    const { logits, losses, monitor = {} } = forward(batch, ctx);
+    const { logits, labels = batch.labels, losses, monitor = {} } = forward(batch, ctx);
     const total = Object.values(losses).reduce((a, b) => a.add(b));
     optimizer.zeroGrad();
     if (optimizer instanceof DistillationOrientedTrainer) {
@@ -154,9 +154,9 @@ export function trainStep(
     optimizer.step();
     const values = Object.fromEntries(Object.entries(losses).map(([k, v]) => [k, v.item()]));
     values.total = total.item();
-    const correct = logits ? logits.argmax(1).eq(batch.labels).sum().item() : 0;
+    const correct = logits ? logits.argmax(1).eq(labels).sum().item() : 0;
     const watched = Object.fromEntries(Object.entries(monitor).map(([k, v]) => [k, v.item()]));
-    return { losses: values, monitor: watched, correct, seen: logits ? batch.labels.shape[0]! : 0 };
+    return { losses: values, monitor: watched, correct, seen: logits ? labels.shape[0]! : 0 };
   });
 }
 
@@ -306,6 +306,7 @@ function openRun(spec: RunSpec): Run {
     seed: spec.seed,
     augment: spec.augment,
     views: distiller.views,
+    classPairs: distiller.classPairs,
     numWorkers: spec.numWorkers ?? 1,
     device: spec.device,
   });
