@@ -638,10 +638,70 @@ def cskd_trajectory(steps=10, temp=4.0, lamda=1.0):
             'final': {k: enc(v) for k, v in net.state_dict().items()}}
 
 
+
+# Transcribed from luanyunteng/pytorch-be-your-own-teacher: models/resnet.py (branchBottleNeck, a
+# middle head: bottleneck -> avgpool -> fc) and train.py (kd_loss_function, feature_loss_function,
+# the total loss). The net is the fixture Net; its head sits on conv1's output.
+def ref_branch_bottleneck(channel_in, channel_out, kernel_size):
+    middle_channel = channel_out // 4
+    return nn.Sequential(
+        nn.Conv2d(channel_in, middle_channel, kernel_size=1, stride=1), nn.BatchNorm2d(middle_channel), nn.ReLU(),
+        nn.Conv2d(middle_channel, middle_channel, kernel_size=kernel_size, stride=kernel_size), nn.BatchNorm2d(middle_channel), nn.ReLU(),
+        nn.Conv2d(middle_channel, channel_out, kernel_size=1, stride=1), nn.BatchNorm2d(channel_out), nn.ReLU())
+
+
+class RefHead(nn.Module):
+    def __init__(self, cin, width, kernel, classes):
+        super().__init__()
+        self.bottleneck = ref_branch_bottleneck(cin, width, kernel)
+        self.fc = nn.Linear(width, classes)
+
+    def forward(self, x):
+        fea = F.adaptive_avg_pool2d(self.bottleneck(x), (1, 1))
+        return self.fc(torch.flatten(fea, 1)), fea
+
+
+def byot_trajectory(steps=10, temperature=3.0, alpha=0.1, beta=1e-2):
+    torch.manual_seed(61)
+    net, head = Net(4, 8, bn=True), RefHead(4, 8, 2, 5)
+    gen = torch.Generator().manual_seed(62)
+    batches = [(torch.randn(4, 3, 8, 8, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(steps)]
+    initial = {'student': {k: enc(v) for k, v in net.state_dict().items()}, 'heads': [{k: enc(v) for k, v in head.state_dict().items()}]}
+    optimizer = torch.optim.SGD(list(net.parameters()) + list(head.parameters()), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    criterion = nn.CrossEntropyLoss()
+
+    def kd_loss_function(output, target_output):
+        output_log_softmax = torch.log_softmax(output / temperature, dim=1)
+        return -torch.mean(torch.sum(output_log_softmax * target_output, dim=1))
+
+    def feature_loss_function(fea, target_fea):
+        loss = (fea - target_fea) ** 2 * ((fea > 0) | (target_fea > 0)).float()
+        return torch.abs(loss).sum()
+    net.train(), head.train()
+    losses = []
+    for x, target in batches:
+        f1 = net.conv1(x)
+        output, (final_fea,) = net(x, pooled=True)
+        middle_output1, middle1_fea = head(f1)
+        final_fea = final_fea.reshape(final_fea.shape[0], -1, 1, 1)
+        loss = criterion(output, target)
+        middle1_loss = criterion(middle_output1, target)
+        temp4 = torch.softmax(output / temperature, dim=1)
+        loss1by4 = kd_loss_function(middle_output1, temp4.detach()) * (temperature ** 2)
+        feature_loss_1 = feature_loss_function(middle1_fea, final_fea.detach())
+        total_loss = (1 - alpha) * (loss + middle1_loss) + alpha * loss1by4 + beta * feature_loss_1
+        optimizer.zero_grad()
+        total_loss.backward()
+        optimizer.step()
+        losses.append(total_loss.item())
+    return {'beta': beta, 'initial': initial, 'batches': [{'x': enc(x), 'y': enc(y)} for x, y in batches], 'losses': losses,
+            'final': {'student': {k: enc(v) for k, v in net.state_dict().items()}, 'heads': [{k: enc(v) for k, v in head.state_dict().items()}]}}
+
+
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
         json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory(), 'ofd': ofd_trajectory(), 'pskd': pskd_trajectory(),
                    'ctkd': ctkd_trajectory('kd'), 'ctkd_dkd': ctkd_trajectory('dkd'),
                    'dot_kd': dot_trajectory('kd'), 'dot_ctkd': dot_trajectory('ctkd'),
-                   'cskd': cskd_trajectory()}, f)
+                   'cskd': cskd_trajectory(), 'byot': byot_trajectory()}, f)
     print('wrote', OUT)

@@ -43,6 +43,7 @@ const fixtures = readFixture<{
   dot_kd: Trajectory;
   dot_ctkd: Trajectory;
   cskd: { initial: StateFixture; final: StateFixture; losses: number[]; batches: Batch[] };
+  byot: Omit<Trajectory, 'initial'> & { initial: { student: StateFixture; heads: StateFixture[] } };
   dlb: { initial: StateFixture; final: StateFixture; losses: number[]; batches: { x0: Encoded; x1: Encoded; y: Encoded }[] };
 }>('trajectories.json');
 
@@ -433,6 +434,29 @@ trajectoryTest(
     });
     replay(mainStage(d), referenceSGD(d.learnableParameters()), batches, fx.losses);
     assertState(d.student, fx.final, 'student (BatchNorm statistics of both halves included)');
+    torch.dispose(batches.map((b) => [b.images, b.labels]));
+    d.dispose();
+  },
+);
+
+trajectoryTest(
+  'BYOT: 10 steps in float64 equal luanyunteng/pytorch-be-your-own-teacher (a head on a stage: bottleneck, CE, KD from the deepest classifier, feature hint)',
+  () => {
+    const fx = fixtures.byot;
+    const d = new distillers.BYOT(
+      new Net(4, 8, { bn: true }),
+      null,
+      { T: 3, alpha: 0.1, beta: fx.beta, features: ['conv1', 'conv2', 'fc:input'] },
+      { inputShape: [3, 8, 8] },
+    );
+    d.to('float64');
+    load(d.student, fx.initial.student);
+    load(d.heads[0]!, fx.initial.heads[0]!);
+    d.train();
+    const batches = fx.batches.map(single);
+    replay(mainStage(d), referenceSGD(d.learnableParameters()), batches, fx.losses);
+    assertState(d.student, fx.final.student, 'student');
+    assertState(d.heads[0]!, fx.final.heads[0]!, 'head');
     torch.dispose(batches.map((b) => [b.images, b.labels]));
     d.dispose();
   },

@@ -202,6 +202,19 @@ export abstract class Distiller extends Module {
     return pair;
   }
 
+  /** The student's features alone (self-distillation): named modules, else the zoo contract's. */
+  protected studentFeatureSource(paths: string[] | undefined, contract: (o: ModelOutput) => Tensor[]): FeatureSource {
+    const source = new FeatureSource(
+      this.student,
+      paths,
+      this.student instanceof Model ? contract : null,
+      'student',
+      this.constructor.name,
+    );
+    this.sources.push(source);
+    return source;
+  }
+
   /** One vector per network: the pooled vector of a zoo model, or the named module's output. */
   protected pooledSources(paths: FeaturePaths | undefined): FeaturePair {
     return this.featureSources(paths, (o) => [o.pooled], 1);

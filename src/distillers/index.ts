@@ -28,6 +28,7 @@ import { PSKD } from './pskd.js';
 import { CTKD, LearnableTemperature, ctkdLambda } from './ctkd.js';
 import { SDD, regionLogits } from './sdd.js';
 import { CSKD } from './cskd.js';
+import { BYOT, AuxiliaryHead } from './byot.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -70,6 +71,8 @@ export {
   SDD,
   regionLogits,
   CSKD,
+  BYOT,
+  AuxiliaryHead,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -218,4 +221,10 @@ registerMethodClass('cskd', CSKD, {
   description: 'class-wise self-KD: another sample of the same class is the soft target, no teacher (Yun et al. 2020)',
   paper: 'https://arxiv.org/abs/2003.13964',
   example: 'method: {name: cskd, options: {T: 4, lambda: 1}}',
+});
+registerMethodClass('byot', BYOT, {
+  description:
+    "be your own teacher: auxiliary heads on the student's stages learn from its deepest classifier, no teacher (Zhang et al. 2019)",
+  paper: 'https://arxiv.org/abs/1905.08094',
+  example: 'method: {name: byot, options: {T: 3, alpha: 0.1, beta: 0.000001}}',
 });

@@ -539,3 +539,13 @@ export function nkd(zS: Tensor, zT: Tensor, y: Tensor, options: { T?: number; ga
 export function softTargetCrossEntropy(z: Tensor, targets: Tensor): Tensor {
   return targets.detach().neg().mul(F.logSoftmax(z, 1)).mean(0).sum();
 }
+
+/** BYOT's feature hint: Σ ((f − t)² · [f > 0 or t > 0]) over every element, t the deepest feature (constant). */
+export function byotFeature(f: Tensor, t: Tensor): Tensor {
+  const target = t.detach();
+  return f
+    .sub(target)
+    .pow(2)
+    .mul(f.gt(0).logicalOr(target.gt(0)).to(f.dtype))
+    .sum();
+}
