@@ -698,10 +698,50 @@ def byot_trajectory(steps=10, temperature=3.0, alpha=0.1, beta=1e-2):
             'final': {'student': {k: enc(v) for k, v in net.state_dict().items()}, 'heads': [{k: enc(v) for k, v in head.state_dict().items()}]}}
 
 
+
+# Transcribed from YingZhangDUT/Deep-Mutual-Learning train_models.py (TensorFlow): kl_loss_compute,
+# _tower_loss (network i: CE + the KL from every other network), and each network's gradients taken
+# for its own variables only, all applied from the same forward. Here: three Nets, plain SGD each.
+def dml_trajectory(steps=8):
+    torch.manual_seed(71)
+    nets = [Net(4, 6, bn=True), Net(5, 8, bn=True), Net(3, 4, bn=True)]
+    gen = torch.Generator().manual_seed(72)
+    batches = [(torch.randn(4, 3, 8, 8, generator=gen), torch.randint(0, 5, (4,), generator=gen)) for _ in range(steps)]
+    initial = [{k: enc(v) for k, v in n.state_dict().items()} for n in nets]
+    opts = [torch.optim.SGD(n.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4) for n in nets]
+
+    def kl_loss_compute(logits1, logits2):
+        pred1 = F.softmax(logits1, dim=1)
+        pred2 = F.softmax(logits2, dim=1)
+        return torch.mean(torch.sum(pred2 * torch.log(1e-8 + pred2 / (pred1 + 1e-8)), 1))
+    for n in nets:
+        n.train()
+    losses = []
+    for x, y in batches:
+        logits = [n(x)[0] for n in nets]
+        net_loss = []
+        for i in range(3):
+            loss = F.cross_entropy(logits[i], y)
+            for j in range(3):
+                if i != j:
+                    # compute_gradients(net_loss[i], var_list=net i): network j's output is a constant here.
+                    loss = loss + kl_loss_compute(logits[i], logits[j].detach())
+            net_loss.append(loss)
+        for o in opts:
+            o.zero_grad()
+        sum(net_loss).backward()
+        for o in opts:
+            o.step()
+        losses.append(sum(l.item() for l in net_loss))
+    return {'initial': initial, 'batches': [{'x': enc(x), 'y': enc(y)} for x, y in batches], 'losses': losses,
+            'final': [{k: enc(v) for k, v in n.state_dict().items()} for n in nets]}
+
+
 if __name__ == '__main__':
     with open(OUT, 'w') as f:
         json.dump({'torch': torch.__version__, 'vid': vid_trajectory(), 'dlb': dlb_trajectory(), 'cc': cc_trajectory(), 'fsp': fsp_trajectory(), 'simkd': simkd_trajectory(), 'crd': crd_trajectory(), 'ofd': ofd_trajectory(), 'pskd': pskd_trajectory(),
                    'ctkd': ctkd_trajectory('kd'), 'ctkd_dkd': ctkd_trajectory('dkd'),
                    'dot_kd': dot_trajectory('kd'), 'dot_ctkd': dot_trajectory('ctkd'),
-                   'cskd': cskd_trajectory(), 'byot': byot_trajectory()}, f)
+                   'cskd': cskd_trajectory(), 'byot': byot_trajectory(),
+                   'dml': dml_trajectory()}, f)
     print('wrote', OUT)

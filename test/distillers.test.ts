@@ -149,7 +149,11 @@ function makePair(method: string, options: Record<string, unknown> = {}) {
   torch.manualSeed(1);
   const teacher = createZooModel('resnet14', shape);
   const student = createZooModel('resnet8', shape);
-  return createDistiller(method, student, teacher, options, { inputShape: [1, 28, 28], trainLabels: fmnist.labels });
+  return createDistiller(method, student, teacher, options, {
+    inputShape: [1, 28, 28],
+    trainLabels: fmnist.labels,
+    studentModel: 'resnet8',
+  });
 }
 
 function loaderFor(d: distillers.Distiller, batchSize = 32) {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import * as torch from '../src/index.js';
 import { cuda, distillers, engine } from '../src/index.js';
 import { lineChart } from '../src/engine/plots.js';
 import { cliIn, repoRoot } from './helpers.js';
@@ -194,4 +195,37 @@ test("a comparison measures the teacher's accuracy once per weights and data, no
   const second = await engine.runExperiment({ ...c, name: 'cached2' }, { teacherTop1s });
   assert.equal(second.teacherTop1, 42.5, 'the measured value is reused');
   assert.notEqual(first.teacherTop1, null);
+});
+
+test("the method's other classifiers are evaluated each epoch and reported: DML's peers, BYOT's heads; student.pt holds the student alone", async () => {
+  for (const [method, options, names] of [
+    ['dml', { peers: ['resnet8', 'resnet14'] }, ['peer1', 'peer2']],
+    ['byot', {}, ['head1', 'head2']],
+  ] as const) {
+    const c = engine.validateConfig(
+      {
+        name: `others-${method}`,
+        dataset: { name: 'synthetic', trainSubset: 64, testSubset: 32 },
+        student: { model: 'resnet8' },
+        method: { name: method, options },
+        solver: { epochs: 2, batchSize: 32, lr: 0.05 },
+        runtime: { threads: 2, workers: 0 },
+        output: path.join(dir, 'runs'),
+      },
+      method,
+    );
+    const r = await engine.runExperiment(c);
+    for (const h of r.history) {
+      assert.deepEqual(Object.keys(h.otherTop1 ?? {}), names, `epoch ${h.epoch}`);
+      for (const v of Object.values(h.otherTop1!)) assert.ok(v >= 0 && v <= 100);
+    }
+    const report = readFileSync(path.join(r.outDir, 'report.md'), 'utf8');
+    assert.match(report, new RegExp(`other classifiers, last top-1 \\| ${names[0]} \\d+\\.\\d\\d, ${names[1]} \\d+\\.\\d\\d`));
+    const student = torch.load(path.join(r.outDir, 'student.pt')) as Record<string, unknown>;
+    assert.ok(
+      Object.keys(student).length > 0 && Object.keys(student).every((k) => !/^(peer|head)\d/.test(k)),
+      'student.pt: the student only',
+    );
+    torch.dispose(Object.values(student));
+  }
 });

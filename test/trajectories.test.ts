@@ -44,6 +44,7 @@ const fixtures = readFixture<{
   dot_ctkd: Trajectory;
   cskd: { initial: StateFixture; final: StateFixture; losses: number[]; batches: Batch[] };
   byot: Omit<Trajectory, 'initial'> & { initial: { student: StateFixture; heads: StateFixture[] } };
+  dml: { initial: StateFixture[]; final: StateFixture[]; losses: number[]; batches: Batch[] };
   dlb: { initial: StateFixture; final: StateFixture; losses: number[]; batches: { x0: Encoded; x1: Encoded; y: Encoded }[] };
 }>('trajectories.json');
 
@@ -457,6 +458,23 @@ trajectoryTest(
     replay(mainStage(d), referenceSGD(d.learnableParameters()), batches, fx.losses);
     assertState(d.student, fx.final.student, 'student');
     assertState(d.heads[0]!, fx.final.heads[0]!, 'head');
+    torch.dispose(batches.map((b) => [b.images, b.labels]));
+    d.dispose();
+  },
+);
+
+trajectoryTest(
+  "DML: 8 steps of a cohort of three in float64 equal the authors' train_models.py (each network: CE + Σ KL from the others, its gradient reaching itself only)",
+  () => {
+    const fx = fixtures.dml;
+    const nets = [new Net(4, 6, { bn: true }), new Net(5, 8, { bn: true }), new Net(3, 4, { bn: true })];
+    const d = new distillers.DML(nets[0]!, null, {}, { inputShape: [3, 8, 8] }, nets.slice(1));
+    d.to('float64');
+    nets.forEach((n, i) => load(n, fx.initial[i]!));
+    d.train();
+    const batches = fx.batches.map(single);
+    replay(mainStage(d), referenceSGD(d.learnableParameters()), batches, fx.losses);
+    nets.forEach((n, i) => assertState(n, fx.final[i]!, i ? `peer ${i}` : 'student'));
     torch.dispose(batches.map((b) => [b.images, b.labels]));
     d.dispose();
   },

@@ -93,6 +93,12 @@ export class BYOT extends Distiller {
     return this.heads;
   }
 
+  /** The student's logits and each head's, from one forward. */
+  override forwardEvaluation(x: Tensor): { logits: Tensor; others: Record<string, Tensor> } {
+    const { logits, feats } = this.source.forward(x);
+    return { logits, others: Object.fromEntries(this.heads.map((h, i) => [`head${i + 1}`, h.forward(feats[i]!).logits])) };
+  }
+
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { T, alpha, beta } = this.options;
     const { logits, feats } = this.source.forward(batch.images);

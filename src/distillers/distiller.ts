@@ -47,6 +47,8 @@ export interface DistillerContext {
   trainLabels?: Int32Array;
   /** The run's seed: methods that sample (CRD's negatives) derive their streams from it, epoch and step. */
   seed?: number;
+  /** The registered model name of the student (DML's peers default to its architecture). */
+  studentModel?: string;
 }
 
 /** A preparation stage that runs before ordinary training (FT's paraphraser, AB's initialisation). */
@@ -136,6 +138,14 @@ export abstract class Distiller extends Module {
 
   forwardTest(x: Tensor): Tensor {
     return logitsOf(this.student.forward(x));
+  }
+
+  /**
+   * What evaluation measures in one pass: the deployed network's logits, and those of the other
+   * classifiers the method trains (BYOT's heads, DML's peers) by name, reported beside it.
+   */
+  forwardEvaluation(x: Tensor): { logits: Tensor; others: Record<string, Tensor> } {
+    return { logits: this.forwardTest(x), others: {} };
   }
 
   /** The network to evaluate, save as student.pt and export: the student, unless the method says otherwise. */

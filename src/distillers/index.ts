@@ -29,6 +29,7 @@ import { CTKD, LearnableTemperature, ctkdLambda } from './ctkd.js';
 import { SDD, regionLogits } from './sdd.js';
 import { CSKD } from './cskd.js';
 import { BYOT, AuxiliaryHead } from './byot.js';
+import { DML } from './dml.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -73,6 +74,7 @@ export {
   CSKD,
   BYOT,
   AuxiliaryHead,
+  DML,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -227,4 +229,9 @@ registerMethodClass('byot', BYOT, {
     "be your own teacher: auxiliary heads on the student's stages learn from its deepest classifier, no teacher (Zhang et al. 2019)",
   paper: 'https://arxiv.org/abs/1905.08094',
   example: 'method: {name: byot, options: {T: 3, alpha: 0.1, beta: 0.000001}}',
+});
+registerMethodClass('dml', DML, {
+  description: 'deep mutual learning: a cohort of students, each learning from the others online, no teacher (Zhang et al. 2018)',
+  paper: 'https://arxiv.org/abs/1706.00384',
+  example: 'method: {name: dml, options: {peers: [resnet8, mobilenetv2]}}',
 });

@@ -549,3 +549,16 @@ export function byotFeature(f: Tensor, t: Tensor): Tensor {
     .mul(f.gt(0).logicalOr(target.gt(0)).to(f.dtype))
     .sum();
 }
+
+/**
+ * DML's KL (the authors' kl_loss_compute): mean_b Σ_k p_j log(1e-8 + p_j / (p_i + 1e-8)) with
+ * p = softmax(z); the other network's prediction p_j is a constant.
+ */
+export function dmlKL(zI: Tensor, zJ: Tensor): Tensor {
+  const pI = F.softmax(zI, 1);
+  const pJ = F.softmax(zJ.detach(), 1);
+  return pJ
+    .mul(pJ.div(pI.add(1e-8)).add(1e-8).log())
+    .sum(1)
+    .mean();
+}

@@ -111,6 +111,7 @@ function prepare(c: ExperimentConfig, datasets: Datasets | undefined, teacherTop
         inputShape: [train.channels, train.height, train.width],
         trainLabels: train.labels,
         seed: c.seed,
+        studentModel: c.student.model,
       }),
     );
     // The method's own modules and buffers (connectors, memories) join the networks' device.

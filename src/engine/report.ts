@@ -11,6 +11,12 @@ const fmtLosses = (l: Record<string, number>) =>
     .map(([k, v]) => `${k} ${v.toFixed(4)}`)
     .join(', ');
 
+/** "head1 61.20, head2 70.05": other classifiers' test top-1. */
+const fmtOthers = (o: Record<string, number>) =>
+  Object.entries(o)
+    .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+    .join(', ');
+
 /** "1 epoch", "5 epochs". */
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
@@ -44,6 +50,7 @@ export async function writeRunReport(c: ExperimentConfig, r: ExperimentResult): 
   );
   const options = Object.entries(c.method.options);
   const s = c.solver;
+  const lastOthers = main.at(-1)?.otherTop1;
   const lines = [
     `# ${c.name}`,
     '',
@@ -59,6 +66,9 @@ export async function writeRunReport(c: ExperimentConfig, r: ExperimentResult): 
     `| seed | ${r.seed} |`,
     `| best top-1 | **${r.bestTop1.toFixed(2)}** (epoch ${r.bestEpoch}) |`,
     `| last top-1 / top-5 | ${r.lastTop1.toFixed(2)} / ${r.lastTop5.toFixed(2)} |`,
+    ...(lastOthers
+      ? [`| other classifiers, last top-1 | ${fmtOthers(lastOthers)} (trained with the student, not in student.pt) |`]
+      : []),
     `| time | ${r.seconds.toFixed(0)} s, ${r.imgPerSec.toFixed(0)} img/s in training |`,
     '',
     '![accuracy](accuracy.png)',
@@ -69,7 +79,7 @@ export async function writeRunReport(c: ExperimentConfig, r: ExperimentResult): 
     '|---|---|---|---|---|---|',
     ...r.history.map(
       (h) =>
-        `| ${h.stage} | ${h.epoch} | ${h.lr.toPrecision(3)} | ${fmtLosses(h.losses)}${h.metrics ? `; ${fmtLosses(h.metrics)}` : ''} | ${h.top1 === null ? '' : h.top1.toFixed(2)} | ${h.imgPerSec.toFixed(0)} |`,
+        `| ${h.stage} | ${h.epoch} | ${h.lr.toPrecision(3)} | ${fmtLosses(h.losses)}${h.metrics ? `; ${fmtLosses(h.metrics)}` : ''} | ${h.top1 === null ? '' : h.top1.toFixed(2)}${h.otherTop1 ? ` (${fmtOthers(h.otherTop1)})` : ''} | ${h.imgPerSec.toFixed(0)} |`,
     ),
     '',
   ];

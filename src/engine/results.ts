@@ -15,6 +15,8 @@ export interface EpochRecord {
   trainTop1: number;
   top1: number | null;
   top5: number | null;
+  /** Test top-1 of the method's other classifiers (BYOT's heads, DML's peers), by name. */
+  otherTop1?: Record<string, number>;
   imgPerSec: number;
   seconds: number;
   /** Resident memory at the end of the epoch, in MiB (after a full GC when node runs with --expose-gc). */

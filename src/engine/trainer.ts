@@ -16,7 +16,7 @@ import { DataLoader, type Batch } from '../data/loader.js';
 import type { ImageDataset } from '../data/datasets.js';
 import type { AugmentConfig } from '../data/transforms.js';
 import type { Distiller, TrainBatch, TrainContext } from '../distillers/distiller.js';
-import { evaluate } from './evaluate.js';
+import { evaluateClassifiers } from './evaluate.js';
 import { CHECKPOINT_VERSION, readCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { InputError, asInputError } from './errors.js';
 import { acquireRunFolder } from './runfolder.js';
@@ -437,11 +437,23 @@ function residentMb(): number {
 }
 
 /** Test accuracy of the student, in eval mode. */
-function evaluateEpoch(spec: RunSpec): { top1: number; top5: number } {
+function evaluateEpoch(spec: RunSpec): { top1: number; top5: number; otherTop1?: Record<string, number> } {
   spec.distiller.eval();
-  const acc = evaluate((x) => spec.distiller.forwardTest(x), spec.test, { device: spec.device });
-  return { top1: acc.top1, top5: acc.top5 };
+  const acc = evaluateClassifiers(
+    (x) => {
+      const { logits, others } = spec.distiller.forwardEvaluation(x);
+      return { ...others, [DEPLOYED]: logits };
+    },
+    spec.test,
+    { device: spec.device },
+  );
+  const { [DEPLOYED]: main, ...others } = acc;
+  const otherTop1 = Object.fromEntries(Object.entries(others).map(([k, a]) => [k, a.top1]));
+  return { top1: main!.top1, top5: main!.top5, ...(Object.keys(otherTop1).length ? { otherTop1 } : {}) };
 }
+
+/** The deployed network's key among the evaluated classifiers (no method names a classifier so). */
+const DEPLOYED = '\u0000deployed';
 
 /** latest.pt, and best.pt when this epoch is the best (both replaced atomically). */
 function saveRun(
