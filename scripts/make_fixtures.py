@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -893,6 +894,40 @@ def ref_sdd_multi_dkd(out_s_multi, out_t_multi, target, alpha, beta, temperature
     return torch.sum(loss * ref_sdd_weights(out_t, target, out_t_multi.shape[2]))
 
 
+# Transcribed from sunshangquan/logit-standardization-KD mdistiller/distillers/MLKD.py (the authors'
+# KD_ours.py of Jin-Ying/Multi-Level-Logit-Distillation with logit_stand added): forward_train's
+# losses from the four logit tensors, np.percentile thresholds included; the strong-view cc/bc terms
+# it computes but does not return are left out.
+def ref_mlkd(s_w, s_s, t_w, t_s, target, temperature=4.0, ce_w=0.1, kd_w=0.9, logit_stand=False):
+    def normalize(logit):
+        return (logit - logit.mean(dim=-1, keepdims=True)) / (1e-7 + logit.std(dim=-1, keepdims=True))
+
+    def kd_loss(ls, lt, t):
+        ls, lt = (normalize(ls), normalize(lt)) if logit_stand else (ls, lt)
+        return F.kl_div(F.log_softmax(ls / t, dim=1), F.softmax(lt / t, dim=1), reduction="none").sum(1).mean() * t ** 2
+
+    def cc_loss(ls, lt, t):
+        ps, pt = F.softmax(ls / t, dim=1), F.softmax(lt / t, dim=1)
+        return ((torch.mm(pt.transpose(1, 0), pt) - torch.mm(ps.transpose(1, 0), ps)) ** 2).sum() / lt.shape[1]
+
+    def bc_loss(ls, lt, t):
+        ps, pt = F.softmax(ls / t, dim=1), F.softmax(lt / t, dim=1)
+        return ((torch.mm(pt, pt.transpose(1, 0)) - torch.mm(ps, ps.transpose(1, 0))) ** 2).sum() / lt.shape[0]
+    t_w, t_s = t_w.detach(), t_s.detach()
+    pred_teacher_weak = F.softmax(t_w, dim=1)
+    confidence = pred_teacher_weak.max(dim=1)[0]
+    mask = confidence.le(np.percentile(confidence.numpy().flatten(), 50)).bool()
+    class_confidence = torch.sum(pred_teacher_weak, dim=0)
+    class_conf_mask = class_confidence.le(np.percentile(class_confidence.numpy().flatten(), 50)).bool()
+    temps = [temperature, 3.0, 5.0, 2.0, 6.0]
+    loss_ce = ce_w * (F.cross_entropy(s_w, target) + F.cross_entropy(s_s, target))
+    loss_kd_weak = sum(kd_w * ((kd_loss(s_w, t_w, t) * mask).mean()) for t in temps)
+    loss_kd_strong = sum(kd_w * kd_loss(s_s, t_s, t) for t in temps[:3]) + sum(kd_w * kd_loss(s_w, t_w, t) for t in temps[3:])
+    loss_cc_weak = sum(kd_w * ((cc_loss(s_w, t_w, t) * class_conf_mask).mean()) for t in temps)
+    loss_bc_weak = sum(kd_w * ((bc_loss(s_w, t_w, t) * mask).mean()) for t in temps)
+    return loss_ce + loss_kd_weak + loss_kd_strong + loss_cc_weak + loss_bc_weak
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -953,6 +988,9 @@ LOSSES = [
     ('sdd_kd_m12', ['n:4,3,6,6', 'n:5,3', 'n:5', 'n:4,5,5!', 'i:4:5'],
      lambda x, w, b, pt, y: ref_sdd_kd_loss(ref_sdd_patch_score(x, w, b, M='[1,2]'), pt * 3, 2.0, y)),
     ('sdd_dkd', ['n:6,5,5', 'n:6,5,5!', 'i:6:5'], lambda s, t, y: ref_sdd_multi_dkd(s, t * 3, y, 1.0, 8.0, 4.0)),
+    ('mlkd', ['n:6,7', 'n:6,7', 'n:6,7!', 'n:6,7!', 'i:6:7'], lambda a, b, c, d, y: ref_mlkd(a, b, c * 2, d * 2, y)),
+    ('mlkd_odd_ls', ['n:5,8', 'n:5,8', 'n:5,8!', 'n:5,8!', 'i:5:8'],
+     lambda a, b, c, d, y: ref_mlkd(a, b, c * 2, d * 2, y, temperature=2.0, kd_w=9.0, logit_stand=True)),
 ]
 
 

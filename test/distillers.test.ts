@@ -29,6 +29,25 @@ const cases = readFixture<Record<string, LossCase>>('losses.json');
 const ctkdTemperature = (raw: Tensor, lambda: number, start: number, span: number) =>
   losses.gradientReversal(raw, lambda).sigmoid().mul(span).add(start);
 
+/** MLKD's total: CE on both views, then its terms, all distillation terms weighted alike. */
+function mlkdTotal(
+  sW: Tensor,
+  sS: Tensor,
+  tW: Tensor,
+  tS: Tensor,
+  y: Tensor,
+  o: { T?: number; kdWeight?: number; logitStandardization?: boolean },
+) {
+  const { kd, cc, bc } = losses.mlkd(sW, sS, tW, tS, o);
+  const ce = F.crossEntropy(sW, y).add(F.crossEntropy(sS, y)).mul(0.1);
+  return ce.add(
+    kd
+      .add(cc)
+      .add(bc)
+      .mul(o.kdWeight ?? 0.9),
+  );
+}
+
 /** The authors' patch scores [B, K, N] as SDD's region-major rows [N·B, K]. */
 const regionMajor = (p: Tensor) => p.permute(2, 0, 1).reshape(-1, p.shape[1]!);
 const sddRegions = (x: Tensor, w: Tensor, b: Tensor, scales: number[]) =>
@@ -84,6 +103,9 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   ctkd_instance: ([a, b, t]) => losses.kdInstanceTemperature(a!, b!, t!.mul(3)),
   sdd_kd_maps: ([x, w, b, pt, y]) => losses.sdd(sddRegions(x!, w!, b!, [1, 2, 4]), regionMajor(pt!.mul(3)), y!, { T: 4 }),
   sdd_kd_m12: ([x, w, b, pt, y]) => losses.sdd(sddRegions(x!, w!, b!, [1, 2]), regionMajor(pt!.mul(3)), y!, { T: 2 }),
+  mlkd: ([a, b, c, d, y]) => mlkdTotal(a!, b!, c!.mul(2), d!.mul(2), y!, {}),
+  mlkd_odd_ls: ([a, b, c, d, y]) =>
+    mlkdTotal(a!, b!, c!.mul(2), d!.mul(2), y!, { T: 2, kdWeight: 9, logitStandardization: true }),
   sdd_dkd: ([s, t, y]) => losses.sdd(regionMajor(s!), regionMajor(t!.mul(3)), y!, { base: 'dkd', alpha: 1, beta: 8, T: 4 }),
 };
 
@@ -328,7 +350,7 @@ test('label noise flips the stated fraction of training labels and none of the t
   assert.ok(dataset.labels.every((l) => l >= 0 && l < 10));
   assert.equal(dataset.images, train.images, 'pixels are shared, not copied');
   const { test: testSet } = torch.engine.loadDatasets(
-    { name: 'fashion-mnist', labelNoise: 0.3, augment: null, trainSubset: 500, testSubset: 500 },
+    { name: 'fashion-mnist', labelNoise: 0.3, augment: null, strongAugment: null, trainSubset: 500, testSubset: 500 },
     0,
   );
   const cleanTest = data.subset(
@@ -429,7 +451,13 @@ test('the cross-architecture pairs of the literature work with every method (one
       tidy(() => {
         const student = createZooModel(s, { numClasses: 100 });
         const build = () =>
-          createDistiller(method, student, teacher, {}, { inputShape: [3, 32, 32], trainLabels: cifarLike.labels });
+          createDistiller(
+            method,
+            student,
+            teacher,
+            {},
+            { inputShape: [3, 32, 32], trainLabels: cifarLike.labels, studentModel: s },
+          );
         const [sc, tc] = [student.featChannels.slice(1), teacher.featChannels.slice(1)];
         const widthsDiffer = sc.slice(0, tc.length).some((c, i) => c !== tc[i]);
         if (distillers.methodEntry(method).equalWidths && widthsDiffer) {
@@ -442,6 +470,7 @@ test('the cross-architecture pairs of the literature work with every method (one
         const loader = new data.DataLoader(cifarLike, {
           batchSize: 4,
           views: d.views,
+          classPairs: d.classPairs,
           augment: { cropPadding: 4, hflip: true },
         });
         const b = loader.epochSync(0).next().value!;

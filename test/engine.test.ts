@@ -260,3 +260,42 @@ test('solver.optimizer dot: momenta within [0, 1], no clipping or Nesterov, a te
   const report = engine.solverSummary(ok.solver);
   assert.match(report, /dot \(task momentum 0\.825, distillation momentum 0\.975\)/);
 });
+
+test("the strong view's augmentation: the config's, else for MLKD the weak view's plus RandAugment, else none", () => {
+  const base = {
+    name: 'strong',
+    dataset: { name: 'synthetic', augment: { cropPadding: 2, hflip: true } },
+    teacher: { model: 'resnet8', checkpoint: 'x.pt' },
+    student: { model: 'resnet8' },
+    method: { name: 'mlkd' },
+    solver: { epochs: 1, batchSize: 32, lr: 0.05 },
+  };
+  const check = { checkTeacherCheckpoint: false };
+  const mlkd = engine.validateConfig(base, 'strong', check);
+  assert.deepEqual(engine.strongAugmentOf(mlkd), {
+    cropPadding: 2,
+    hflip: true,
+    randAugment: { numOps: 2, magnitude: 9, numMagnitudeBins: 31 },
+  });
+  const kd = engine.validateConfig({ ...base, method: { name: 'kd' } }, 'strong', check);
+  assert.equal(engine.strongAugmentOf(kd), null);
+  const own = engine.validateConfig(
+    { ...base, dataset: { ...base.dataset, strongAugment: { autoAugment: 'cifar10' } } },
+    'strong',
+    check,
+  );
+  assert.deepEqual(engine.strongAugmentOf(own), { autoAugment: 'cifar10' });
+  assert.throws(
+    () =>
+      engine.validateConfig(
+        { ...base, dataset: { ...base.dataset, augment: { randAugment: { magnitude: 31 } } } },
+        'strong',
+        check,
+      ),
+    /dataset\.augment\.randAugment: magnitude must be below numMagnitudeBins/,
+  );
+  assert.throws(
+    () => engine.validateConfig({ ...base, dataset: { ...base.dataset, augment: { autoAugment: 'mnist' } } }, 'strong', check),
+    /dataset\.augment\.autoAugment/,
+  );
+});

@@ -15,6 +15,8 @@ export interface LoaderOptions {
   augment?: AugmentConfig | null;
   /** Independently augmented views per sample: 2 for DLB. */
   views?: 1 | 2;
+  /** The second view's augmentation when it differs from the first (MLKD's strong view). */
+  strongAugment?: AugmentConfig | null;
   /**
    * Class-wise pairs (CS-KD's PairBatchSampler): each batch of `batchSize` samples is followed by
    * as many partners, one per sample, drawn uniformly (seeded) from the samples of its class.
@@ -43,7 +45,11 @@ export interface Batch {
 
 export class DataLoader {
   readonly batchSize: number;
-  private readonly opts: Required<Omit<LoaderOptions, 'augment' | 'device'>> & { augment: AugmentConfig | null; device: string };
+  private readonly opts: Required<Omit<LoaderOptions, 'augment' | 'strongAugment' | 'device'>> & {
+    augment: AugmentConfig | null;
+    strongAugment: AugmentConfig | null;
+    device: string;
+  };
   private readonly setup: WorkerSetup;
   private workers: Worker[] = [];
   /** Dataset indices of each class (classPairs), in dataset order. */
@@ -62,6 +68,7 @@ export class DataLoader {
       dropLast: options.dropLast ?? false,
       seed: options.seed ?? 0,
       augment: options.augment ?? null,
+      strongAugment: options.strongAugment ?? null,
       views: options.views ?? 1,
       classPairs: options.classPairs ?? false,
       numWorkers: options.numWorkers ?? 0,
@@ -74,6 +81,7 @@ export class DataLoader {
       images: d.images,
       geometry: { channels: d.channels, height: d.height, width: d.width, mean: d.mean, std: d.std },
       augment: this.opts.augment,
+      strongAugment: this.opts.strongAugment,
       views: this.opts.views,
     };
   }

@@ -6,6 +6,8 @@ export interface WorkerSetup {
   images: Uint8Array;
   geometry: ImageGeometry;
   augment: AugmentConfig | null;
+  /** The augmentation of the second and later views, when they differ from the first (MLKD's strong view). */
+  strongAugment?: AugmentConfig | null;
   views: number;
 }
 
@@ -24,7 +26,15 @@ export function renderBatch(setup: WorkerSetup, req: BatchRequest): Float32Array
   for (let v = 0; v < setup.views; v++) {
     const buf = new Float32Array(req.indices.length * per);
     for (let i = 0; i < req.indices.length; i++)
-      renderSample(setup.images, req.indices[i]!, setup.geometry, buf, i * per, setup.augment, rand);
+      renderSample(
+        setup.images,
+        req.indices[i]!,
+        setup.geometry,
+        buf,
+        i * per,
+        v > 0 && setup.strongAugment ? setup.strongAugment : setup.augment,
+        rand,
+      );
     out.push(buf);
   }
   return out;

@@ -1,12 +1,18 @@
 // Augmentation and normalisation of uint8 images into float32 batches: random crop with
-// zero padding, horizontal flip, per-channel normalisation, in one pass per sample.
-// Pure functions of their inputs and a seeded generator, so workers and the main thread agree.
+// zero padding, horizontal flip, optionally AutoAugment or RandAugment (autoaugment.ts) on the
+// cropped uint8 image, per-channel normalisation. Pure functions of their inputs and a seeded
+// generator, so workers and the main thread agree.
+import { autoAugment, randAugment, type AutoAugmentPolicy, type Image, type RandAugmentConfig } from './autoaugment.js';
 
 export interface AugmentConfig {
   /** Random crop of the original size after zero-padding by this many pixels (CIFAR: 4). */
   cropPadding?: number;
   /** Random horizontal flip with probability 1/2. */
   hflip?: boolean;
+  /** torchvision's RandAugment after the crop and flip. */
+  randAugment?: RandAugmentConfig;
+  /** torchvision's AutoAugment with this policy after the crop and flip. */
+  autoAugment?: AutoAugmentPolicy;
 }
 
 export interface ImageGeometry {
@@ -30,6 +36,10 @@ export function renderSample(
   augment: AugmentConfig | null,
   rand: () => number,
 ): void {
+  if (augment?.randAugment || augment?.autoAugment) {
+    renderWithPolicy(images, index, g, out, offset, augment, rand);
+    return;
+  }
   const { channels: c, height: h, width: w } = g;
   const pad = augment?.cropPadding ?? 0;
   const dy = pad ? Math.floor(rand() * (2 * pad + 1)) - pad : 0;
@@ -55,5 +65,41 @@ export function renderSample(
         out[row + x] = sx < 0 || sx >= w ? zero : images[srcRow + sx]! * scale - shift;
       }
     }
+  }
+}
+
+/** Crop and flip into a uint8 image (zero padding, as torchvision pads with 0), the policy, then normalisation. */
+function renderWithPolicy(
+  images: Uint8Array,
+  index: number,
+  g: ImageGeometry,
+  out: Float32Array,
+  offset: number,
+  augment: AugmentConfig,
+  rand: () => number,
+): void {
+  const { channels: c, height: h, width: w } = g;
+  const n = c * h * w;
+  // The crop and flip as renderSample's, written as bytes: mean 0 and std 1/255 leave them unchanged.
+  const bytes = new Float32Array(n);
+  renderSample(
+    images,
+    index,
+    { ...g, mean: new Array(c).fill(0), std: new Array(c).fill(1 / 255) },
+    bytes,
+    0,
+    {
+      cropPadding: augment.cropPadding,
+      hflip: augment.hflip,
+    },
+    rand,
+  );
+  let img: Image = { data: Uint8Array.from(bytes, Math.round), channels: c, height: h, width: w };
+  if (augment.autoAugment) img = autoAugment(img, augment.autoAugment, rand);
+  if (augment.randAugment) img = randAugment(img, augment.randAugment, rand);
+  for (let ch = 0; ch < c; ch++) {
+    const scale = 1 / (255 * g.std[ch]!);
+    const shift = g.mean[ch]! / g.std[ch]!;
+    for (let i = ch * h * w; i < (ch + 1) * h * w; i++) out[offset + i] = img.data[i]! * scale - shift;
   }
 }

@@ -87,6 +87,11 @@ export abstract class Distiller extends Module {
   static readonly needsTeacher: boolean = true;
   /** Augmented views per sample the loader renders (DLB uses two). */
   static readonly views: 1 | 2 = 1;
+  /**
+   * Whether the second view is a strong augmentation of the first (MLKD: dataset.strongAugment,
+   * default the first view's plus RandAugment).
+   */
+  static readonly strongView: boolean = false;
   /** Whether each batch is followed by a same-class partner per sample (CS-KD's pair sampler). */
   static readonly classPairs: boolean = false;
   /**

@@ -30,6 +30,7 @@ import { SDD, regionLogits } from './sdd.js';
 import { CSKD } from './cskd.js';
 import { BYOT, AuxiliaryHead } from './byot.js';
 import { DML } from './dml.js';
+import { MLKD } from './mlkd.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -75,6 +76,7 @@ export {
   BYOT,
   AuxiliaryHead,
   DML,
+  MLKD,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -234,4 +236,10 @@ registerMethodClass('dml', DML, {
   description: 'deep mutual learning: a cohort of students, each learning from the others online, no teacher (Zhang et al. 2018)',
   paper: 'https://arxiv.org/abs/1706.00384',
   example: 'method: {name: dml, options: {peers: [resnet8, mobilenetv2]}}',
+});
+registerMethodClass('mlkd', MLKD, {
+  description:
+    'multi-level logit distillation: KD, class and batch alignment at five temperatures on a weak and a strong view (Jin et al. 2023)',
+  paper: 'https://openaccess.thecvf.com/content/CVPR2023/html/Jin_Multi-Level_Logit_Distillation_CVPR_2023_paper.html',
+  example: 'method: {name: mlkd, options: {T: 4, ceWeight: 0.1, kdWeight: 0.9}}',
 });

@@ -562,3 +562,66 @@ export function dmlKL(zI: Tensor, zJ: Tensor): Tensor {
     .sum(1)
     .mean();
 }
+
+/**
+ * numpy.percentile(x, 50) of a vector ('linear': the middle value, or b − (b − a)/2 of the two
+ * middle ones), on the device; MLKD's confidence thresholds.
+ */
+export function median(x: Tensor): Tensor {
+  const n = x.shape[0]!;
+  const sorted = x.detach().sort(0).values;
+  const b = sorted.narrow(0, Math.floor(n / 2), 1);
+  if (n % 2) return b;
+  return b.sub(b.sub(sorted.narrow(0, n / 2 - 1, 1)).mul(0.5));
+}
+
+/** MLKD's class-level alignment (cc_loss): ‖P_tᵀP_t − P_sᵀP_s‖² / K, P = softmax(z/T) over the batch. */
+export function mlkdClassConsistency(zS: Tensor, zT: Tensor, t: number): Tensor {
+  const gram = (z: Tensor) => {
+    const p = F.softmax(z.div(t), 1);
+    return p.t().mm(p);
+  };
+  return gram(zT.detach()).sub(gram(zS)).pow(2).sum().div(zS.shape[1]!);
+}
+
+/** MLKD's batch-level alignment (bc_loss): ‖P_tP_tᵀ − P_sP_sᵀ‖² / B, P = softmax(z/T). */
+export function mlkdBatchConsistency(zS: Tensor, zT: Tensor, t: number): Tensor {
+  const gram = (z: Tensor) => {
+    const p = F.softmax(z.div(t), 1);
+    return p.mm(p.t());
+  };
+  return gram(zT.detach()).sub(gram(zS)).pow(2).sum().div(zS.shape[0]!);
+}
+
+/**
+ * MLKD's distillation terms (KD_ours.forward_train) from the weak and strong views' logits, before
+ * the KD weight: KD, class-level and batch-level alignment at the temperatures [T, 3, 5, 2, 6].
+ * The teacher's confidence on the weak view gates the weak-view terms: the reference's
+ * (term · mask).mean() is the term times the share of samples (classes, for cc) at or below the
+ * median confidence. The strong-view KD runs [T, 3, 5] on the strong view and, as the reference
+ * has it, 2 and 6 on the weak view again.
+ */
+export function mlkd(
+  sW: Tensor,
+  sS: Tensor,
+  tW: Tensor,
+  tS: Tensor,
+  options: { T?: number; logitStandardization?: boolean } = {},
+): { kd: Tensor; cc: Tensor; bc: Tensor } {
+  const temps = [options.T ?? 4, 3, 5, 2, 6];
+  const pW = F.softmax(tW.detach(), 1);
+  const confidence = pW.max(1).values;
+  const sampleShare = confidence.le(median(confidence)).to(sW.dtype).mean();
+  const classConfidence = pW.sum(0);
+  const classShare = classConfidence.le(median(classConfidence)).to(sW.dtype).mean();
+  const kdAt = (s: Tensor, t: Tensor, temp: number) =>
+    kd(...standardizedPair(s, t, options.logitStandardization ?? false), { T: temp });
+  const sum = (xs: Tensor[]) => xs.reduce((a, b) => a.add(b));
+  const kdWeak = sum(temps.map((t) => kdAt(sW, tW, t))).mul(sampleShare);
+  const kdStrong = sum([...temps.slice(0, 3).map((t) => kdAt(sS, tS, t)), ...temps.slice(3).map((t) => kdAt(sW, tW, t))]);
+  return {
+    kd: kdWeak.add(kdStrong),
+    cc: sum(temps.map((t) => mlkdClassConsistency(sW, tW, t))).mul(classShare),
+    bc: sum(temps.map((t) => mlkdBatchConsistency(sW, tW, t))).mul(sampleShare),
+  };
+}

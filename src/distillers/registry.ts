@@ -18,6 +18,8 @@ export interface MethodEntry {
   views: 1 | 2;
   /** Batches carry a same-class partner per sample (CS-KD). */
   classPairs: boolean;
+  /** The second view is strongly augmented (MLKD). */
+  strongView: boolean;
   /** Student and teacher features are compared channel by channel, so their widths must agree (KDSVD, FSP). */
   equalWidths: boolean;
   /** The trained student alone is the deployed network (false: SimKD's student + projector + teacher classifier). */
@@ -37,6 +39,7 @@ export interface MethodDefinition {
   needsTeacher?: boolean;
   views?: 1 | 2;
   classPairs?: boolean;
+  strongView?: boolean;
   equalWidths?: boolean;
   deploysStudentAlone?: boolean;
   description?: string;
@@ -80,6 +83,7 @@ export function registerMethod(name: string, def: MethodDefinition, opts: { over
       needsTeacher: def.needsTeacher ?? true,
       views: def.views ?? 1,
       classPairs: def.classPairs ?? false,
+      strongView: def.strongView ?? false,
       equalWidths: def.equalWidths ?? false,
       deploysStudentAlone: def.deploysStudentAlone ?? true,
       description: def.description ?? '',
@@ -96,6 +100,7 @@ export interface MethodClass<O> {
   readonly needsTeacher: boolean;
   readonly views: 1 | 2;
   readonly classPairs: boolean;
+  readonly strongView: boolean;
   readonly equalWidths: boolean;
   readonly deploysStudentAlone: boolean;
   new (student: Network, teacher: Network, options: O, context: DistillerContext): Distiller;
@@ -115,6 +120,7 @@ export function registerMethodClass<O>(
     needsTeacher: cls.needsTeacher,
     views: cls.views,
     classPairs: cls.classPairs,
+    strongView: cls.strongView,
     equalWidths: cls.equalWidths,
     deploysStudentAlone: cls.deploysStudentAlone,
     ...info,

@@ -30,6 +30,24 @@ const schedule = z
 
 const perChannel = z.array(z.number()).min(1);
 
+/** Training augmentation: random crop with zero padding, flip, then torchvision's AutoAugment or RandAugment. */
+const augmentSchema = z
+  .object({
+    cropPadding: z.number().int().nonnegative().optional(),
+    hflip: z.boolean().optional(),
+    randAugment: z
+      .object({
+        numOps: z.number().int().positive().max(10).default(2),
+        magnitude: z.number().int().nonnegative().default(9),
+        numMagnitudeBins: z.number().int().min(2).default(31),
+      })
+      .strict()
+      .refine((r) => r.magnitude < r.numMagnitudeBins, { message: 'magnitude must be below numMagnitudeBins' })
+      .optional(),
+    autoAugment: z.enum(['cifar10', 'imagenet', 'svhn']).optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     name: z.string().min(1),
@@ -43,11 +61,12 @@ export const configSchema = z
         size: z.number().int().positive().optional(),
         trainSubset: z.number().int().positive().optional(),
         testSubset: z.number().int().positive().optional(),
-        augment: z
-          .object({ cropPadding: z.number().int().nonnegative().optional(), hflip: z.boolean().optional() })
-          .strict()
-          .nullable()
-          .default(null),
+        augment: augmentSchema.nullable().default(null),
+        /**
+         * The second view's augmentation for methods that train on a weak and a strong view (MLKD);
+         * default for them: augment plus RandAugment (2 operations, magnitude 9).
+         */
+        strongAugment: augmentSchema.nullable().default(null),
         labelNoise: z.number().min(0).max(1).default(0),
         /** Normalisation; default: the dataset's own statistics. */
         mean: perChannel.optional(),

@@ -8,6 +8,7 @@ import { cuda, dispose, load, manualSeed, save, setNumThreads, tidy, type Tensor
 import { createModel } from '../models/index.js';
 import { createDistiller, logitsOf, methodEntry, type Distiller, type Network } from '../distillers/index.js';
 import * as data from '../data/datasets.js';
+import type { AugmentConfig } from '../data/transforms.js';
 import { checkSplitsAgree, createSplit, type Split } from '../data/registry.js';
 import type { ExperimentConfig } from './config.js';
 import { runLog, runTraining } from './trainer.js';
@@ -232,6 +233,7 @@ async function runInFolder(
       test: p.test,
       solver: c.solver,
       augment: c.dataset.augment,
+      strongAugment: strongAugmentOf(c),
       seed: c.seed,
       outDir,
       numWorkers: c.runtime.workers,
@@ -285,4 +287,11 @@ export function runWarnings(bestTop1: number, teacherTop1: number | null, numCla
       `the teacher is near chance (${teacherTop1.toFixed(2)}% top-1): it has little to teach; check teacher.checkpoint and the dataset`,
     );
   return warnings;
+}
+
+/** The strong view's augmentation: the config's, else for a method that wants one the weak view's plus RandAugment. */
+export function strongAugmentOf(c: ExperimentConfig): AugmentConfig | null {
+  if (c.dataset.strongAugment) return c.dataset.strongAugment;
+  if (!methodEntry(c.method.name).strongView) return null;
+  return { ...(c.dataset.augment ?? {}), randAugment: { numOps: 2, magnitude: 9, numMagnitudeBins: 31 } };
 }

@@ -59,6 +59,8 @@ export interface RunSpec {
   test: ImageDataset;
   solver: SolverConfig;
   augment: AugmentConfig | null;
+  /** The second view's augmentation when it differs (MLKD's strong view). */
+  strongAugment?: AugmentConfig | null;
   seed: number;
   /** Run folder: log.jsonl, latest.pt, best.pt. None: nothing written. */
   outDir?: string;
@@ -305,6 +307,7 @@ function openRun(spec: RunSpec): Run {
     dropLast: true,
     seed: spec.seed,
     augment: spec.augment,
+    strongAugment: spec.strongAugment ?? null,
     views: distiller.views,
     classPairs: distiller.classPairs,
     numWorkers: spec.numWorkers ?? 1,
