@@ -31,6 +31,7 @@ import { CSKD } from './cskd.js';
 import { BYOT, AuxiliaryHead } from './byot.js';
 import { DML } from './dml.js';
 import { MLKD } from './mlkd.js';
+import { TTM, WTTM } from './ttm.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -77,6 +78,8 @@ export {
   AuxiliaryHead,
   DML,
   MLKD,
+  TTM,
+  WTTM,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -242,4 +245,15 @@ registerMethodClass('mlkd', MLKD, {
     'multi-level logit distillation: KD, class and batch alignment at five temperatures on a weak and a strong view (Jin et al. 2023)',
   paper: 'https://openaccess.thecvf.com/content/CVPR2023/html/Jin_Multi-Level_Logit_Distillation_CVPR_2023_paper.html',
   example: 'method: {name: mlkd, options: {T: 4, ceWeight: 0.1, kdWeight: 0.9}}',
+});
+registerMethodClass('ttm', TTM, {
+  description:
+    "transformed teacher matching: the teacher's probabilities to the power γ, the student at T = 1 (Zheng & Yang 2024)",
+  paper: 'https://arxiv.org/abs/2402.11148',
+  example: 'method: {name: ttm, options: {gamma: 0.1, beta: 45}}',
+});
+registerMethodClass('wttm', WTTM, {
+  description: 'weighted transformed teacher matching: TTM with each sample weighted by its power sum (Zheng & Yang 2024)',
+  paper: 'https://arxiv.org/abs/2402.11148',
+  example: 'method: {name: wttm, options: {gamma: 0.2, beta: 4}}',
 });
