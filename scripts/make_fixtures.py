@@ -928,6 +928,25 @@ def ref_mlkd(s_w, s_s, t_w, t_s, target, temperature=4.0, ce_w=0.1, kd_w=0.9, lo
     return loss_ce + loss_kd_weak + loss_kd_strong + loss_cc_weak + loss_bc_weak
 
 
+# Transcribed from torchdistill losses/mid_level.py DISTLoss and DISTPlusLoss (forward,
+# channel_relation, spatial_relation), with the tensors in place of its io dicts.
+def ref_distplus(y_s_logits, y_t_logits, f_s, f_t, beta=2.0, gamma=2.0, iota=1.0, kappa=1.0, tau=1.0, eps=1e-8):
+    def pearson_correlation(y_s, y_t):
+        return F.cosine_similarity(y_s - y_s.mean(1).unsqueeze(1), y_t - y_t.mean(1).unsqueeze(1), eps=eps)
+
+    def inter_class_relation(y_s, y_t):
+        return 1 - pearson_correlation(y_s, y_t).mean()
+    y_s = (y_s_logits / tau).softmax(dim=1)
+    y_t = (y_t_logits / tau).softmax(dim=1)
+    dist_loss = beta * tau ** 2 * inter_class_relation(y_s, y_t) + gamma * tau ** 2 * inter_class_relation(y_s.transpose(0, 1), y_t.transpose(0, 1))
+    c_s, c_t = f_s - torch.mean(f_s, dim=1, keepdim=True), f_t - torch.mean(f_t, dim=1, keepdim=True)
+    numerator = torch.sum(c_s * c_t, dim=1)
+    denominator = torch.sqrt(torch.sum(c_s ** 2, dim=1) * torch.sum(c_t ** 2, dim=1))
+    channel = (numerator / (denominator + eps)).mean()
+    spatial = inter_class_relation(torch.sum(f_s, dim=1).flatten(1).transpose(0, 1), torch.sum(f_t, dim=1).flatten(1).transpose(0, 1))
+    return dist_loss + iota * channel + kappa * spatial
+
+
 LOSSES = [
     ('kd', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b)),
     ('kd_T1', ['n:6,5', 'n:6,5!'], lambda a, b: ref_kd(a, b, T=1.0)),
@@ -991,6 +1010,9 @@ LOSSES = [
     ('mlkd', ['n:6,7', 'n:6,7', 'n:6,7!', 'n:6,7!', 'i:6:7'], lambda a, b, c, d, y: ref_mlkd(a, b, c * 2, d * 2, y)),
     ('mlkd_odd_ls', ['n:5,8', 'n:5,8', 'n:5,8!', 'n:5,8!', 'i:5:8'],
      lambda a, b, c, d, y: ref_mlkd(a, b, c * 2, d * 2, y, temperature=2.0, kd_w=9.0, logit_stand=True)),
+    ('distplus', ['n:5,6', 'n:5,6!', 'n:5,4,3,3', 'n:5,4,3,3!'], lambda a, b, f, g: ref_distplus(a, b * 2, f, g)),
+    ('distplus_tau4', ['n:4,7', 'n:4,7!', 'n:4,3,2,2', 'n:4,3,2,2!'],
+     lambda a, b, f, g: ref_distplus(a, b * 2, f, g, beta=1.0, gamma=0.5, iota=2.0, kappa=3.0, tau=4.0)),
 ]
 
 

@@ -29,6 +29,18 @@ const cases = readFixture<Record<string, LossCase>>('losses.json');
 const ctkdTemperature = (raw: Tensor, lambda: number, start: number, span: number) =>
   losses.gradientReversal(raw, lambda).sigmoid().mul(span).add(start);
 
+/** DIST+ as torchdistill's DISTPlusLoss: DIST, ι · channel correlation, κ · spatial relation. */
+function distPlusTotal(
+  zS: Tensor,
+  zT: Tensor,
+  fS: Tensor,
+  fT: Tensor,
+  o: { beta: number; gamma: number; iota: number; kappa: number; tau: number },
+) {
+  const { channel, spatial } = losses.distPlusRelations(fS, fT);
+  return losses.dist(zS, zT, o).add(channel.mul(o.iota)).add(spatial.mul(o.kappa));
+}
+
 /** MLKD's total: CE on both views, then its terms, all distillation terms weighted alike. */
 function mlkdTotal(
   sW: Tensor,
@@ -106,6 +118,8 @@ const impls: Record<string, (x: Tensor[]) => Tensor> = {
   mlkd: ([a, b, c, d, y]) => mlkdTotal(a!, b!, c!.mul(2), d!.mul(2), y!, {}),
   mlkd_odd_ls: ([a, b, c, d, y]) =>
     mlkdTotal(a!, b!, c!.mul(2), d!.mul(2), y!, { T: 2, kdWeight: 9, logitStandardization: true }),
+  distplus: ([a, b, f, g]) => distPlusTotal(a!, b!.mul(2), f!, g!, { beta: 2, gamma: 2, iota: 1, kappa: 1, tau: 1 }),
+  distplus_tau4: ([a, b, f, g]) => distPlusTotal(a!, b!.mul(2), f!, g!, { beta: 1, gamma: 0.5, iota: 2, kappa: 3, tau: 4 }),
   sdd_dkd: ([s, t, y]) => losses.sdd(regionMajor(s!), regionMajor(t!.mul(3)), y!, { base: 'dkd', alpha: 1, beta: 8, T: 4 }),
 };
 

@@ -32,6 +32,7 @@ import { BYOT, AuxiliaryHead } from './byot.js';
 import { DML } from './dml.js';
 import { MLKD } from './mlkd.js';
 import { TTM, WTTM } from './ttm.js';
+import { DISTPlus } from './distplus.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -80,6 +81,7 @@ export {
   MLKD,
   TTM,
   WTTM,
+  DISTPlus,
 };
 
 const features = 'features: {student: [layer2], teacher: [layer2]}';
@@ -256,4 +258,10 @@ registerMethodClass('wttm', WTTM, {
   description: 'weighted transformed teacher matching: TTM with each sample weighted by its power sum (Zheng & Yang 2024)',
   paper: 'https://arxiv.org/abs/2402.11148',
   example: 'method: {name: wttm, options: {gamma: 0.2, beta: 4}}',
+});
+registerMethodClass('distplus', DISTPlus, {
+  description:
+    "DIST+: DIST with the last maps' channel and spatial relations (Huang et al. TPAMI 2025, torchdistill's DISTPlusLoss)",
+  paper: 'https://ieeexplore.ieee.org/document/10938241',
+  example: 'method: {name: distplus, options: {beta: 2, gamma: 2, iota: 1, kappa: 1, tau: 1, kdWeight: 2}}',
 });

@@ -625,3 +625,23 @@ export function mlkd(
     bc: sum(temps.map((t) => mlkdBatchConsistency(sW, tW, t))).mul(sampleShare),
   };
 }
+
+/**
+ * DIST+'s feature relations (torchdistill DISTPlusLoss) on maps [B, C, H, W] of equal shape:
+ * `channel`, the mean over samples and positions of the Pearson correlation across channels
+ * (torchdistill adds the correlation itself to the loss; `channelDistance` gives 1 − it), and
+ * `spatial`, 1 − the mean over positions of the Pearson correlation across the batch of the
+ * channel-summed maps.
+ */
+export function distPlusRelations(fS: Tensor, fT: Tensor, options: { eps?: number } = {}): { channel: Tensor; spatial: Tensor } {
+  const eps = options.eps ?? 1e-8;
+  const t = fT.detach();
+  const centre = (f: Tensor) => f.sub(f.mean(1, { keepdim: true }));
+  const [cs, ct] = [centre(fS), centre(t)];
+  const numerator = cs.mul(ct).sum(1);
+  const denominator = cs.pow(2).sum(1).mul(ct.pow(2).sum(1)).sqrt();
+  const channel = numerator.div(denominator.add(eps)).mean();
+  const aggregate = (f: Tensor) => f.sum(1).flatten(1).t(); // [HW, B]
+  const spatial = pearsonRows(aggregate(fS), aggregate(t), eps).mean().neg().add(1);
+  return { channel, spatial };
+}
