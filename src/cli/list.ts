@@ -31,6 +31,7 @@ function describeOption(schema: z.ZodTypeAny): { type: string; default: unknown;
     );
     if (checks.length) type += ` (${checks.join(', ')})`;
   }
+  if (s instanceof z.ZodEnum) type = `one of ${(s.options as string[]).join(' | ')}`;
   return { type, default: def, note };
 }
 
@@ -40,6 +41,8 @@ function methodDetail(m: MethodEntry): string {
   const notes = [
     m.equalWidths ? 'student and teacher features of equal width' : '',
     m.deploysStudentAlone ? '' : 'deploys the student with its own modules and parts of the teacher (student.pt holds them)',
+    m.strongView ? 'the second view strongly augmented (dataset.strongAugment)' : '',
+    m.classPairs ? 'each batch with a same-class partner per sample' : '',
   ].filter(Boolean);
   lines.push(`  teacher: ${m.needsTeacher ? 'yes' : 'no'}; views: ${m.views}${notes.map((n) => `; ${n}`).join('')}`);
   const shape = Object.entries(m.options.shape as Record<string, z.ZodTypeAny>);
@@ -47,7 +50,7 @@ function methodDetail(m: MethodEntry): string {
   for (const [k, v] of shape) {
     const d = describeOption(v);
     lines.push(
-      `    ${k}: ${d.type}, default ${d.default === undefined ? '(unset)' : JSON.stringify(d.default)}${d.note ? ` — ${d.note}` : ''}`,
+      `    ${k}: ${d.type}, default ${d.default === undefined ? '(see note)' : JSON.stringify(d.default)}${d.note ? ` — ${d.note}` : ''}`,
     );
   }
   if (m.example) lines.push(`  example: ${m.example}`);
