@@ -32,11 +32,17 @@ function time(method: string, optimizer: 'sgd' | 'dot'): Row {
   torch.manualSeed(0);
   const teacher = createZooModel('resnet20', shape);
   const student = createZooModel('resnet8', shape);
-  const d = createDistiller(method, student, teacher, {}, {
-    inputShape: [1, 28, 28],
-    trainLabels: fmnist.labels,
-    studentModel: 'resnet8',
-  });
+  const d = createDistiller(
+    method,
+    student,
+    teacher,
+    {},
+    {
+      inputShape: [1, 28, 28],
+      trainLabels: fmnist.labels,
+      studentModel: 'resnet8',
+    },
+  );
   const loader = new data.DataLoader(fmnist, {
     batchSize: 64,
     shuffle: true,
@@ -76,4 +82,6 @@ console.log(`threads ${threads}, ${steps} timed steps, batch 64, resnet20 -> res
 console.log('| method | ms / step | × KD | peak tensor memory (MiB) |');
 console.log('|---|---|---|---|');
 for (const r of rows)
-  console.log(`| ${r.method} | ${r.msPerStep.toFixed(1)} | ${kd ? (r.msPerStep / kd).toFixed(2) : ''} | ${r.peakMb.toFixed(0)} |`);
+  console.log(
+    `| ${r.method} | ${r.msPerStep.toFixed(1)} | ${kd ? (r.msPerStep / kd).toFixed(2) : ''} | ${r.peakMb.toFixed(0)} |`,
+  );
