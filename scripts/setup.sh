@@ -15,4 +15,6 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
 fi
-npm ci --no-audit --no-fund
+# onnxruntime-node (a development dependency: the ONNX export tests run the exported files) would
+# download CUDA providers from outside the npm registry; its CPU build ships inside the package.
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund

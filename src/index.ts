@@ -16,6 +16,8 @@ export {
   type Network,
 } from './models/index.js';
 export * as optim from './optim/index.js';
+/** ONNX export of a trained student (tracing one eval-mode forward). */
+export { exportOnnx, toOnnx, type OnnxExportOptions } from './export/onnx.js';
 export * as data from './data/index.js';
 export { createDataset, registerDataset, imageDataset, datasetNames } from './data/registry.js';
 export * as distillers from './distillers/index.js';

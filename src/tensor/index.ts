@@ -6,4 +6,4 @@ export { tidy, keep, dispose, scopeDepth } from './scope.js';
 export * from './global.js';
 export { save, load, saveToBuffer, loadFromBuffer, writeFileAtomic, type LoadOptions, type Saveable } from './serialize.js';
 export { type DType, type MemoryFormat, isFloatingPoint } from './dtype.js';
-export { Op, op } from './ops.js';
+export { Op, op, observeOps, type OpObserver } from './ops.js';

@@ -17,13 +17,29 @@ export class Op {
 
   /** Calls with positional arguments in schema order (undefined = the schema's default). */
   call(args: unknown[]): unknown {
-    return native.callOp(this.resolve().id, args);
+    const result = native.callOp(this.resolve().id, args);
+    observer?.(this, args, result);
+    return result;
   }
 
   /** Calls an in-place operator; its result is its first argument. */
   inplace(args: unknown[]): void {
     native.callOpInplace(this.resolve().id, args);
+    observer?.(this, args, args[0], true);
   }
+}
+
+/** Sees every operator call (the ONNX exporter traces a forward with it). */
+export type OpObserver = (op: Op, args: unknown[], result: unknown, inplace?: boolean) => void;
+let observer: OpObserver | null = null;
+
+/** Installs `fn` as the operator observer until the returned function restores the previous one. */
+export function observeOps(fn: OpObserver): () => void {
+  const previous = observer;
+  observer = fn;
+  return () => {
+    observer = previous;
+  };
 }
 
 /** Every op handle, by name and overload, so each is resolved once. */

@@ -1,0 +1,98 @@
+// ONNX export by tracing: every zoo model exports and runs in ONNX Runtime (onnxruntime-node, a
+// development dependency) with logits equal to distill-ts's evaluation forward, at batch 1 and 8
+// from one file with a symbolic batch; an operator without a mapping is named with its module.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import * as torch from '../src/index.js';
+import { createZooModel, exportOnnx, modelNames, nn, toOnnx, type Tensor } from '../src/index.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'distill-onnx-'));
+
+async function run(bytes: Uint8Array, x: Tensor, output = 'logits'): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(bytes);
+  const out = await session.run({ input: new ort.Tensor('float32', Float32Array.from(x.dataSync() as Float32Array), x.shape) });
+  await session.release();
+  return out[output]!.data as Float32Array;
+}
+
+test('every zoo model exports (symbolic batch) and ONNX Runtime gives its logits at batch 1 and 8', async (t) => {
+  let worst = 0;
+  for (const name of modelNames()) {
+    torch.manualSeed(0);
+    const model = createZooModel(name, { numClasses: 10 });
+    const x = torch.randn(8, 3, 32, 32).keep();
+    const bytes = toOnnx(model, x.narrow(0, 0, 1), { dynamicBatch: true });
+    assert.equal(model.training, true, 'the model is back in its mode');
+    model.eval();
+    for (const n of [1, 8]) {
+      const xi = torch.keep(x.narrow(0, 0, n).contiguous());
+      const want = torch.noGrad(() => torch.tidy(() => Array.from(model.forward(xi).logits.dataSync() as Float32Array)));
+      const got = await run(bytes, xi);
+      assert.equal(got.length, want.length, `${name} batch ${n}`);
+      // Random weights give large logits in the deep networks: the tolerance scales with them.
+      const scale = Math.max(1, ...want.map(Math.abs));
+      const error = Math.max(...want.map((v, i) => Math.abs(v - got[i]!))) / scale;
+      worst = Math.max(worst, error);
+      assert.ok(error <= 1e-4, `${name} batch ${n}: max difference ${error} of the largest logit`);
+      xi.dispose();
+    }
+    model.dispose();
+    x.dispose();
+  }
+  t.diagnostic(`${modelNames().length} models, worst difference ${worst.toExponential(1)} of the largest logit`);
+});
+
+test('exportOnnx writes the file atomically, with softmax and metadata on request', async () => {
+  torch.manualSeed(1);
+  const model = createZooModel('resnet8', { numClasses: 10, inChannels: 1 });
+  const x = torch.randn(2, 1, 28, 28).keep();
+  const file = path.join(dir, 'student.onnx');
+  exportOnnx(model, x, file, { softmax: true, metadata: { classes: 'a,b', mean: '0.286' } });
+  assert.deepEqual(readdirSync(dir), ['student.onnx'], 'no temporary file left');
+  const bytes = readFileSync(file);
+  const session = await ort.InferenceSession.create(bytes);
+  assert.deepEqual(session.outputNames, ['probabilities']);
+  const out = await session.run({ input: new ort.Tensor('float32', Float32Array.from(x.dataSync() as Float32Array), x.shape) });
+  const p = out.probabilities!.data as Float32Array;
+  model.eval();
+  const want = torch.noGrad(() =>
+    torch.tidy(() => Array.from(torch.F.softmax(model.forward(x).logits, 1).dataSync() as Float32Array)),
+  );
+  want.forEach((v, i) => assert.ok(Math.abs(v - p[i]!) < 1e-5));
+  await session.release();
+  assert.ok(bytes.includes(Buffer.from('classes')) && bytes.includes(Buffer.from('0.286')), 'metadata in the file');
+  model.dispose();
+  x.dispose();
+});
+
+test('an operator without an ONNX mapping is an error naming it and the module; an in-place one too', () => {
+  class Exp extends nn.Layer {
+    forward(x: Tensor): Tensor {
+      return x.exp();
+    }
+  }
+  class Net extends torch.Module {
+    readonly fc = this.registerModule('fc', new nn.Linear(4, 3));
+    readonly act = this.registerModule('act', new Exp());
+    forward(x: Tensor): Tensor {
+      return this.act.forward(this.fc.forward(x));
+    }
+  }
+  const net = new Net();
+  const x = torch.randn(1, 4).keep();
+  assert.throws(() => toOnnx(net, x), /ATen operator aten::exp \(in module act\) has no ONNX mapping/);
+  class InPlace extends torch.Module {
+    readonly fc = this.registerModule('fc', new nn.Linear(4, 3));
+    forward(y: Tensor): Tensor {
+      return this.fc.forward(y).mul_(2);
+    }
+  }
+  assert.throws(() => toOnnx(new InPlace(), x), /in-place operator aten::mul_[.A-Za-z]* in module \(top\) is not exported/);
+  assert.throws(() => toOnnx(net, x, { opset: 9 }), /opset 9: use 13 to 21/);
+  net.dispose();
+  x.dispose();
+});
