@@ -3,11 +3,12 @@
 // from one file with a symbolic batch; an operator without a mapping is named with its module.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import * as torch from '../src/index.js';
+import { cliIn } from './helpers.js';
 import { createZooModel, exportOnnx, modelNames, nn, toOnnx, type Tensor } from '../src/index.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'distill-onnx-'));
@@ -95,4 +96,58 @@ test('an operator without an ONNX mapping is an error naming it and the module; 
   assert.throws(() => toOnnx(net, x, { opset: 9 }), /opset 9: use 13 to 21/);
   net.dispose();
   x.dispose();
+});
+
+test('distill export: a run folder, a checkpoint or a config to ONNX; the file answers as distill eval does; bad input named', async () => {
+  const distill = cliIn(dir);
+  const config = path.join(dir, 'tiny.yaml');
+  writeFileSync(
+    config,
+    `name: tiny
+dataset: { name: synthetic, trainSubset: 64, testSubset: 32 }
+student: { model: resnet8 }
+solver: { epochs: 1, batchSize: 32, lr: 0.05 }
+runtime: { threads: 1, workers: 0 }
+output: ${dir}/runs
+`,
+  );
+  assert.equal(distill(['train', config]).code, 0);
+  const run = path.join(dir, 'runs', 'tiny');
+  const r = distill(['export', run, '--dynamic-batch']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /best\.pt -> .*student\.onnx \(ONNX opset 17, any batch size, logits\)/);
+  const session = await ort.InferenceSession.create(readFileSync(path.join(run, 'student.onnx')));
+  assert.deepEqual([session.inputNames, session.outputNames], [['input'], ['logits']]);
+  // The exported file classifies the test images as the checkpoint does.
+  const test = torch.engine.loadDatasets(
+    { name: 'synthetic', trainSubset: 64, testSubset: 32, augment: null, strongAugment: null, labelNoise: 0 },
+    0,
+  ).test;
+  const x = new Float32Array(test.length * test.channels * test.height * test.width);
+  const loader = new torch.data.DataLoader(test, { batchSize: test.length });
+  const [batch] = [...loader.epochSync(0)];
+  x.set(batch!.images.dataSync() as Float32Array);
+  const out = await session.run({ input: new ort.Tensor('float32', x, batch!.images.shape) });
+  const logits = out.logits!.data as Float32Array;
+  const classes = test.numClasses;
+  let correct = 0;
+  for (let i = 0; i < test.length; i++) {
+    const row = Array.from(logits.subarray(i * classes, (i + 1) * classes));
+    if (row.indexOf(Math.max(...row)) === test.labels[i]) correct++;
+  }
+  batch!.dispose();
+  await session.release();
+  const evaluated = distill(['eval', path.join(run, 'best.pt')]);
+  assert.match(evaluated.out, new RegExp(`top-1 ${((100 * correct) / test.length).toFixed(2)}`), evaluated.out);
+  assert.equal(distill(['export', config, '--out', path.join(dir, 'from-config.onnx')]).code, 0);
+  for (const [args, message] of [
+    [['export', run, '--format', 'tflite'], /unknown export format 'tflite'; the formats: onnx/],
+    [['export', run, '--out', path.join(dir, 'missing', 'x.onnx')], /folder .*missing does not exist/],
+    [['export', run, '--opset', '7'], /--opset 7: use 13 to 21/],
+    [['export', path.join(dir, 'runs')], /no config\.json in it/],
+  ] as const) {
+    const bad = distill([...args]);
+    assert.equal(bad.code, 2, bad.err);
+    assert.match(bad.err, message);
+  }
 });

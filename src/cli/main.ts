@@ -4,9 +4,10 @@
 // before training started.
 import { Command, CommanderError } from 'commander';
 import path from 'node:path';
-import { existsSync, readdirSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { setNumThreads, noGrad } from '../tensor/index.js';
+import { setNumThreads, noGrad, zeros } from '../tensor/index.js';
+import { exportOnnx } from '../export/onnx.js';
 import {
   InputError,
   configFromObject,
@@ -85,15 +86,22 @@ export function findRunCheckpoint(c: ExperimentConfig): string {
   );
 }
 
-async function evalCommand(target: string, o: { checkpoint?: string; set: string[]; plugin: string[] }): Promise<void> {
+/**
+ * The config and checkpoint a command means: a .pt file or a run folder (its config.json says the
+ * model and data; a folder means its best.pt), or a YAML config (its run's best checkpoint).
+ */
+async function resolveRun(
+  target: string,
+  o: { checkpoint?: string; set: string[]; plugin: string[] },
+): Promise<{ c: ExperimentConfig; ckpt: string }> {
   await loadPlugins(o.plugin);
-  let c: ExperimentConfig;
-  let ckpt: string;
-  if (target.endsWith('.pt')) {
-    const runConfig = path.join(path.dirname(target), 'config.json');
+  const isFolder = existsSync(target) && statSync(target).isDirectory();
+  if (isFolder || target.endsWith('.pt')) {
+    const folder = isFolder ? target : path.dirname(target);
+    const runConfig = path.join(folder, 'config.json');
     if (!existsSync(runConfig))
       throw new InputError(
-        `${target}: no config.json beside it to say the model and data; pass the experiment's YAML config instead`,
+        `${target}: no config.json ${isFolder ? 'in it' : 'beside it'} to say the model and data; pass the experiment's YAML config instead`,
       );
     const raw = readConfigFile(runConfig); // JSON is YAML
     // A run folder may come from anywhere: its plugins run code only when named on the command line.
@@ -103,13 +111,22 @@ async function evalCommand(target: string, o: { checkpoint?: string; set: string
       throw new InputError(
         `${runConfig} names plugins, whose code would run: ${unnamed.join(', ')}; if you trust them, pass each with --plugin`,
       );
-    c = await configFromObject(raw, runConfig, o.set, { checkTeacherCheckpoint: false });
-    ckpt = target;
-  } else {
-    c = await loadConfig(target, o.set, { checkTeacherCheckpoint: false });
-    ckpt = o.checkpoint ?? findRunCheckpoint(c);
+    const c = await configFromObject(raw, runConfig, o.set, { checkTeacherCheckpoint: false });
+    const ckpt = isFolder ? (o.checkpoint ?? path.join(folder, 'best.pt')) : target;
+    if (!existsSync(ckpt))
+      throw new InputError(
+        `${ckpt} not found: the run has no finished epoch yet (wait for one, or resume it with distill run --resume)`,
+      );
+    return { c, ckpt };
   }
+  const c = await loadConfig(target, o.set, { checkTeacherCheckpoint: false });
+  const ckpt = o.checkpoint ?? findRunCheckpoint(c);
   if (!existsSync(ckpt)) throw new InputError(`checkpoint ${ckpt} not found; train first (distill run) or pass --checkpoint`);
+  return { c, ckpt };
+}
+
+async function evalCommand(target: string, o: { checkpoint?: string; set: string[]; plugin: string[] }): Promise<void> {
+  const { c, ckpt } = await resolveRun(target, o);
   checkDevice(c.runtime.device);
   const test = loadSplit(c.dataset, c.seed, 'test');
   const deployed = loadDeployed(c, ckpt, {
@@ -125,6 +142,61 @@ async function evalCommand(target: string, o: { checkpoint?: string; set: string
   }
   console.log(
     `${ckpt}: top-1 ${acc.top1.toFixed(2)}, top-5 ${acc.top5.toFixed(2)}, loss ${acc.loss.toFixed(4)} on ${test.length} test images`,
+  );
+}
+
+async function exportCommand(
+  target: string,
+  o: {
+    checkpoint?: string;
+    set: string[];
+    plugin: string[];
+    format: string;
+    out?: string;
+    opset: string;
+    dynamicBatch?: boolean;
+    softmax?: boolean;
+  },
+): Promise<void> {
+  if (o.format !== 'onnx') throw new InputError(`unknown export format '${o.format}'; the formats: onnx`);
+  const opset = Number(o.opset);
+  if (!Number.isInteger(opset) || opset < 13 || opset > 21) throw new InputError(`--opset ${o.opset}: use 13 to 21`);
+  const { c, ckpt } = await resolveRun(target, o);
+  const out = o.out ?? path.join(path.dirname(ckpt), 'student.onnx');
+  if (!existsSync(path.dirname(path.resolve(out))))
+    throw new InputError(
+      `--out ${out}: folder ${path.dirname(path.resolve(out))} does not exist; create it or pick another path`,
+    );
+  checkDevice(c.runtime.device);
+  const test = loadSplit(c.dataset, c.seed, 'test');
+  const inputShape: [number, number, number] = [test.channels, test.height, test.width];
+  const deployed = loadDeployed(c, ckpt, { numClasses: test.numClasses, inChannels: test.channels, inputShape });
+  try {
+    const example = zeros([1, ...inputShape], { device: c.runtime.device });
+    try {
+      exportOnnx(deployed.network, example, out, {
+        opset,
+        dynamicBatch: o.dynamicBatch,
+        softmax: o.softmax,
+        metadata: {
+          model: c.student.model,
+          method: c.method.name,
+          dataset: c.dataset.name,
+          classes: String(test.numClasses),
+          input_shape: JSON.stringify(inputShape),
+          mean: JSON.stringify(test.mean),
+          std: JSON.stringify(test.std),
+          source: ckpt,
+        },
+      });
+    } finally {
+      example.dispose();
+    }
+  } finally {
+    deployed.release();
+  }
+  console.log(
+    `${ckpt} -> ${out} (ONNX opset ${opset}${o.dynamicBatch ? ', any batch size' : ', batch 1'}${o.softmax ? ', probabilities' : ', logits'})`,
   );
 }
 
@@ -252,6 +324,22 @@ export function buildProgram(): Command {
     .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
     .addHelpText('after', EXIT_CODES)
     .action(evalCommand);
+
+  common(program.command('export'))
+    .description("the deployed student as a file for other runtimes: ONNX, traced from the run's checkpoint")
+    .argument(
+      '<config|checkpoint|run-folder>',
+      'a YAML experiment file, a .pt file in a run folder, or a run folder (its best.pt)',
+    )
+    .option('--format <format>', 'onnx', 'onnx')
+    .option('--out <file>', 'the file to write (default: student.onnx beside the checkpoint)')
+    .option('--opset <n>', 'ONNX opset, 13 to 21', '17')
+    .option('--dynamic-batch', 'a symbolic batch dimension (default: batch 1)')
+    .option('--softmax', 'output class probabilities instead of logits')
+    .option('--checkpoint <file>', "with a config or run folder: the checkpoint (default: the run's best.pt)")
+    .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
+    .addHelpText('after', EXIT_CODES)
+    .action(exportCommand);
 
   common(program.command('compare'))
     .description('several configs (methods) over seeds, then one report; a teacher config may train first')

@@ -137,7 +137,7 @@ export function loadDeployed(
   c: ExperimentConfig,
   file: string,
   shape: { numClasses: number; inChannels: number; inputShape: [number, number, number] },
-): { logits: (x: Tensor) => Tensor; release: () => void } {
+): { network: Network; logits: (x: Tensor) => Tensor; release: () => void } {
   const entry = methodEntry(c.method.name);
   const { inputShape, ...modelShape } = shape;
   const student = createModel(c.student.model, modelShape).to(c.runtime.device);
@@ -149,7 +149,7 @@ export function loadDeployed(
       throw err;
     }
     student.eval();
-    return { logits: (x) => logitsOf(student.forward(x)), release: () => student.dispose() };
+    return { network: student, logits: (x) => logitsOf(student.forward(x)), release: () => student.dispose() };
   }
   let teacher: Network | null = null;
   let distiller: Distiller;
@@ -182,7 +182,7 @@ export function loadDeployed(
     throw err;
   }
   distiller.eval();
-  return { logits: (x) => distiller.forwardTest(x), release: () => distiller.dispose() };
+  return { network: distiller.deployable(), logits: (x) => distiller.forwardTest(x), release: () => distiller.dispose() };
 }
 
 /** Runs one experiment. `datasets` may be shared between runs of a comparison. */
