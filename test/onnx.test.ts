@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
 import * as torch from '../src/index.js';
 import { cliIn } from './helpers.js';
 import { createZooModel, exportOnnx, modelNames, nn, toOnnx, type Tensor } from '../src/index.js';
@@ -45,6 +46,28 @@ test('every zoo model exports (symbolic batch) and ONNX Runtime gives its logits
     x.dispose();
   }
   t.diagnostic(`${modelNames().length} models, worst difference ${worst.toExponential(1)} of the largest logit`);
+});
+
+test('foldBatchNorm folds each BatchNorm into its convolution: fewer nodes, the same logits', async () => {
+  for (const name of ['resnet8', 'wrn_16_2', 'MobileNetV2', 'ShuffleV2', 'vgg8']) {
+    torch.manualSeed(2);
+    const model = createZooModel(name, { numClasses: 10 });
+    const x = torch.randn(4, 3, 32, 32).keep();
+    const count = (bytes: Uint8Array, op: string) =>
+      onnxProto.onnx.ModelProto.decode(bytes).graph!.node!.filter((n) => n.opType === op).length;
+    const plain = toOnnx(model, x);
+    const folded = toOnnx(model, x, { foldBatchNorm: true });
+    assert.ok(
+      count(plain, 'BatchNormalization') > 0 && count(folded, 'BatchNormalization') < count(plain, 'BatchNormalization'),
+      name,
+    );
+    const [a, b] = [await run(plain, x), await run(folded, x)];
+    const scale = Math.max(1, ...Array.from(a, Math.abs));
+    const error = Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i]!))) / scale;
+    assert.ok(error <= 1e-4, `${name}: folded differs by ${error} of the largest logit`);
+    model.dispose();
+    x.dispose();
+  }
 });
 
 test('exportOnnx writes the file atomically, with softmax and metadata on request', async () => {

@@ -156,6 +156,7 @@ async function exportCommand(
     opset: string;
     dynamicBatch?: boolean;
     softmax?: boolean;
+    foldBatchNorm?: boolean;
   },
 ): Promise<void> {
   if (o.format !== 'onnx') throw new InputError(`unknown export format '${o.format}'; the formats: onnx`);
@@ -178,6 +179,7 @@ async function exportCommand(
         opset,
         dynamicBatch: o.dynamicBatch,
         softmax: o.softmax,
+        foldBatchNorm: o.foldBatchNorm,
         metadata: {
           model: c.student.model,
           method: c.method.name,
@@ -186,6 +188,7 @@ async function exportCommand(
           input_shape: JSON.stringify(inputShape),
           mean: JSON.stringify(test.mean),
           std: JSON.stringify(test.std),
+          ...(test.classes ? { class_names: JSON.stringify(test.classes) } : {}),
           source: ckpt,
         },
       });
@@ -336,6 +339,7 @@ export function buildProgram(): Command {
     .option('--opset <n>', 'ONNX opset, 13 to 21', '17')
     .option('--dynamic-batch', 'a symbolic batch dimension (default: batch 1)')
     .option('--softmax', 'output class probabilities instead of logits')
+    .option('--fold-batch-norm', 'fold each BatchNorm into the convolution before it')
     .option('--checkpoint <file>', "with a config or run folder: the checkpoint (default: the run's best.pt)")
     .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
     .addHelpText('after', EXIT_CODES)

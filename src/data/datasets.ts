@@ -17,6 +17,8 @@ export interface ImageDataset {
   height: number;
   width: number;
   numClasses: number;
+  /** The name of each class, when the data says it (exported models carry them). */
+  classes?: string[];
   /** Per-channel mean and std of the training pixels in [0, 1] (the usual Normalize values). */
   mean: number[];
   std: number[];
@@ -25,9 +27,17 @@ export interface ImageDataset {
 export const DEFAULT_FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 
 const stats = {
-  fashionMnist: { mean: [0.286], std: [0.353] },
+  fashionMnist: {
+    mean: [0.286],
+    std: [0.353],
+    classes: ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'],
+  },
   mnist: { mean: [0.1307], std: [0.3081] },
-  cifar10: { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] },
+  cifar10: {
+    mean: [0.4914, 0.4822, 0.4465],
+    std: [0.247, 0.2435, 0.2616],
+    classes: ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'],
+  },
   cifar100: { mean: [0.5071, 0.4867, 0.4408], std: [0.2675, 0.2565, 0.2761] },
 };
 
