@@ -108,6 +108,13 @@ export const configSchema = z
         schedule: schedule.default({ type: 'constant' }),
       })
       .strict(),
+    logging: z
+      .object({
+        /** Each epoch's scalars as TensorBoard event files in the run folder. */
+        tensorboard: z.boolean().default(false),
+      })
+      .strict()
+      .default({}),
     seed: z.number().int().nonnegative().default(0),
     output: z.string().default('runs'),
     runtime: z

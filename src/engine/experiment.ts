@@ -239,6 +239,7 @@ async function runInFolder(
       numWorkers: c.runtime.workers,
       stages: c.stages,
       maxStepsPerEpoch: c.runtime.maxStepsPerEpoch,
+      tensorboard: c.logging.tensorboard,
       resume: options.resume,
       device: c.runtime.device,
       onEvent: options.onEvent,

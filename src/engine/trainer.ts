@@ -10,6 +10,7 @@ import { clipGradNorm_ } from '../nn/utils.js';
 import { SGD } from '../optim/sgd.js';
 import { AdamW } from '../optim/adamw.js';
 import { DistillationOrientedTrainer } from '../optim/dot.js';
+import { TensorBoardWriter } from './tensorboard.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { LRScheduler, constant, cosine, linearWarmup, multiStep, type Schedule } from '../optim/schedulers.js';
 import { DataLoader, type Batch } from '../data/loader.js';
@@ -69,6 +70,8 @@ export interface RunSpec {
   stages?: Record<string, StageOverride>;
   /** Caps the steps of each epoch (quick runs and tests). */
   maxStepsPerEpoch?: number;
+  /** Write each epoch's scalars as TensorBoard event files in the run folder. */
+  tensorboard?: boolean;
   resume?: boolean;
   device?: string;
   /** Called with each progress event (console output, progress bars). */
@@ -259,6 +262,9 @@ interface Run {
   started: number;
   emit: (e: TrainEvent) => void;
   log: (o: object) => void;
+  /** Epochs already done when this process resumed the run (null: a fresh run). */
+  resumedAt: number | null;
+  tensorboard: TensorBoardWriter | null;
 }
 
 export async function runTraining(spec: RunSpec): Promise<RunResult> {
@@ -274,6 +280,7 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
     for (let si = run.progress.stage; si < run.plans.length; si++) await runStage(run, si);
   } finally {
     await run.loader.close();
+    run.tensorboard?.close();
     release();
   }
   const { progress } = run;
@@ -323,7 +330,35 @@ function openRun(spec: RunSpec): Run {
     emit({ type: 'resume', stage: plans[Math.min(progress.stage, plans.length - 1)]!.name, epoch: progress.epoch, complete });
     log({ event: 'resume', stage: progress.stage, epoch: progress.epoch });
   }
-  return { spec, plans, loader, stepsPerEpoch, latest, progress, started: performance.now(), emit, log };
+  const resumedAt = spec.resume && progress.history.length ? progress.history.length : null;
+  return {
+    spec,
+    plans,
+    loader,
+    stepsPerEpoch,
+    latest,
+    progress,
+    started: performance.now(),
+    emit,
+    log,
+    resumedAt,
+    tensorboard: null,
+  };
+}
+
+/** An epoch's scalars in the run's TensorBoard file (opened at the first epoch this process trains). */
+function writeScalars(run: Run, r: EpochRecord, step: number): void {
+  if (!run.spec.tensorboard || !run.spec.outDir) return;
+  // A resumed run marks where it resumed: TensorBoard drops later steps of the earlier files.
+  run.tensorboard ??= new TensorBoardWriter(run.spec.outDir, { resumeStep: run.resumedAt ?? undefined });
+  const stage = r.stage === 'main' ? '' : `${r.stage}/`;
+  const values: Record<string, number> = { lr: r.lr, img_per_s: r.imgPerSec, [`${stage}train/top1`]: r.trainTop1 };
+  for (const [k, v] of Object.entries(r.losses)) values[`${stage}train/loss/${k}`] = v;
+  for (const [k, v] of Object.entries(r.metrics ?? {})) values[`${stage}train/${k}`] = v;
+  if (r.top1 !== null) values['test/top1'] = r.top1;
+  if (r.top5 !== null) values['test/top5'] = r.top5;
+  for (const [k, v] of Object.entries(r.otherTop1 ?? {})) values[`test/top1/${k}`] = v;
+  run.tensorboard.scalars(step, values);
 }
 
 /** Every remaining epoch of one stage, each trained, evaluated, logged and checkpointed. */
@@ -352,6 +387,7 @@ async function runStage(run: Run, si: number): Promise<void> {
     const isBest = record.top1 !== null && record.top1 > progress.best.top1;
     if (isBest) progress.best = { top1: record.top1!, epoch: epoch + 1 };
     run.log({ event: 'epoch', ...record });
+    writeScalars(run, record, progress.history.length);
     run.emit({ type: 'epoch', record });
     if (run.latest) {
       const seconds = progress.secondsBefore + (performance.now() - run.started) / 1000;

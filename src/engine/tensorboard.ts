@@ -1,0 +1,95 @@
+// TensorBoard event files: TFRecord framing (length, masked CRC32C of the length, an Event
+// protobuf, its masked CRC32C) in `events.out.tfevents.<time>.<host>`, readable by TensorBoard and
+// by anything that reads the format. Scalars only (losses, accuracy, learning rate, img/s).
+// A resumed run starts a new file with a SessionLog START at its step, which tells TensorBoard to
+// drop the later steps of earlier files (those the killed run wrote after its last checkpoint).
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import CRC32C from 'crc-32/crc32c.js';
+
+// tensorflow/core/util/event.proto and framework/summary.proto, the fields written here.
+const schema = protobuf.Root.fromJSON({
+  nested: {
+    Event: {
+      fields: {
+        wallTime: { type: 'double', id: 1 },
+        step: { type: 'int64', id: 2 },
+        fileVersion: { type: 'string', id: 3 },
+        summary: { type: 'Summary', id: 5 },
+        sessionLog: { type: 'SessionLog', id: 7 },
+      },
+    },
+    Summary: {
+      fields: { value: { rule: 'repeated', type: 'Value', id: 1 } },
+      nested: { Value: { fields: { tag: { type: 'string', id: 1 }, simpleValue: { type: 'float', id: 2 } } } },
+    },
+    SessionLog: {
+      fields: {
+        status: { type: 'SessionStatus', id: 1 },
+        checkpointPath: { type: 'string', id: 2 },
+        msg: { type: 'string', id: 3 },
+      },
+      nested: { SessionStatus: { values: { STATUS_UNSPECIFIED: 0, START: 1, STOP: 2, CHECKPOINT: 3 } } },
+    },
+  },
+});
+const Event = schema.lookupType('Event');
+
+/** The TFRecord checksum: CRC32C rotated right by 15 bits plus a constant. */
+export function maskedCrc32c(bytes: Uint8Array): number {
+  const crc = CRC32C.buf(bytes) >>> 0;
+  return ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
+}
+
+/** One TFRecord: u64 length, masked CRC of those 8 bytes, the data, masked CRC of the data (little-endian). */
+export function tfRecord(data: Uint8Array): Buffer {
+  const header = Buffer.alloc(12);
+  header.writeBigUInt64LE(BigInt(data.length), 0);
+  header.writeUInt32LE(maskedCrc32c(header.subarray(0, 8)), 8);
+  const footer = Buffer.alloc(4);
+  footer.writeUInt32LE(maskedCrc32c(data), 0);
+  return Buffer.concat([header, data, footer]);
+}
+
+/** The Event protobuf of scalars at a step. */
+export function scalarEvent(step: number, scalars: Record<string, number>, wallTime: number): Uint8Array {
+  const value = Object.entries(scalars).map(([tag, simpleValue]) => ({ tag, simpleValue }));
+  return Event.encode(Event.create({ wallTime, step, summary: { value } })).finish();
+}
+
+export class TensorBoardWriter {
+  readonly file: string;
+  private fd: number;
+
+  /** Opens a new event file in `dir`; `resumeStep` (a resumed run) writes a SessionLog START there. */
+  constructor(dir: string, options: { resumeStep?: number; now?: () => number } = {}) {
+    this.now = options.now ?? (() => Date.now() / 1000);
+    const time = this.now();
+    this.file = path.join(dir, `events.out.tfevents.${Math.floor(time)}.${hostname()}.${process.pid}`);
+    this.fd = openSync(this.file, 'a');
+    this.write(Event.encode(Event.create({ wallTime: time, fileVersion: 'brain.Event:2' })).finish());
+    if (options.resumeStep !== undefined)
+      this.write(Event.encode(Event.create({ wallTime: time, step: options.resumeStep, sessionLog: { status: 1 } })).finish());
+    fsyncSync(this.fd);
+  }
+
+  private readonly now: () => number;
+
+  private write(event: Uint8Array): void {
+    writeSync(this.fd, tfRecord(event));
+  }
+
+  /** Scalars at a step (non-finite values are left out), flushed to disk. */
+  scalars(step: number, values: Record<string, number>): void {
+    const finite = Object.fromEntries(Object.entries(values).filter(([, v]) => Number.isFinite(v)));
+    this.write(scalarEvent(step, finite, this.now()));
+    fsyncSync(this.fd);
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
