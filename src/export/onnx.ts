@@ -53,6 +53,7 @@ class GraphBuilder {
   /** The traced batch size when the batch dimension is symbolic. */
   batch: number | null = null;
   outputShape: number[] = [];
+  opset = 17;
   readonly names = new Map<Tensor, string>();
   readonly nodes: Node[] = [];
   readonly initializers = new Map<string, { dims: number[]; dataType: number; data: Float32Array | BigInt64Array }>();
@@ -186,11 +187,58 @@ const MAPPERS: Record<string, Mapper> = {
     const rank = (x as Tensor).shape.length;
     return g.node('Transpose', [name(x)], { perm: ints(dims, rank).map((d) => normaliseDim(d, rank)) });
   },
-  'aten::mean.dim': (g, [x, dims, keepdim], name) => {
-    const rank = (x as Tensor).shape.length;
-    const axes = ints(dims, 1).map((d) => normaliseDim(d, rank));
-    return g.node('ReduceMean', [name(x)], { axes, keepdims: keepdim ? 1 : 0 });
+  'aten::mean.dim': (g, [x, dims, keepdim], name) => reduce(g, 'ReduceMean', name(x), x as Tensor, dims, keepdim),
+  'aten::sum.dim_IntList': (g, [x, dims, keepdim], name) => reduce(g, 'ReduceSum', name(x), x as Tensor, dims, keepdim),
+  'aten::sub.Tensor': (g, [a, b, alpha], name) => {
+    if (alpha !== undefined && Number(alpha) !== 1) throw new Error('sub with alpha ≠ 1 is not exported');
+    return g.node('Sub', [name(a), name(b)]);
   },
+  'aten::div.Tensor': (g, [a, b], name) => g.node('Div', [name(a), name(b)]),
+  'aten::neg': (g, [x], name) => g.node('Neg', [name(x)]),
+  'aten::sqrt': (g, [x], name) => g.node('Sqrt', [name(x)]),
+  'aten::exp': (g, [x], name) => g.node('Exp', [name(x)]),
+  'aten::log': (g, [x], name) => g.node('Log', [name(x)]),
+  'aten::abs': (g, [x], name) => g.node('Abs', [name(x)]),
+  'aten::tanh': (g, [x], name) => g.node('Tanh', [name(x)]),
+  'aten::reciprocal': (g, [x], name) => g.node('Reciprocal', [name(x)]),
+  'aten::pow.Tensor_Scalar': (g, [x, e], name) => g.node('Pow', [name(x), g.constantFloat(Number(e))]),
+  'aten::clamp': (g, [x, lo, hi], name) =>
+    g.node('Clip', [
+      name(x),
+      lo === null || lo === undefined ? '' : g.constantFloat(Number(lo)),
+      hi === null || hi === undefined ? '' : g.constantFloat(Number(hi)),
+    ]),
+  'aten::clamp_min': (g, [x, lo], name) => g.node('Clip', [name(x), g.constantFloat(Number(lo))]),
+  'aten::leaky_relu': (g, [x, slope], name) => g.node('LeakyRelu', [name(x)], { alpha: Number(slope ?? 0.01) }),
+  'aten::gelu': (g, [x, approximate], name) => {
+    if (approximate === 'tanh') throw new Error("gelu with approximate 'tanh' is not exported");
+    // 0.5 · x · (1 + erf(x / √2)), which every opset from 13 has.
+    const v = name(x);
+    const erf = g.node('Erf', [g.node('Div', [v, g.constantFloat(Math.SQRT2)])]);
+    return g.node('Mul', [g.node('Mul', [v, g.node('Add', [erf, g.constantFloat(1)])]), g.constantFloat(0.5)]);
+  },
+  'aten::softmax.int': (g, [x, dim], name) => g.node('Softmax', [name(x)], { axis: Number(dim) }),
+  'aten::log_softmax.int': (g, [x, dim], name) => g.node('LogSoftmax', [name(x)], { axis: Number(dim) }),
+  'aten::matmul': (g, [a, b], name) => g.node('MatMul', [name(a), name(b)]),
+  'aten::mm': (g, [a, b], name) => g.node('MatMul', [name(a), name(b)]),
+  'aten::t': (g, [x], name) => g.node('Transpose', [name(x)], { perm: [1, 0] }),
+  'aten::transpose.int': (g, [x, d0, d1], name) => {
+    const rank = (x as Tensor).shape.length;
+    const perm = Array.from({ length: rank }, (_, i) => i);
+    const [i, j] = [normaliseDim(Number(d0), rank), normaliseDim(Number(d1), rank)];
+    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+    return g.node('Transpose', [name(x)], { perm });
+  },
+  'aten::unsqueeze': (g, [x, dim], name) =>
+    g.node('Unsqueeze', [name(x), g.constantInt64([normaliseDim(Number(dim), (x as Tensor).shape.length + 1)])]),
+  'aten::squeeze.dim': (g, [x, dim], name) =>
+    g.node('Squeeze', [name(x), g.constantInt64([normaliseDim(Number(dim), (x as Tensor).shape.length)])]),
+  'aten::upsample_nearest2d.vec': (g, [x], name, out) =>
+    g.node('Resize', [name(x), '', '', g.constantInt64(batchFree(g, out.shape))], {
+      mode: 'nearest',
+      coordinate_transformation_mode: 'asymmetric',
+      nearest_mode: 'floor',
+    }),
   'aten::sigmoid': (g, [x], name) => g.node('Sigmoid', [name(x)]),
   'aten::mul.Tensor': (g, [a, b], name) => g.node('Mul', [name(a), name(b)]),
   'aten::hardtanh': (g, [x, lo, hi], name) =>
@@ -203,6 +251,28 @@ const MAPPERS: Record<string, Mapper> = {
 };
 
 const normaliseDim = (d: number, rank: number) => (d < 0 ? d + rank : d);
+
+/** A reduction over `dims` (axes an attribute up to opset 17 for ReduceMean, an input from 18; always an input for ReduceSum). */
+function reduce(
+  g: GraphBuilder,
+  opType: 'ReduceMean' | 'ReduceSum',
+  input: string,
+  x: Tensor,
+  dims: unknown,
+  keepdim: unknown,
+): string {
+  const rank = x.shape.length;
+  const axes = ints(dims, 1).map((d) => normaliseDim(d, rank));
+  const keepdims = keepdim ? 1 : 0;
+  if (opType === 'ReduceMean' && g.opset < 18) return g.node(opType, [input], { axes, keepdims });
+  return g.node(opType, [input, g.constantInt64(axes)], { keepdims });
+}
+
+/** A traced output shape as a Resize target; with a symbolic batch the batch comes from the input. */
+function batchFree(g: GraphBuilder, shape: number[]): number[] {
+  if (g.batch) throw new Error('Resize to a traced size with a symbolic batch is not exported; export with a fixed batch');
+  return shape;
+}
 
 /** Reshape to a traced shape; a symbolic batch keeps dimension 0 from the input (ONNX's 0). */
 function reshape(g: GraphBuilder, input: string, shape: number[]): string {
@@ -218,6 +288,7 @@ export function toOnnx(model: Network, exampleInput: Tensor, options: OnnxExport
   const outputName = options.outputName ?? (options.softmax ? 'probabilities' : 'logits');
   const g = new GraphBuilder();
   g.batch = options.dynamicBatch ? exampleInput.shape[0]! : null;
+  g.opset = opset;
   const named = new Map<Tensor, string>();
   for (const [k, p] of model.namedParameters()) named.set(p, k);
   for (const [k, b] of model.namedBuffers()) named.set(b, k);
@@ -245,6 +316,7 @@ export function toOnnx(model: Network, exampleInput: Tensor, options: OnnxExport
         g.names.set(x, inputName);
         dependsOnInput.add(x);
         const name = (t: unknown): string => {
+          if (typeof t === 'number' || typeof t === 'boolean') return g.constantFloat(Number(t));
           if (!(t instanceof Tensor)) throw new Error(`expected a tensor argument, got ${String(t)}`);
           const known = g.names.get(t);
           if (known) return known;
