@@ -10,6 +10,7 @@ need=()
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core) # text in the PNG plots
+command -v chromium >/dev/null 2>&1 || need+=(chromium) # the dashboard's tests drive a real browser
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]} (libtorch-dev is about 1 GB; this takes a few minutes)"
   $SUDO apt-get update -q

@@ -8,6 +8,7 @@ import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setNumThreads, noGrad, zeros } from '../tensor/index.js';
 import { exportOnnx } from '../export/onnx.js';
+import { startDashboard } from '../dashboard/server.js';
 import {
   InputError,
   configFromObject,
@@ -344,6 +345,25 @@ export function buildProgram(): Command {
     .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
     .addHelpText('after', EXIT_CODES)
     .action(exportCommand);
+
+  program
+    .command('dashboard')
+    .description('a local page of the runs under a folder: their status, live curves and a comparison')
+    .argument('[runs]', 'the runs folder', 'runs')
+    .option('--port <port>', 'port on localhost', '8765')
+    .addHelpText('after', EXIT_CODES)
+    .action(async (runs: string, o: { port: string }) => {
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InputError(`--port ${o.port}: a port is 1 to 65535`);
+      const server = await startDashboard(runs, { port }).catch((err: Error) => {
+        throw new InputError(err.message);
+      });
+      const address = server.address();
+      console.log(
+        `dashboard of ${path.resolve(runs)} at http://127.0.0.1:${typeof address === 'object' && address ? address.port : port}/ (Ctrl-C stops it)`,
+      );
+      await new Promise(() => {}); // serves until interrupted
+    });
 
   common(program.command('compare'))
     .description('several configs (methods) over seeds, then one report; a teacher config may train first')

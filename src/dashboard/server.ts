@@ -1,0 +1,212 @@
+// `distill dashboard`: a local page of the runs under a folder, their live curves (each run's
+// log.jsonl streamed to the page as server-sent events while it grows) and a comparison table.
+// node's http server on localhost; the charting library (uPlot) served from node_modules.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { existsSync, readFileSync, readdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { PAGE } from './page.js';
+
+export interface RunSummary {
+  /** Folder relative to the runs folder, with '/' separators: the run's id in the page. */
+  id: string;
+  name: string;
+  method: string;
+  student: string;
+  teacher: string | null;
+  status: 'finished' | 'running' | 'stopped';
+  epochs: number;
+  totalEpochs: number | null;
+  bestTop1: number | null;
+  lastTop1: number | null;
+  imgPerSec: number | null;
+  /** Seconds left at the last epoch's pace (running runs). */
+  etaSeconds: number | null;
+  /** Lines of log.jsonl that are not JSON (a run killed mid-write leaves a torn last line). */
+  skippedLines: number;
+}
+
+interface EpochLine {
+  event: 'epoch';
+  stage: string;
+  epoch: number;
+  top1: number | null;
+  imgPerSec: number;
+  seconds: number;
+}
+
+/** The JSON lines of a log, and how many were not JSON. */
+export function parseLog(text: string): { lines: Record<string, unknown>[]; skipped: number } {
+  const lines: Record<string, unknown>[] = [];
+  let skipped = 0;
+  for (const raw of text.split('\n')) {
+    if (!raw.trim()) continue;
+    try {
+      const v = JSON.parse(raw) as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v)) lines.push(v as Record<string, unknown>);
+      else skipped++;
+    } catch {
+      skipped++;
+    }
+  }
+  return { lines, skipped };
+}
+
+/** Every run folder (one with a log.jsonl) under `root`, three levels deep at most. */
+export function findRuns(root: string): RunSummary[] {
+  const runs: RunSummary[] = [];
+  const walk = (dir: string, depth: number) => {
+    if (depth > 3) return;
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    if (entries.some((e) => e.isFile() && e.name === 'log.jsonl')) runs.push(summarise(root, dir));
+    for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name), depth + 1);
+  };
+  walk(root, 0);
+  return runs.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+function readJson(file: string): Record<string, unknown> | null {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
+function summarise(root: string, dir: string): RunSummary {
+  const { lines, skipped } = parseLog(readFileSync(path.join(dir, 'log.jsonl'), 'utf8'));
+  const config = readJson(path.join(dir, 'config.json')) as {
+    name?: string;
+    method?: { name?: string };
+    student?: { model?: string };
+    teacher?: { model?: string };
+    solver?: { epochs?: number };
+  } | null;
+  const epochs = lines.filter((l) => l.event === 'epoch' && l.stage === 'main') as unknown as EpochLine[];
+  const tops = epochs.map((e) => e.top1).filter((v): v is number => typeof v === 'number');
+  const last = epochs.at(-1);
+  const totalEpochs = config?.solver?.epochs ?? null;
+  const status = existsSync(path.join(dir, 'result.json'))
+    ? 'finished'
+    : existsSync(path.join(dir, '.lock'))
+      ? 'running'
+      : 'stopped';
+  const eta = status === 'running' && last && totalEpochs ? Math.max(0, totalEpochs - epochs.length) * last.seconds : null;
+  return {
+    id: path.relative(root, dir).split(path.sep).join('/') || '.',
+    name: config?.name ?? path.basename(dir),
+    method: config?.method?.name ?? 'none',
+    student: config?.student?.model ?? '?',
+    teacher: config?.teacher?.model ?? null,
+    status,
+    epochs: epochs.length,
+    totalEpochs,
+    bestTop1: tops.length ? Math.max(...tops) : null,
+    lastTop1: tops.at(-1) ?? null,
+    imgPerSec: last?.imgPerSec ?? null,
+    etaSeconds: eta,
+    skippedLines: skipped,
+  };
+}
+
+/** The run folder an id names, refusing anything outside the runs folder. */
+function runDir(root: string, id: string): string | null {
+  const dir = path.resolve(root, id);
+  const rel = path.relative(path.resolve(root), dir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return null;
+  return existsSync(path.join(dir, 'log.jsonl')) ? dir : null;
+}
+
+/** Streams a run's log: every line so far, then each new line as it is appended (server-sent events). */
+function streamLog(file: string, req: IncomingMessage, res: ServerResponse, pollMs: number): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  let offset = 0;
+  let pending = '';
+  let skipped = 0;
+  const send = () => {
+    let size;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return;
+    }
+    if (size < offset) offset = 0; // the log was replaced (a new run in the folder)
+    if (size === offset) return;
+    const buf = Buffer.alloc(size - offset);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, buf, 0, buf.length, offset);
+    } finally {
+      closeSync(fd);
+    }
+    offset = size;
+    pending += buf.toString('utf8');
+    const complete = pending.slice(0, pending.lastIndexOf('\n') + 1);
+    pending = pending.slice(complete.length);
+    const parsed = parseLog(complete);
+    skipped += parsed.skipped;
+    for (const line of parsed.lines) res.write(`data: ${JSON.stringify(line)}\n\n`);
+    if (parsed.skipped) res.write(`event: skipped\ndata: ${skipped}\n\n`);
+  };
+  send();
+  const timer = setInterval(send, pollMs);
+  req.on('close', () => clearInterval(timer));
+}
+
+const require = createRequire(import.meta.url);
+
+/** Starts the dashboard on `port` (0: any free port) of localhost; resolves once it listens. */
+export function startDashboard(root: string, options: { port?: number; pollMs?: number } = {}): Promise<Server> {
+  if (!existsSync(root) || !statSync(root).isDirectory())
+    return Promise.reject(new Error(`runs folder ${root} not found; train a run first or name another folder`));
+  const uplotDir = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
+  const statics: Record<string, [string, string]> = {
+    '/uplot.js': [path.join(uplotDir, 'uPlot.iife.min.js'), 'text/javascript'],
+    '/uplot.css': [path.join(uplotDir, 'uPlot.min.css'), 'text/css'],
+  };
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    try {
+      if (url.pathname === '/') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(PAGE);
+      } else if (statics[url.pathname]) {
+        const [file, type] = statics[url.pathname]!;
+        res.writeHead(200, { 'content-type': type });
+        res.end(readFileSync(file));
+      } else if (url.pathname === '/api/runs') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(findRuns(root)));
+      } else if (url.pathname === '/api/log') {
+        const dir = runDir(root, url.searchParams.get('run') ?? '');
+        if (!dir) {
+          res.writeHead(404, { 'content-type': 'text/plain' });
+          res.end('no such run');
+          return;
+        }
+        streamLog(path.join(dir, 'log.jsonl'), req, res, options.pollMs ?? 500);
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('not found');
+      }
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end((err as Error).message);
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(`port ${options.port} is in use: pick another with --port, or stop what listens there`)
+          : err,
+      ),
+    );
+    server.listen(options.port ?? 6006, '127.0.0.1', () => resolve(server));
+  });
+}
