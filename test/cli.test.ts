@@ -141,6 +141,10 @@ test('quickstart --quick: teacher, baseline and the six methods, then the compar
   assert.equal(png('comparison.png'), 'PNG', 'comparison bar chart');
   for (const f of ['kd/accuracy.png', 'kd/loss.png']) assert.equal(png(f), 'PNG', f);
   assert.match(readFileSync(path.join(dir, 'qs', 'kd', 'report.md'), 'utf8'), /\| best top-1 \| \*\*\d+\.\d+\*\* \(epoch 1\) \|/);
+  // It ends by shipping the KD student and saying how to watch the runs.
+  assert.match(r.out, /KD student exported for deployment: .*qs\/kd\/student\.onnx/);
+  assert.match(r.out, /watch and compare the runs: npm run distill -- dashboard .*qs/);
+  assert.equal(readFileSync(path.join(dir, 'qs', 'kd', 'student.onnx')).subarray(0, 1).length, 1);
 });
 
 test("SimKD deploys student + projector + the teacher's classifier: eval of its best.pt and student.pt gives the run's own top-1", () => {

@@ -146,6 +146,46 @@ async function evalCommand(target: string, o: { checkpoint?: string; set: string
   );
 }
 
+/** The deployed network of a run checkpoint as an ONNX file, with the data's metadata. */
+function exportDeployed(
+  c: ExperimentConfig,
+  ckpt: string,
+  out: string,
+  o: { opset: number; dynamicBatch?: boolean; softmax?: boolean; foldBatchNorm?: boolean },
+): void {
+  if (!existsSync(path.dirname(path.resolve(out))))
+    throw new InputError(
+      `--out ${out}: folder ${path.dirname(path.resolve(out))} does not exist; create it or pick another path`,
+    );
+  checkDevice(c.runtime.device);
+  const test = loadSplit(c.dataset, c.seed, 'test');
+  const inputShape: [number, number, number] = [test.channels, test.height, test.width];
+  const deployed = loadDeployed(c, ckpt, { numClasses: test.numClasses, inChannels: test.channels, inputShape });
+  try {
+    const example = zeros([1, ...inputShape], { device: c.runtime.device });
+    try {
+      exportOnnx(deployed.network, example, out, {
+        ...o,
+        metadata: {
+          model: c.student.model,
+          method: c.method.name,
+          dataset: c.dataset.name,
+          classes: String(test.numClasses),
+          input_shape: JSON.stringify(inputShape),
+          mean: JSON.stringify(test.mean),
+          std: JSON.stringify(test.std),
+          ...(test.classes ? { class_names: JSON.stringify(test.classes) } : {}),
+          source: ckpt,
+        },
+      });
+    } finally {
+      example.dispose();
+    }
+  } finally {
+    deployed.release();
+  }
+}
+
 async function exportCommand(
   target: string,
   o: {
@@ -165,40 +205,7 @@ async function exportCommand(
   if (!Number.isInteger(opset) || opset < 13 || opset > 21) throw new InputError(`--opset ${o.opset}: use 13 to 21`);
   const { c, ckpt } = await resolveRun(target, o);
   const out = o.out ?? path.join(path.dirname(ckpt), 'student.onnx');
-  if (!existsSync(path.dirname(path.resolve(out))))
-    throw new InputError(
-      `--out ${out}: folder ${path.dirname(path.resolve(out))} does not exist; create it or pick another path`,
-    );
-  checkDevice(c.runtime.device);
-  const test = loadSplit(c.dataset, c.seed, 'test');
-  const inputShape: [number, number, number] = [test.channels, test.height, test.width];
-  const deployed = loadDeployed(c, ckpt, { numClasses: test.numClasses, inChannels: test.channels, inputShape });
-  try {
-    const example = zeros([1, ...inputShape], { device: c.runtime.device });
-    try {
-      exportOnnx(deployed.network, example, out, {
-        opset,
-        dynamicBatch: o.dynamicBatch,
-        softmax: o.softmax,
-        foldBatchNorm: o.foldBatchNorm,
-        metadata: {
-          model: c.student.model,
-          method: c.method.name,
-          dataset: c.dataset.name,
-          classes: String(test.numClasses),
-          input_shape: JSON.stringify(inputShape),
-          mean: JSON.stringify(test.mean),
-          std: JSON.stringify(test.std),
-          ...(test.classes ? { class_names: JSON.stringify(test.classes) } : {}),
-          source: ckpt,
-        },
-      });
-    } finally {
-      example.dispose();
-    }
-  } finally {
-    deployed.release();
-  }
+  exportDeployed(c, ckpt, out, { opset, dynamicBatch: o.dynamicBatch, softmax: o.softmax, foldBatchNorm: o.foldBatchNorm });
   console.log(
     `${ckpt} -> ${out} (ONNX opset ${opset}${o.dynamicBatch ? ', any batch size' : ', batch 1'}${o.softmax ? ', probabilities' : ', logits'})`,
   );
@@ -279,6 +286,19 @@ async function quickstartCommand(
     console.log(`distilled students vs baseline: ${avgDelta >= 0 ? '+' : ''}${avgDelta.toFixed(2)} points on average`);
   console.log(`wall time ${minutes.toFixed(1)} min`);
   console.log(`report: ${path.join(o.out, 'report.md')}`);
+  // The KD student, ready to deploy: an ONNX file beside its checkpoint.
+  const kd = runs.find((r) => r.method.name === 'kd');
+  if (kd) {
+    try {
+      const checkpoint = findRunCheckpoint(kd);
+      const file = path.join(path.dirname(checkpoint), 'student.onnx');
+      exportDeployed(kd, checkpoint, file, { opset: 17, dynamicBatch: true });
+      console.log(`KD student exported for deployment: ${file}`);
+    } catch (err) {
+      console.log(`the KD student was not exported: ${(err as Error).message}`);
+    }
+  }
+  console.log(`watch and compare the runs: npm run distill -- dashboard ${o.out}`);
 }
 
 export function buildProgram(): Command {
