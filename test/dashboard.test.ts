@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import puppeteer from 'puppeteer-core';
 import { startDashboard, findRuns } from '../src/dashboard/server.js';
+import { data, engine, exportOnnx, noGrad, tidy } from '../src/index.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'distill-dash-'));
 const epoch = (n: number, top1: number) =>
@@ -97,4 +98,55 @@ test('a port in use and a missing folder are refused with a message', async () =
   await assert.rejects(startDashboard(root, { port }), new RegExp(`port ${port} is in use: pick another with --port`));
   first.close();
   await assert.rejects(startDashboard(path.join(root, 'missing')), /runs folder .*missing not found/);
+});
+
+test('in headless Chromium: the exported student runs in the page (ONNX Runtime Web) and predicts a test image as distill-ts does', async () => {
+  const runs = path.join(root, 'real');
+  const config = engine.validateConfig(
+    {
+      name: 'tiny',
+      dataset: { name: 'synthetic', trainSubset: 64, testSubset: 16 },
+      student: { model: 'resnet8' },
+      solver: { epochs: 1, batchSize: 32, lr: 0.05 },
+      runtime: { threads: 1, workers: 0 },
+      output: runs,
+    },
+    'tiny',
+  );
+  const r = await engine.runExperiment(config);
+  const test = engine.loadSplit(config.dataset, config.seed, 'test');
+  const shape = {
+    numClasses: test.numClasses,
+    inChannels: test.channels,
+    inputShape: [test.channels, test.height, test.width] as [number, number, number],
+  };
+  const deployed = engine.loadDeployed(config, path.join(r.outDir, 'best.pt'), shape);
+  const batch = new data.DataLoader(test, { batchSize: 1 }).epochSync(0).next().value!;
+  const want = noGrad(() => tidy(() => Array.from(deployed.logits(batch.images).dataSync() as Float32Array)));
+  exportOnnx(deployed.network, batch.images, path.join(r.outDir, 'student.onnx'));
+  batch.dispose();
+  deployed.release();
+  const server = await startDashboard(runs, { port: 0 });
+  const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless=new'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    await page.waitForFunction(() => document.querySelectorAll('#runs tbody tr').length === 1);
+    type Dashboard = { follow(id: string): Promise<void>; ready(): boolean; predictSample(i: number): Promise<number[]> };
+    await page.evaluate(() => (window as unknown as { dashboard: Dashboard }).dashboard.follow('tiny'));
+    await page.waitForFunction(() => (window as unknown as { dashboard: Dashboard }).dashboard.ready(), { timeout: 30_000 });
+    const got = await page.evaluate(() => (window as unknown as { dashboard: Dashboard }).dashboard.predictSample(0));
+    assert.equal(got.length, want.length);
+    want.forEach((v, i) =>
+      assert.ok(
+        Math.abs(v - got[i]!) <= 1e-4 * Math.max(1, Math.abs(v)),
+        `logit ${i}: ${got[i]} in the browser, ${v} in distill-ts`,
+      ),
+    );
+    assert.match(await page.$eval('#prediction', (e) => (e as HTMLElement).innerText), /prediction: .*label: .*; \d+\.\d ms/);
+    assert.equal(await page.$$eval('#gallery canvas', (c) => c.length), 12);
+  } finally {
+    await browser.close();
+    server.close();
+  }
 });

@@ -26,9 +26,16 @@ export const PAGE = `<!doctype html>
 <div id="skipped" class="note"></div>
 <h2 id="title">Pick a run to follow its curves</h2>
 <div class="charts" id="charts"></div>
+<div id="infer" hidden>
+<h2>The exported student in this browser (ONNX Runtime Web, WebAssembly)</h2>
+<p>Click a test image, or drop an image file on this box: <span id="drop" style="display:inline-block;border:1px dashed #888;padding:0.6em 2em">drop an image here</span></p>
+<div id="gallery"></div>
+<p id="prediction"></p>
+</div>
 <h2>Comparison (best test top-1)</h2>
 <table id="comparison"><thead><tr><th>run</th><th>method</th><th>best top-1</th><th></th></tr></thead><tbody></tbody></table>
 <script src="/uplot.js"></script>
+<script src="/ort/ort.min.js"></script>
 <script>
 const state = { runs: [], selected: null, source: null, charts: {}, series: null };
 const fmt = (v, d = 2) => (v === null || v === undefined ? '' : Number(v).toFixed(d));
@@ -49,7 +56,7 @@ async function refresh() {
     tr.append(cell(r.id), cell(r.method), cell((r.teacher ?? '—') + ' → ' + r.student), status,
       cell(r.epochs + (r.totalEpochs ? ' / ' + r.totalEpochs : '')), cell(fmt(r.bestTop1)), cell(fmt(r.lastTop1)),
       cell(fmt(r.imgPerSec, 0)), cell(eta(r.etaSeconds)));
-    tr.onclick = () => follow(r.id);
+    tr.onclick = () => followRun(r.id);
     return tr;
   }));
   const skipped = runs.filter((r) => r.skippedLines > 0);
@@ -120,8 +127,87 @@ function draw() {
   }
 }
 
-/** For tests and scripts: how many epochs the followed run's curves show. */
-window.dashboard = { points: () => (state.series ? state.series.x.length : 0), follow, refresh };
+// In-browser inference on the followed run's exported student.
+ort.env.wasm.wasmPaths = '/ort/';
+ort.env.wasm.numThreads = 1; // no cross-origin isolation on a plain local page
+async function loadInference(id) {
+  const box = document.querySelector('#infer');
+  const run = state.runs.find((r) => r.id === id);
+  box.hidden = !run || !run.hasOnnx;
+  state.session = null;
+  if (box.hidden) return;
+  const [model, data] = await Promise.all([
+    fetch('/api/model?run=' + encodeURIComponent(id)).then((r) => r.arrayBuffer()),
+    fetch('/api/samples?run=' + encodeURIComponent(id) + '&n=12').then((r) => r.json()),
+  ]);
+  state.session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'] });
+  state.data = data;
+  const [c, h, w] = data.shape;
+  document.querySelector('#gallery').replaceChildren(...data.samples.map((s) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = w; canvas.height = h; canvas.style.width = 3 * w + 'px'; canvas.style.imageRendering = 'pixelated';
+    canvas.style.margin = '2px'; canvas.style.cursor = 'pointer';
+    const img = canvas.getContext('2d').createImageData(w, h);
+    for (let i = 0; i < h * w; i++) for (let k = 0; k < 3; k++) img.data[4 * i + k] = s.pixels[(c === 3 ? k : 0) * h * w + i];
+    for (let i = 0; i < h * w; i++) img.data[4 * i + 3] = 255;
+    canvas.getContext('2d').putImageData(img, 0, 0);
+    canvas.onclick = () => predict(Float32Array.from(s.pixels), s.label);
+    return canvas;
+  }));
+}
+
+/** Normalises uint8 pixels [C, H, W] as the run's data, runs the student, shows the top classes and the latency. */
+async function predict(pixels, label) {
+  const { shape, mean, std, classes } = state.data;
+  const [c, h, w] = shape;
+  const x = new Float32Array(c * h * w);
+  for (let k = 0; k < c; k++) for (let i = 0; i < h * w; i++) x[k * h * w + i] = (pixels[k * h * w + i] / 255 - mean[k]) / std[k];
+  const started = performance.now();
+  const out = await state.session.run({ input: new ort.Tensor('float32', x, [1, c, h, w]) });
+  const ms = performance.now() - started;
+  const logits = Array.from(out[state.session.outputNames[0]].data);
+  const order = logits.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, 3);
+  const nameOf = (i) => (classes ? classes[i] : 'class ' + i);
+  document.querySelector('#prediction').textContent = 'prediction: ' + order.map(([v, i]) => nameOf(i) + ' (' + v.toFixed(2) + ')').join(', ')
+    + (label === undefined ? '' : '; label: ' + nameOf(label)) + '; ' + ms.toFixed(1) + ' ms';
+  state.lastLogits = logits;
+  return logits;
+}
+
+const drop = document.querySelector('#drop');
+drop.ondragover = (e) => e.preventDefault();
+drop.ondrop = async (e) => {
+  e.preventDefault();
+  const file = e.dataTransfer.files[0];
+  if (!file || !state.session) return;
+  const [c, h, w] = state.data.shape;
+  const bitmap = await createImageBitmap(file);
+  const canvas = new OffscreenCanvas(w, h);
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(bitmap, 0, 0, w, h);
+  const rgba = ctx.getImageData(0, 0, w, h).data;
+  const pixels = new Float32Array(c * h * w);
+  for (let i = 0; i < h * w; i++) {
+    if (c === 3) for (let k = 0; k < 3; k++) pixels[k * h * w + i] = rgba[4 * i + k];
+    else pixels[i] = Math.round(0.299 * rgba[4 * i] + 0.587 * rgba[4 * i + 1] + 0.114 * rgba[4 * i + 2]);
+  }
+  predict(pixels);
+};
+
+const followCurves = follow;
+async function followRun(id) {
+  followCurves(id);
+  await loadInference(id);
+}
+
+/** For tests and scripts: the curves' epoch count, following a run, inference on a test image. */
+window.dashboard = {
+  points: () => (state.series ? state.series.x.length : 0),
+  follow: followRun,
+  refresh,
+  predictSample: async (i) => predict(Float32Array.from(state.data.samples[i].pixels), state.data.samples[i].label),
+  ready: () => state.session !== null && state.session !== undefined,
+};
 refresh();
 setInterval(refresh, 2000);
 </script>

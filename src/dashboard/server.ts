@@ -6,6 +6,9 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync, readdirSync, statSync, openSync, readSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { PAGE } from './page.js';
+import { validateConfig } from '../engine/config.js';
+import { loadSplit } from '../engine/experiment.js';
+import type { ImageDataset } from '../data/datasets.js';
 
 export interface RunSummary {
   /** Folder relative to the runs folder, with '/' separators: the run's id in the page. */
@@ -24,6 +27,8 @@ export interface RunSummary {
   etaSeconds: number | null;
   /** Lines of log.jsonl that are not JSON (a run killed mid-write leaves a torn last line). */
   skippedLines: number;
+  /** The run folder holds an exported student.onnx (the page can run it). */
+  hasOnnx: boolean;
 }
 
 interface EpochLine {
@@ -99,6 +104,7 @@ function summarise(root: string, dir: string): RunSummary {
   const eta = status === 'running' && last && totalEpochs ? Math.max(0, totalEpochs - epochs.length) * last.seconds : null;
   return {
     id: path.relative(root, dir).split(path.sep).join('/') || '.',
+    hasOnnx: existsSync(path.join(dir, 'student.onnx')),
     name: config?.name ?? path.basename(dir),
     method: config?.method?.name ?? 'none',
     student: config?.student?.model ?? '?',
@@ -160,6 +166,30 @@ function streamLog(file: string, req: IncomingMessage, res: ServerResponse, poll
 
 const require = createRequire(import.meta.url);
 
+/** Test images of a run's data set for the page's inference view: normalised inputs, bytes to draw, labels. */
+function samples(dir: string, n: number, cache: Map<string, ImageDataset>): object {
+  const raw = readJson(path.join(dir, 'config.json'));
+  if (!raw) throw new Error('the run has no config.json');
+  if (Array.isArray(raw.plugins) && raw.plugins.length) throw new Error('the run names plugins; its data set is not loaded here');
+  const c = validateConfig(raw, path.join(dir, 'config.json'), { checkTeacherCheckpoint: false });
+  const key = JSON.stringify(c.dataset);
+  let test = cache.get(key);
+  if (!test) cache.set(key, (test = loadSplit(c.dataset, c.seed, 'test')));
+  const per = test.channels * test.height * test.width;
+  const count = Math.min(n, test.length);
+  return {
+    shape: [test.channels, test.height, test.width],
+    mean: test.mean,
+    std: test.std,
+    classes: test.classes ?? null,
+    samples: Array.from({ length: count }, (_, i) => ({
+      index: i,
+      label: test.labels[i],
+      pixels: Array.from(test.images.subarray(i * per, (i + 1) * per)),
+    })),
+  };
+}
+
 /** Starts the dashboard on `port` (0: any free port) of localhost; resolves once it listens. */
 export function startDashboard(root: string, options: { port?: number; pollMs?: number } = {}): Promise<Server> {
   if (!existsSync(root) || !statSync(root).isDirectory())
@@ -168,6 +198,13 @@ export function startDashboard(root: string, options: { port?: number; pollMs?: 
   const statics: Record<string, [string, string]> = {
     '/uplot.js': [path.join(uplotDir, 'uPlot.iife.min.js'), 'text/javascript'],
     '/uplot.css': [path.join(uplotDir, 'uPlot.min.css'), 'text/css'],
+  };
+  // The package's main entry lies in its dist folder, beside the browser script and WebAssembly.
+  const ortDir = path.dirname(require.resolve('onnxruntime-web'));
+  const datasets = new Map<string, ImageDataset>();
+  const send = (res: ServerResponse, status: number, type: string, body: string | Buffer) => {
+    res.writeHead(status, { 'content-type': type });
+    res.end(body);
   };
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -179,6 +216,23 @@ export function startDashboard(root: string, options: { port?: number; pollMs?: 
         const [file, type] = statics[url.pathname]!;
         res.writeHead(200, { 'content-type': type });
         res.end(readFileSync(file));
+      } else if (url.pathname.startsWith('/ort/')) {
+        // ONNX Runtime Web's script and WebAssembly, from its package.
+        const file = url.pathname.slice(5);
+        if (!/^[\w.-]+$/.test(file) || !existsSync(path.join(ortDir, file))) return send(res, 404, 'text/plain', 'not found');
+        const type = file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript';
+        send(res, 200, type, readFileSync(path.join(ortDir, file)));
+      } else if (url.pathname === '/api/model' || url.pathname === '/api/samples') {
+        const dir = runDir(root, url.searchParams.get('run') ?? '');
+        if (!dir) return send(res, 404, 'text/plain', 'no such run');
+        if (url.pathname === '/api/samples') {
+          const n = Math.min(64, Math.max(1, Number(url.searchParams.get('n') ?? 8) || 8));
+          return send(res, 200, 'application/json', JSON.stringify(samples(dir, n, datasets)));
+        }
+        const model = path.join(dir, 'student.onnx');
+        if (!existsSync(model))
+          return send(res, 404, 'text/plain', `no student.onnx in this run: export it first (distill export ${dir})`);
+        send(res, 200, 'application/octet-stream', readFileSync(model));
       } else if (url.pathname === '/api/runs') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(findRuns(root)));
