@@ -84,6 +84,16 @@ test('in headless Chromium: the list renders, a followed curve gains a point whe
     await page.waitForFunction(() => (window as unknown as { dashboard: { points(): number } }).dashboard.points() === 3, {
       timeout: 10_000,
     });
+    // The comparison groups a config's seeds as compare's report does: mean ± sample std.
+    makeRun('grp-seed0', 'sdd', epoch(1, 80));
+    makeRun('grp-seed1', 'sdd', epoch(1, 82));
+    await page.waitForFunction(() =>
+      [...document.querySelectorAll('#comparison tbody tr')].some((tr) => (tr as HTMLElement).innerText.startsWith('grp')),
+    );
+    const grp = await page.$$eval('#comparison tbody tr', (trs) =>
+      trs.map((tr) => (tr as HTMLElement).innerText.split('\t').slice(0, 4)),
+    );
+    assert.deepEqual(grp[0], ['grp', 'sdd', '2', '81.00 ± 1.41']);
     assert.deepEqual(errors, []);
     await page.screenshot({ path: path.join(root, 'dashboard.png') });
   } finally {

@@ -32,8 +32,8 @@ export const PAGE = `<!doctype html>
 <div id="gallery"></div>
 <p id="prediction"></p>
 </div>
-<h2>Comparison (best test top-1)</h2>
-<table id="comparison"><thead><tr><th>run</th><th>method</th><th>best top-1</th><th></th></tr></thead><tbody></tbody></table>
+<h2>Comparison (best test top-1 over seeds; click a heading to sort, hover a bar for the seeds)</h2>
+<table id="comparison"><thead><tr><th data-sort="key">run</th><th data-sort="method">method</th><th>seeds</th><th data-sort="mean">best top-1 (mean ± std)</th><th></th></tr></thead><tbody></tbody></table>
 <script src="/uplot.js"></script>
 <script src="/ort/ort.min.js"></script>
 <script>
@@ -62,16 +62,33 @@ async function refresh() {
   const skipped = runs.filter((r) => r.skippedLines > 0);
   document.querySelector('#skipped').textContent = skipped.length
     ? 'Skipped lines that are not JSON: ' + skipped.map((r) => r.id + ' (' + r.skippedLines + ')').join(', ') : '';
-  const ranked = runs.filter((r) => r.bestTop1 !== null).sort((a, b) => b.bestTop1 - a.bestTop1);
-  const top = Math.max(1, ...ranked.map((r) => r.bestTop1));
-  document.querySelector('#comparison tbody').replaceChildren(...ranked.map((r) => {
+  // As compare's report: the runs of one config over seeds (name-seedN) as mean ± sample std.
+  const groups = new Map();
+  for (const r of runs.filter((r) => r.bestTop1 !== null)) {
+    const key = r.id.replace(/-seed\\d+$/, '');
+    if (!groups.has(key)) groups.set(key, { key, method: r.method, values: [] });
+    groups.get(key).values.push(r.bestTop1);
+  }
+  const rows = [...groups.values()].map((g) => {
+    const n = g.values.length;
+    const mean = g.values.reduce((a, b) => a + b, 0) / n;
+    const std = n > 1 ? Math.sqrt(g.values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : null;
+    return { ...g, n, mean, std };
+  });
+  const key = state.sortBy ?? 'mean';
+  rows.sort((a, b) => (key === 'mean' ? b.mean - a.mean : String(a[key]).localeCompare(String(b[key]))));
+  const lo = Math.min(...rows.map((r) => r.mean), 100);
+  const hi = Math.max(...rows.map((r) => r.mean), 0);
+  document.querySelector('#comparison tbody').replaceChildren(...rows.map((r) => {
     const tr = document.createElement('tr');
     const bar = document.createElement('span');
     bar.className = 'bar';
-    bar.style.width = (200 * r.bestTop1 / top) + 'px';
+    // The bars span the range of the means, so that small gaps show.
+    bar.style.width = (20 + 280 * (r.mean - lo) / Math.max(hi - lo, 1e-9)) + 'px';
+    bar.title = r.values.map((v) => v.toFixed(2)).join(', ');
     const td = document.createElement('td');
     td.append(bar);
-    tr.append(cell(r.id), cell(r.method), cell(fmt(r.bestTop1)), td);
+    tr.append(cell(r.key), cell(r.method), cell(String(r.n)), cell(fmt(r.mean) + (r.std === null ? '' : ' ± ' + fmt(r.std))), td);
     return tr;
   }));
 }
@@ -208,6 +225,10 @@ window.dashboard = {
   predictSample: async (i) => predict(Float32Array.from(state.data.samples[i].pixels), state.data.samples[i].label),
   ready: () => state.session !== null && state.session !== undefined,
 };
+document.querySelectorAll('#comparison th[data-sort]').forEach((th) => {
+  th.style.cursor = 'pointer';
+  th.onclick = () => { state.sortBy = th.dataset.sort; refresh(); };
+});
 refresh();
 setInterval(refresh, 2000);
 </script>
