@@ -21,11 +21,15 @@ async function run(bytes: Uint8Array, x: Tensor, output = 'logits'): Promise<Flo
   return out[output]!.data as Float32Array;
 }
 
-test('every zoo model exports (symbolic batch) and ONNX Runtime gives its logits at batch 1 and 8', async (t) => {
+test('every zoo model exports (symbolic batch) and ONNX Runtime gives its logits at batch 1 and 8 (max abs difference ≤ 1e-4)', async (t) => {
   let worst = 0;
   for (const name of modelNames()) {
     torch.manualSeed(0);
     const model = createZooModel(name, { numClasses: 10 });
+    // As a trained network's: each BatchNorm keeps the statistics of one train-mode batch (momentum 1),
+    // so that activations stay normalised (random running statistics let a deep ResNet's logits reach 1e8).
+    for (const m of model.modules()) if (m instanceof nn.BatchNorm2d) (m as { momentum: number | null }).momentum = 1;
+    torch.noGrad(() => torch.tidy(() => void model.forward(torch.randn(32, 3, 32, 32))));
     const x = torch.randn(8, 3, 32, 32).keep();
     const bytes = toOnnx(model, x.narrow(0, 0, 1), { dynamicBatch: true });
     assert.equal(model.training, true, 'the model is back in its mode');
@@ -35,17 +39,15 @@ test('every zoo model exports (symbolic batch) and ONNX Runtime gives its logits
       const want = torch.noGrad(() => torch.tidy(() => Array.from(model.forward(xi).logits.dataSync() as Float32Array)));
       const got = await run(bytes, xi);
       assert.equal(got.length, want.length, `${name} batch ${n}`);
-      // Random weights give large logits in the deep networks: the tolerance scales with them.
-      const scale = Math.max(1, ...want.map(Math.abs));
-      const error = Math.max(...want.map((v, i) => Math.abs(v - got[i]!))) / scale;
+      const error = Math.max(...want.map((v, i) => Math.abs(v - got[i]!)));
       worst = Math.max(worst, error);
-      assert.ok(error <= 1e-4, `${name} batch ${n}: max difference ${error} of the largest logit`);
+      assert.ok(error <= 1e-4, `${name} batch ${n}: max abs difference ${error}`);
       xi.dispose();
     }
     model.dispose();
     x.dispose();
   }
-  t.diagnostic(`${modelNames().length} models, worst difference ${worst.toExponential(1)} of the largest logit`);
+  t.diagnostic(`${modelNames().length} models, worst max abs difference ${worst.toExponential(1)}`);
 });
 
 test('foldBatchNorm folds each BatchNorm into its convolution: fewer nodes, the same logits', async () => {
