@@ -35,6 +35,8 @@ let observer: OpObserver | null = null;
 
 /** Installs `fn` as the operator observer until the returned function restores the previous one. */
 export function observeOps(fn: OpObserver): () => void {
+  if (typeof fn !== 'function')
+    throw new TypeError(`observeOps: expects a function (op, args, result) => void, got ${typeof fn}`);
   const previous = observer;
   observer = fn;
   return () => {
