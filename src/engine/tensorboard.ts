@@ -59,6 +59,9 @@ export function scalarEvent(step: number, scalars: Record<string, number>, wallT
   return Event.encode(Event.create({ wallTime, step, summary: { value } })).finish();
 }
 
+/** Event files opened by this process, so that each name is new. */
+let writers = 0;
+
 export class TensorBoardWriter {
   readonly file: string;
   private fd: number;
@@ -67,8 +70,9 @@ export class TensorBoardWriter {
   constructor(dir: string, options: { resumeStep?: number; now?: () => number } = {}) {
     this.now = options.now ?? (() => Date.now() / 1000);
     const time = this.now();
-    this.file = path.join(dir, `events.out.tfevents.${Math.floor(time)}.${hostname()}.${process.pid}`);
-    this.fd = openSync(this.file, 'a');
+    // A new file each time (two writers of one process within a second get different counters).
+    this.file = path.join(dir, `events.out.tfevents.${Math.floor(time)}.${hostname()}.${process.pid}.${writers++}`);
+    this.fd = openSync(this.file, 'wx');
     this.write(Event.encode(Event.create({ wallTime: time, fileVersion: 'brain.Event:2' })).finish());
     if (options.resumeStep !== undefined)
       this.write(Event.encode(Event.create({ wallTime: time, step: options.resumeStep, sessionLog: { status: 1 } })).finish());
