@@ -3,7 +3,7 @@
 // appended to its log, a torn log line is skipped and said; the server refuses a port in use.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -47,6 +47,15 @@ function makeRun(name: string, method: string, lines: string, options: { finishe
 test('the runs under a folder: status, epochs, accuracy, ETA; torn lines counted', () => {
   makeRun('kd-run', 'kd', epoch(1, 70) + epoch(2, 75), { running: true });
   makeRun('dkd-run', 'dkd', epoch(1, 72) + epoch(2, 80) + epoch(3, 79) + '{"event":"epo', { finished: true });
+  // A hand-edited run: an epoch line without its numbers, a config with a string where a number goes.
+  makeRun('odd/run', 'kd', '{"event":"epoch","stage":"main"}\n', { running: true });
+  writeFileSync(path.join(root, 'odd', 'run', 'config.json'), '{"solver":{"epochs":"many"},"method":{"name":7}}');
+  const odd = findRuns(root).find((r) => r.id === 'odd/run')!;
+  assert.deepEqual(
+    [odd.method, odd.epochs, odd.bestTop1, odd.imgPerSec, odd.etaSeconds, odd.totalEpochs],
+    ['7', 1, null, null, null, null],
+  );
+  rmSync(path.join(root, 'odd'), { recursive: true });
   const runs = findRuns(root);
   assert.deepEqual(
     runs.map((r) => [r.id, r.status, r.epochs, r.bestTop1, r.lastTop1, r.skippedLines]),

@@ -61,4 +61,8 @@ test('logging.tensorboard: a run writes every loss, accuracy, lr and img/s per e
   await engine.runExperiment({ ...config, solver: { ...config.solver, epochs: 3 } }, { resume: true });
   const after = readdirSync(r.outDir).filter((f) => f.startsWith('events.out.tfevents.'));
   assert.equal(after.length, 2, 'a resumed run opens a second file');
+  // Its second record: step 2 (the epochs done before), SessionLog { status: START } (field 7, status 1).
+  const resumed = after.find((f) => f !== files[0])!;
+  const second = records(readFileSync(path.join(r.outDir, resumed)))[1]!;
+  assert.ok(second.includes(Buffer.from([0x10, 0x02, 0x3a, 0x02, 0x08, 0x01])), 'SessionLog START at step 2');
 });

@@ -126,8 +126,8 @@ async function resolveRun(
   return { c, ckpt };
 }
 
-async function evalCommand(target: string, o: { checkpoint?: string; set: string[]; plugin: string[] }): Promise<void> {
-  const { c, ckpt } = await resolveRun(target, o);
+/** A run's test split and its deployed network (eval and export read both); `release()` frees the network. */
+function openDeployed(c: ExperimentConfig, ckpt: string) {
   checkDevice(c.runtime.device);
   const test = loadSplit(c.dataset, c.seed, 'test');
   const deployed = loadDeployed(c, ckpt, {
@@ -135,6 +135,12 @@ async function evalCommand(target: string, o: { checkpoint?: string; set: string
     inChannels: test.channels,
     inputShape: [test.channels, test.height, test.width],
   });
+  return { test, deployed };
+}
+
+async function evalCommand(target: string, o: { checkpoint?: string; set: string[]; plugin: string[] }): Promise<void> {
+  const { c, ckpt } = await resolveRun(target, o);
+  const { test, deployed } = openDeployed(c, ckpt);
   let acc: ReturnType<typeof evaluate>;
   try {
     acc = noGrad(() => evaluate(deployed.logits, test, { device: c.runtime.device }));
@@ -157,10 +163,8 @@ function exportDeployed(
     throw new InputError(
       `--out ${out}: folder ${path.dirname(path.resolve(out))} does not exist; create it or pick another path`,
     );
-  checkDevice(c.runtime.device);
-  const test = loadSplit(c.dataset, c.seed, 'test');
+  const { test, deployed } = openDeployed(c, ckpt);
   const inputShape: [number, number, number] = [test.channels, test.height, test.width];
-  const deployed = loadDeployed(c, ckpt, { numClasses: test.numClasses, inChannels: test.channels, inputShape });
   try {
     const example = zeros([1, ...inputShape], { device: c.runtime.device });
     try {

@@ -116,7 +116,7 @@ function follow(id) {
     if (line.event !== 'epoch') return;
     const s = state.series;
     s.x.push(s.x.length + 1);
-    for (const [k, v] of Object.entries(line.losses)) (s.losses[k] ??= new Array(s.x.length - 1).fill(null)).push(v);
+    for (const [k, v] of Object.entries(line.losses ?? {})) (s.losses[k] ??= new Array(s.x.length - 1).fill(null)).push(v);
     for (const k of Object.keys(s.losses)) if (s.losses[k].length < s.x.length) s.losses[k].push(null);
     s.train.push(line.trainTop1); s.test.push(line.top1); s.lr.push(line.lr); s.imgPerSec.push(line.imgPerSec);
     draw();

@@ -83,8 +83,20 @@ function readJson(file: string): Record<string, unknown> | null {
   }
 }
 
+/** Parsed logs by file, read again only when the file's size or time changes (the page asks every 2 s). */
+const logCache = new Map<string, { key: string; parsed: ReturnType<typeof parseLog> }>();
+function parsedLog(file: string): ReturnType<typeof parseLog> {
+  const st = statSync(file);
+  const key = `${st.size}:${st.mtimeMs}`;
+  const hit = logCache.get(file);
+  if (hit?.key === key) return hit.parsed;
+  const parsed = parseLog(readFileSync(file, 'utf8'));
+  logCache.set(file, { key, parsed });
+  return parsed;
+}
+
 function summarise(root: string, dir: string): RunSummary {
-  const { lines, skipped } = parseLog(readFileSync(path.join(dir, 'log.jsonl'), 'utf8'));
+  const { lines, skipped } = parsedLog(path.join(dir, 'log.jsonl'));
   const config = readJson(path.join(dir, 'config.json')) as {
     name?: string;
     method?: { name?: string };
@@ -95,26 +107,30 @@ function summarise(root: string, dir: string): RunSummary {
   const epochs = lines.filter((l) => l.event === 'epoch' && l.stage === 'main') as unknown as EpochLine[];
   const tops = epochs.map((e) => e.top1).filter((v): v is number => typeof v === 'number');
   const last = epochs.at(-1);
-  const totalEpochs = config?.solver?.epochs ?? null;
+  // A log or config may be torn or hand-edited: only numbers count as numbers.
+  const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  const totalEpochs = num(config?.solver?.epochs);
   const status = existsSync(path.join(dir, 'result.json'))
     ? 'finished'
     : existsSync(path.join(dir, '.lock'))
       ? 'running'
       : 'stopped';
-  const eta = status === 'running' && last && totalEpochs ? Math.max(0, totalEpochs - epochs.length) * last.seconds : null;
+  const seconds = num(last?.seconds);
+  const eta =
+    status === 'running' && seconds !== null && totalEpochs !== null ? Math.max(0, totalEpochs - epochs.length) * seconds : null;
   return {
     id: path.relative(root, dir).split(path.sep).join('/') || '.',
     hasOnnx: existsSync(path.join(dir, 'student.onnx')),
     name: config?.name ?? path.basename(dir),
-    method: config?.method?.name ?? 'none',
-    student: config?.student?.model ?? '?',
-    teacher: config?.teacher?.model ?? null,
+    method: String(config?.method?.name ?? 'none'),
+    student: String(config?.student?.model ?? '?'),
+    teacher: config?.teacher?.model === undefined ? null : String(config.teacher.model),
     status,
     epochs: epochs.length,
     totalEpochs,
     bestTop1: tops.length ? Math.max(...tops) : null,
     lastTop1: tops.at(-1) ?? null,
-    imgPerSec: last?.imgPerSec ?? null,
+    imgPerSec: num(last?.imgPerSec),
     etaSeconds: eta,
     skippedLines: skipped,
   };

@@ -30,6 +30,9 @@ export interface RandAugmentConfig {
   numMagnitudeBins?: number;
 }
 
+/** torchvision's RandAugment defaults, the one place the config, the strong view and the policy read them. */
+export const RAND_AUGMENT_DEFAULTS = { numOps: 2, magnitude: 9, numMagnitudeBins: 31 } as const;
+
 export type AutoAugmentPolicy = 'cifar10' | 'imagenet' | 'svhn';
 
 /** A uint8 image [C, H, W]. */
@@ -314,7 +317,9 @@ const RAND_AUGMENT_OPS: AugmentOp[] = [
 
 /** RandAugment: `numOps` operations drawn uniformly, each at the magnitude bin, signed ones negated with probability 1/2. */
 export function randAugment(img: Image, config: RandAugmentConfig, rand: () => number): Image {
-  const { numOps = 2, magnitude = 9, numMagnitudeBins = 31 } = config;
+  const numOps = config.numOps ?? RAND_AUGMENT_DEFAULTS.numOps;
+  const magnitude = config.magnitude ?? RAND_AUGMENT_DEFAULTS.magnitude;
+  const numMagnitudeBins = config.numMagnitudeBins ?? RAND_AUGMENT_DEFAULTS.numMagnitudeBins;
   let out = img;
   for (let k = 0; k < numOps; k++) {
     const op = RAND_AUGMENT_OPS[Math.floor(rand() * RAND_AUGMENT_OPS.length)]!;

@@ -617,8 +617,10 @@ export function mlkd(
   const kdAt = (s: Tensor, t: Tensor, temp: number) =>
     kd(...standardizedPair(s, t, options.logitStandardization ?? false), { T: temp });
   const sum = (xs: Tensor[]) => xs.reduce((a, b) => a.add(b));
-  const kdWeak = sum(temps.map((t) => kdAt(sW, tW, t))).mul(sampleShare);
-  const kdStrong = sum([...temps.slice(0, 3).map((t) => kdAt(sS, tS, t)), ...temps.slice(3).map((t) => kdAt(sW, tW, t))]);
+  // The weak-view KD at each temperature, computed once: the strong-view term reuses its last two.
+  const weak = temps.map((t) => kdAt(sW, tW, t));
+  const kdWeak = sum(weak).mul(sampleShare);
+  const kdStrong = sum([...temps.slice(0, 3).map((t) => kdAt(sS, tS, t)), ...weak.slice(3)]);
   return {
     kd: kdWeak.add(kdStrong),
     cc: sum(temps.map((t) => mlkdClassConsistency(sW, tW, t))).mul(classShare),

@@ -24,39 +24,32 @@ const wttmOptions = schema(
 );
 export type TTMOptions = z.infer<typeof ttmOptions>;
 
-abstract class TransformedTeacherMatching extends Distiller {
-  abstract readonly options: TTMOptions;
-  protected abstract readonly weighted: boolean;
+/** TTM; WTTM is the same step with the weighted loss and its own defaults. */
+export class TTM extends Distiller {
+  static readonly options: typeof ttmOptions = ttmOptions;
+  /** Whether each sample's KL is weighted by its power sum (WTTM). */
+  static readonly weighted: boolean = false;
+  readonly options: TTMOptions;
+  constructor(student: Network, teacher: Network, opts: z.input<typeof ttmOptions> = {}) {
+    super(student, teacher);
+    this.options = (new.target as typeof TTM).options.parse(opts);
+  }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { gamma, beta, ceWeight } = this.options;
+    const weighted = (this.constructor as typeof TTM).weighted;
     const zS = this.studentLogits(batch.images);
     const zT = this.teacherLogits(batch.images);
     return {
       logits: zS,
       losses: {
         ce: this.ce(zS, batch.labels).mul(ceWeight),
-        [this.weighted ? 'wttm' : 'ttm']: L.ttm(zS, zT, { gamma, weighted: this.weighted }).mul(beta),
+        [weighted ? 'wttm' : 'ttm']: L.ttm(zS, zT, { gamma, weighted }).mul(beta),
       },
     };
   }
 }
 
-export class TTM extends TransformedTeacherMatching {
-  static readonly options = ttmOptions;
-  readonly options: TTMOptions;
-  protected readonly weighted = false;
-  constructor(student: Network, teacher: Network, opts: z.input<typeof ttmOptions> = {}) {
-    super(student, teacher);
-    this.options = ttmOptions.parse(opts);
-  }
-}
-
-export class WTTM extends TransformedTeacherMatching {
-  static readonly options = wttmOptions;
-  readonly options: TTMOptions;
-  protected readonly weighted = true;
-  constructor(student: Network, teacher: Network, opts: z.input<typeof wttmOptions> = {}) {
-    super(student, teacher);
-    this.options = wttmOptions.parse(opts);
-  }
+export class WTTM extends TTM {
+  static override readonly options = wttmOptions;
+  static override readonly weighted = true;
 }

@@ -3,6 +3,7 @@
 // registries, so a plugin's entries validate like built-in ones. Errors name the key's path and
 // the allowed values.
 import { existsSync, readFileSync } from 'node:fs';
+import { RAND_AUGMENT_DEFAULTS } from '../data/autoaugment.js';
 import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
@@ -37,9 +38,9 @@ const augmentSchema = z
     hflip: z.boolean().optional(),
     randAugment: z
       .object({
-        numOps: z.number().int().positive().max(10).default(2),
-        magnitude: z.number().int().nonnegative().default(9),
-        numMagnitudeBins: z.number().int().min(2).default(31),
+        numOps: z.number().int().positive().max(10).default(RAND_AUGMENT_DEFAULTS.numOps),
+        magnitude: z.number().int().nonnegative().default(RAND_AUGMENT_DEFAULTS.magnitude),
+        numMagnitudeBins: z.number().int().min(2).default(RAND_AUGMENT_DEFAULTS.numMagnitudeBins),
       })
       .strict()
       .refine((r) => r.magnitude < r.numMagnitudeBins, { message: 'magnitude must be below numMagnitudeBins' })

@@ -9,6 +9,7 @@ import { createModel } from '../models/index.js';
 import { createDistiller, logitsOf, methodEntry, type Distiller, type Network } from '../distillers/index.js';
 import * as data from '../data/datasets.js';
 import type { AugmentConfig } from '../data/transforms.js';
+import { RAND_AUGMENT_DEFAULTS } from '../data/autoaugment.js';
 import { checkSplitsAgree, createSplit, type Split } from '../data/registry.js';
 import type { ExperimentConfig } from './config.js';
 import { runLog, runTraining } from './trainer.js';
@@ -294,5 +295,5 @@ export function runWarnings(bestTop1: number, teacherTop1: number | null, numCla
 export function strongAugmentOf(c: ExperimentConfig): AugmentConfig | null {
   if (c.dataset.strongAugment) return c.dataset.strongAugment;
   if (!methodEntry(c.method.name).strongView) return null;
-  return { ...(c.dataset.augment ?? {}), randAugment: { numOps: 2, magnitude: 9, numMagnitudeBins: 31 } };
+  return { ...(c.dataset.augment ?? {}), randAugment: { ...RAND_AUGMENT_DEFAULTS } };
 }
