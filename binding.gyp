@@ -7,7 +7,8 @@
         "native/tensor.cc",
         "native/ops.cc",
         "native/allocator.cc",
-        "native/serialize.cc"
+        "native/serialize.cc",
+        "native/distributed.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -16,7 +17,7 @@
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-O2", "-frtti", "-fexceptions", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
-      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8", "_GLIBCXX_USE_CXX11_ABI=1"],
+      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8", "_GLIBCXX_USE_CXX11_ABI=1", "<!@(node native/libtorch-config.cjs defines)"],
       "libraries": ["<!@(node native/libtorch-config.cjs libs)"]
     }
   ]

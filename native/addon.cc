@@ -142,6 +142,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitOps(env, exports);
   InitAllocator(env, exports);
   InitSerialize(env, exports);
+  InitDistributed(env, exports);
   return exports;
 }
 

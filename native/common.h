@@ -42,5 +42,6 @@ void InitTensor(Napi::Env env, Napi::Object exports);
 void InitOps(Napi::Env env, Napi::Object exports);
 void InitAllocator(Napi::Env env, Napi::Object exports);
 void InitSerialize(Napi::Env env, Napi::Object exports);
+void InitDistributed(Napi::Env env, Napi::Object exports);
 
 }  // namespace distill

@@ -27,10 +27,26 @@ function locate() {
   return { includes: ['/usr/include/torch/csrc/api/include'], libdir };
 }
 
+// Distributed training needs c10d's headers (in libtorch) and Gloo's (Debian's libgloo-dev, or a
+// libtorch that ships them); NCCL comes with a CUDA libtorch. Without them the addon builds
+// without distributed training and says so when it is asked for.
+function distributedDefines(found) {
+  const torchInc = found.includes[0].replace(/torch[/]csrc[/]api[/]include$/, '');
+  const roots = [...new Set([torchInc, '/usr/include', '/usr/local/include'])];
+  const has = (rel) => roots.some((r) => fs.existsSync(path.join(r, rel)));
+  if (!has('torch/csrc/distributed/c10d/ProcessGroupGloo.hpp') || !has('gloo/algorithm.h')) return [];
+  const defines = ['DISTILL_DISTRIBUTED', 'USE_DISTRIBUTED', 'USE_C10D_GLOO'];
+  const cuda = fs.existsSync(path.join(found.libdir, 'libtorch_cuda.so'));
+  if (cuda && has('torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp') && (has('nccl.h') || fs.existsSync('/usr/local/cuda/include/nccl.h')))
+    defines.push('DISTILL_NCCL', 'USE_C10D_NCCL');
+  return defines;
+}
+
 const what = process.argv[2];
 const found = locate();
 if (what === 'check') process.exit(0);
 if (what === 'includes') console.log(found.includes.join(' '));
+else if (what === 'defines') console.log(distributedDefines(found).join(' '));
 else if (what === 'libs') {
   const libs = ['torch', 'torch_cpu', 'c10'];
   for (const extra of ['torch_cuda', 'c10_cuda']) {

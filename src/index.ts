@@ -32,6 +32,8 @@ export {
   type TrainContext,
   type TrainOutput,
 } from './distillers/index.js';
+/** Data-parallel training on c10d: process groups, DistributedDataParallel, SyncBatchNorm. */
+export * as distributed from './distributed/index.js';
 export * as engine from './engine/index.js';
 export { loadPlugins, loadConfig, runExperiment, runComparison, trainStep } from './engine/index.js';
 export { z } from 'zod';

@@ -1,5 +1,5 @@
 // The layers of torch.nn with PyTorch's parameter names, shapes and default initialisation.
-import { Tensor, empty, ones, zeros, tensor, type DType } from '../tensor/index.js';
+import { Tensor, cat, empty, full, noGrad, ones, zeros, tensor, type DType } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from './module.js';
 import { fanInOut, kaimingUniform_, uniform_ } from './init.js';
@@ -143,9 +143,23 @@ export interface BatchNormOptions {
   dtype?: DType;
   device?: string;
 }
+/**
+ * Sums a tensor over the processes of a data-parallel group, differentiably (the gradient is the
+ * sum of every process's gradient): what SyncBatchNorm needs from a process group.
+ */
+export interface CrossReplicaSum {
+  readonly worldSize: number;
+  allReduceDifferentiable(t: Tensor): Tensor;
+}
+
 abstract class BatchNormBase extends Layer {
   readonly eps: number;
   readonly momentum: number | null;
+  /**
+   * Set (by distributed.convertSyncBatchNorm): training batches are normalised with the
+   * statistics of the global batch across the group's processes, as torch.nn.SyncBatchNorm.
+   */
+  syncGroup: CrossReplicaSum | null = null;
 
   constructor(
     readonly numFeatures: number,
@@ -184,6 +198,7 @@ abstract class BatchNormBase extends Layer {
       if (this.momentum === null) momentum = 1 / tracked.item();
     }
     const useBatchStats = this.training || !runningMean;
+    if (this.training && this.syncGroup && this.syncGroup.worldSize > 1) return this.syncedForward(x, momentum, this.syncGroup);
     return F.batchNorm(x, runningMean, this.runningVar, {
       weight: this.weight,
       bias: this.bias,
@@ -191,6 +206,36 @@ abstract class BatchNormBase extends Layer {
       momentum,
       eps: this.eps,
     });
+  }
+
+  /**
+   * The global batch's mean and biased variance from two differentiable sums across processes
+   * (the second around the global mean, so that float32 keeps its precision); running statistics
+   * take the unbiased variance over the global count, as SyncBatchNorm.
+   */
+  private syncedForward(x: Tensor, momentum: number, group: CrossReplicaSum): Tensor {
+    const dims = [0, ...Array.from({ length: x.ndim - 2 }, (_, i) => i + 2)];
+    const channels = x.shape[1]!;
+    const local = x.numel() / channels;
+    const view = [1, channels, ...Array<number>(x.ndim - 2).fill(1)];
+    const sums = group.allReduceDifferentiable(cat([x.sum(dims), full([1], local, { dtype: x.dtype, device: x.device })]));
+    const count = sums.narrow(0, channels, 1);
+    const mean = sums.narrow(0, 0, channels).div(count);
+    const centred = x.sub(mean.view(view));
+    const variance = group.allReduceDifferentiable(centred.mul(centred).sum(dims)).div(count);
+    let y = centred.mul(variance.add(this.eps).rsqrt().view(view));
+    if (this.weight) y = y.mul(this.weight.view(view));
+    if (this.bias) y = y.add(this.bias.view(view));
+    const runningMean = this.runningMean;
+    const runningVar = this.runningVar;
+    if (runningMean && runningVar) {
+      const n = count.item();
+      noGrad(() => {
+        runningMean.mul_(1 - momentum).add_(mean.detach().mul(momentum));
+        runningVar.mul_(1 - momentum).add_(variance.detach().mul((momentum * n) / Math.max(n - 1, 1)));
+      });
+    }
+    return y;
   }
 }
 export class BatchNorm2d extends BatchNormBase {
