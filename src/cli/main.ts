@@ -29,6 +29,9 @@ import {
 } from '../engine/index.js';
 import { QUICKSTART_METHODS, quickstartConfigs } from '../engine/quickstart.js';
 import { progressPrinter } from './progress.js';
+import { launch, type LaunchOptions } from './launch.js';
+import { initFromEnv, launchEnv, type ProcessGroup } from '../distributed/index.js';
+import { availableParallelism } from 'node:os';
 import { listing, type ListKind } from './list.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -45,18 +48,78 @@ function common(cmd: Command): Command {
   return cmd.option('--plugin <file>', 'an ES module that registers models, methods or datasets (repeatable)', collect, []);
 }
 
-async function trainOrRun(
-  file: string,
-  opts: { set: string[]; resume?: boolean; plugin: string[] },
-  forceBaseline: boolean,
-): Promise<void> {
+type RunOptions = { set: string[]; resume?: boolean; plugin: string[]; timeout?: string } & Partial<Record<keyof LaunchOptions, string>>;
+
+/** The launcher's flags: with --nproc-per-node this process starts the workers instead of training. */
+const LAUNCH_FLAGS = ['--nproc-per-node', '--nnodes', '--node-rank', '--master-addr', '--master-port', '--max-restarts', '--timeout'];
+
+function launchOptions(cmd: Command): Command {
+  return cmd
+    .option('--nproc-per-node <n>', 'data-parallel: start N worker processes on this machine (as torchrun)')
+    .option('--nnodes <n>', 'data-parallel: machines taking part (default 1)')
+    .option('--node-rank <r>', "data-parallel: this machine's index (default 0)")
+    .option('--master-addr <host>', 'data-parallel: the machine of rank 0 (default 127.0.0.1)')
+    .option('--master-port <port>', 'data-parallel: the rendezvous port on it (default 29500)')
+    .option('--max-restarts <k>', 'data-parallel: restart the whole group from the last checkpoint up to K times')
+    .option('--timeout <seconds>', 'data-parallel: rendezvous and collective timeout (default 1800)');
+}
+
+/** This CLI's arguments without the launcher's flags: what each worker runs. */
+function workerArgs(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = LAUNCH_FLAGS.find((f) => argv[i] === f || argv[i]!.startsWith(`${f}=`));
+    if (!flag) out.push(argv[i]!);
+    else if (argv[i] === flag) i++;
+  }
+  return out;
+}
+
+/** Set by a launching command: the exit code of its workers. */
+let launcherExitCode: number | null = null;
+
+/** The process group of a worker started by a launcher (ours, torchrun, srun): null for a single process. */
+function joinGroup(c: ExperimentConfig, threadsGiven: boolean): ProcessGroup | null {
+  const env = asInputError(() => launchEnv());
+  if (!env || env.worldSize === 1) return null;
+  // Threads default to this machine's cores shared among its workers.
+  if (!threadsGiven && !c.runtime.threads)
+    setNumThreads(Number(process.env.DISTILL_THREADS_PER_WORKER) || Math.max(1, Math.floor(availableParallelism() / env.localWorldSize)));
+  // One GPU per worker: cuda means cuda:LOCAL_RANK.
+  if (c.runtime.device === 'cuda') c.runtime.device = `cuda:${env.localRank}`;
+  const backend = c.runtime.backend ?? (c.runtime.device.startsWith('cuda') ? 'nccl' : 'gloo');
+  const timeout = Number(process.env.DISTILL_DIST_TIMEOUT_S);
+  return asInputError(() => initFromEnv({ backend, timeoutMs: timeout > 0 ? timeout * 1000 : undefined }));
+}
+
+async function trainOrRun(file: string, opts: RunOptions, forceBaseline: boolean, threadsGiven: boolean): Promise<void> {
+  if (opts.nprocPerNode !== undefined) {
+    const num = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
+    launcherExitCode = await launch(workerArgs(process.argv.slice(2)), {
+      nprocPerNode: num(opts.nprocPerNode, 1),
+      nnodes: num(opts.nnodes, 1),
+      nodeRank: num(opts.nodeRank, 0),
+      masterAddr: opts.masterAddr ?? '127.0.0.1',
+      masterPort: num(opts.masterPort, 29500),
+      maxRestarts: num(opts.maxRestarts, 0),
+      timeoutSeconds: opts.timeout === undefined ? undefined : Number(opts.timeout),
+    });
+    return;
+  }
   await loadPlugins(opts.plugin);
   const c = await loadConfig(file, opts.set);
   if (forceBaseline && c.method.name !== 'none')
     throw new InputError(`distill train trains a network alone, but ${file} sets method '${c.method.name}': use distill run`);
+  const group = joinGroup(c, threadsGiven);
   const progress = progressPrinter();
-  const r = await runExperiment(c, { resume: opts.resume, onEvent: (e) => progress(c.name, e) });
+  let r;
+  try {
+    r = await runExperiment(c, { resume: opts.resume, onEvent: (e) => progress(c.name, e), group });
+  } finally {
+    group?.destroy();
+  }
   progress.done();
+  if (group && group.rank !== 0) return;
   console.log(
     `\n${c.name}: best top-1 ${r.bestTop1.toFixed(2)} (epoch ${r.bestEpoch}), last top-1 ${r.lastTop1.toFixed(2)}, top-5 ${r.lastTop5.toFixed(2)}, ${r.seconds.toFixed(0)} s, ${r.imgPerSec.toFixed(0)} img/s`,
   );
@@ -321,21 +384,21 @@ export function buildProgram(): Command {
     })
     .exitOverride();
 
-  common(program.command('train'))
+  launchOptions(common(program.command('train')))
     .description('train a network alone (a teacher, or the baseline student)')
     .argument('<config>', 'YAML experiment file')
     .option('--set <key=value>', 'override a config key (repeatable), e.g. --set solver.lr=0.01', collect, [])
     .option('--resume', "continue from the run folder's latest checkpoint")
     .addHelpText('after', EXIT_CODES)
-    .action((file: string, o: { set: string[]; resume?: boolean; plugin: string[] }) => trainOrRun(file, o, true));
+    .action((file: string, o: RunOptions) => trainOrRun(file, o, true, program.opts().threads !== undefined));
 
-  common(program.command('run'))
+  launchOptions(common(program.command('run')))
     .description('run an experiment: every stage of its method, then evaluation')
     .argument('<config>', 'YAML experiment file')
     .option('--set <key=value>', 'override a config key (repeatable)', collect, [])
     .option('--resume', "continue from the run folder's latest checkpoint")
     .addHelpText('after', EXIT_CODES)
-    .action((file: string, o: { set: string[]; resume?: boolean; plugin: string[] }) => trainOrRun(file, o, false));
+    .action((file: string, o: RunOptions) => trainOrRun(file, o, false, program.opts().threads !== undefined));
 
   common(program.command('eval'))
     .description(
@@ -435,8 +498,9 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
+    launcherExitCode = null;
     await program.parseAsync(argv);
-    return 0;
+    return launcherExitCode ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     console.error(`distill: ${(err as Error).message}`);

@@ -300,3 +300,12 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Mixes three integers into one 32-bit seed (FNV-1a then a murmur finaliser): streams per epoch and step. */
+export function mixSeeds(a: number, b: number, c: number): number {
+  let h = 0x811c9dc5 ^ a;
+  h = Math.imul(h ^ b, 0x01000193);
+  h = Math.imul(h ^ c, 0x01000193);
+  h ^= h >>> 13;
+  return Math.imul(h, 0x5bd1e995) >>> 0;
+}

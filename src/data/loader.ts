@@ -2,9 +2,11 @@
 // rendered by worker threads ahead of time so that training does not wait for data.
 import { Worker } from 'node:worker_threads';
 import { Tensor, tensor } from '../tensor/index.js';
-import { mulberry32, shuffledIndices, type ImageDataset } from './datasets.js';
+import { mixSeeds, mulberry32, shuffledIndices, type ImageDataset } from './datasets.js';
 import { renderBatch, type WorkerSetup } from './render.js';
 import type { AugmentConfig } from './transforms.js';
+
+export { mixSeeds } from './datasets.js';
 
 export interface LoaderOptions {
   batchSize: number;
@@ -28,6 +30,14 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Device for the batch tensors. */
   device?: string;
+  /**
+   * This process's part of each batch in data-parallel training: `batchSize` is the global batch,
+   * and rank r takes the samples at positions r, r + W, r + 2W, ... of every global batch (with
+   * their class partners), PyTorch's DistributedSampler order. Each sample's augmentation is drawn
+   * from its own stream (seed, epoch, batch, position in the global batch), so the W shards
+   * together are exactly the batches of one process.
+   */
+  shard?: { rank: number; worldSize: number };
 }
 
 export interface Batch {
@@ -45,11 +55,13 @@ export interface Batch {
 
 export class DataLoader {
   readonly batchSize: number;
-  private readonly opts: Required<Omit<LoaderOptions, 'augment' | 'strongAugment' | 'device'>> & {
+  private readonly opts: Required<Omit<LoaderOptions, 'augment' | 'strongAugment' | 'device' | 'shard'>> & {
     augment: AugmentConfig | null;
     strongAugment: AugmentConfig | null;
     device: string;
   };
+  /** This process's shard of every batch (a world of one: the whole batch). */
+  readonly shard: { rank: number; worldSize: number };
   private readonly setup: WorkerSetup;
   private workers: Worker[] = [];
   /** Dataset indices of each class (classPairs), in dataset order. */
@@ -62,6 +74,14 @@ export class DataLoader {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1)
       throw new Error(`DataLoader: batchSize must be a positive integer, got ${options.batchSize}`);
     this.batchSize = options.batchSize;
+    const shard = options.shard ?? { rank: 0, worldSize: 1 };
+    if (!Number.isInteger(shard.worldSize) || shard.worldSize < 1 || !Number.isInteger(shard.rank) || shard.rank < 0 || shard.rank >= shard.worldSize)
+      throw new Error(`DataLoader: shard rank ${shard.rank} of world ${shard.worldSize} is not a valid rank`);
+    if (options.batchSize % shard.worldSize !== 0)
+      throw new Error(
+        `DataLoader: the global batch of ${options.batchSize} does not split evenly across ${shard.worldSize} processes; choose a multiple of ${shard.worldSize}`,
+      );
+    this.shard = shard;
     this.opts = {
       batchSize: options.batchSize,
       shuffle: options.shuffle ?? false,
@@ -98,18 +118,34 @@ export class DataLoader {
     return shuffledIndices(this.dataset.length, mulberry32(mixSeeds(this.opts.seed, epoch, 0x5eed)));
   }
 
-  /** The dataset indices of batch `b` of an epoch: its slice of the order, then its class partners. */
-  private batchIndices(order: Int32Array, epoch: number, b: number): Int32Array {
-    const anchors = order.slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
-    if (!this.classMembers) return anchors;
+  /**
+   * The dataset indices of this process's part of batch `b` of an epoch (its shard of the global
+   * batch's slice of the order, then their class partners), and each sample's position in the
+   * global batch (its augmentation stream).
+   */
+  private batchIndices(order: Int32Array, epoch: number, b: number): { indices: Int32Array; positions: Int32Array } {
+    const global = order.slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
+    const { rank, worldSize } = this.shard;
+    const mine = (n: number) => Int32Array.from({ length: Math.max(0, Math.ceil((n - rank) / worldSize)) }, (_, k) => rank + k * worldSize);
+    if (!this.classMembers) {
+      const positions = mine(global.length);
+      return { indices: worldSize === 1 ? global : positions.map((p) => global[p]!), positions };
+    }
     const random = mulberry32(mixSeeds(this.opts.seed ^ 0xc1a55, epoch, b));
-    const out = new Int32Array(2 * anchors.length);
-    out.set(anchors);
-    anchors.forEach((i, k) => {
+    const partners = global.map((i) => {
       const members = this.classMembers![this.dataset.labels[i]!]!;
-      out[anchors.length + k] = members[Math.floor(random() * members.length)]!;
+      return members[Math.floor(random() * members.length)]!;
     });
-    return out;
+    const anchorPositions = mine(global.length);
+    const positions = new Int32Array(2 * anchorPositions.length);
+    const indices = new Int32Array(2 * anchorPositions.length);
+    anchorPositions.forEach((p, k) => {
+      indices[k] = global[p]!;
+      indices[anchorPositions.length + k] = partners[p]!;
+      positions[k] = p;
+      positions[anchorPositions.length + k] = global.length + p;
+    });
+    return { indices, positions };
   }
 
   private makeBatch(views: Float32Array[], indices: Int32Array, index: number): Batch {
@@ -143,8 +179,8 @@ export class DataLoader {
   *epochSync(epoch: number, from = 0): Generator<Batch> {
     const order = this.order(epoch);
     for (let b = from; b < this.length; b++) {
-      const indices = this.batchIndices(order, epoch, b);
-      yield this.makeBatch(renderBatch(this.setup, { id: b, indices, seed: this.seedOf(epoch, b) }), indices, b);
+      const { indices, positions } = this.batchIndices(order, epoch, b);
+      yield this.makeBatch(renderBatch(this.setup, { id: b, indices, positions, seed: this.seedOf(epoch, b) }), indices, b);
     }
   }
 
@@ -164,7 +200,7 @@ export class DataLoader {
     let next = from;
     const request = (b: number) => {
       const worker = this.workers[b % this.workers.length]!;
-      const indices = this.batchIndices(order, epoch, b);
+      const { indices, positions } = this.batchIndices(order, epoch, b);
       pending.set(
         b,
         new Promise((resolve, reject) => {
@@ -176,7 +212,7 @@ export class DataLoader {
           };
           worker.on('message', onMessage);
           worker.once('error', reject);
-          worker.postMessage({ id: b, indices, seed: this.seedOf(epoch, b) });
+          worker.postMessage({ id: b, indices, positions, seed: this.seedOf(epoch, b) });
         }),
       );
     };
@@ -186,7 +222,7 @@ export class DataLoader {
       const views = await pending.get(b)!;
       pending.delete(b);
       if (next < total) request(next++);
-      yield this.makeBatch(views, this.batchIndices(order, epoch, b), b);
+      yield this.makeBatch(views, this.batchIndices(order, epoch, b).indices, b);
     }
   }
 
@@ -213,13 +249,4 @@ function membersByClass(labels: ArrayLike<number>): Int32Array[] {
   const lists: number[][] = [];
   for (let i = 0; i < labels.length; i++) (lists[labels[i]!] ??= []).push(i);
   return Array.from(lists, (l) => Int32Array.from(l ?? []));
-}
-
-/** Mixes three integers into one 32-bit seed (FNV-1a then a murmur finaliser): streams per epoch and step. */
-export function mixSeeds(a: number, b: number, c: number): number {
-  let h = 0x811c9dc5 ^ a;
-  h = Math.imul(h ^ b, 0x01000193);
-  h = Math.imul(h ^ c, 0x01000193);
-  h ^= h >>> 13;
-  return Math.imul(h, 0x5bd1e995) >>> 0;
 }

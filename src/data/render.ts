@@ -1,5 +1,5 @@
 // Batch rendering shared by the loader's main-thread path and its workers.
-import { mulberry32 } from './datasets.js';
+import { mixSeeds, mulberry32 } from './datasets.js';
 import { renderSample, type AugmentConfig, type ImageGeometry } from './transforms.js';
 
 export interface WorkerSetup {
@@ -14,14 +14,19 @@ export interface WorkerSetup {
 export interface BatchRequest {
   id: number;
   indices: Int32Array;
+  /** Each sample's position in the global batch (default: its position here). */
+  positions?: Int32Array;
   seed: number;
 }
 
-/** Renders `views` independently augmented copies of the batch (DLB uses two). */
+/**
+ * Renders `views` independently augmented copies of the batch (DLB uses two). Each sample and
+ * view draws from its own stream (the batch's seed, the sample's position in the global batch,
+ * the view), so a batch split across processes or workers renders the same images.
+ */
 export function renderBatch(setup: WorkerSetup, req: BatchRequest): Float32Array[] {
   const { channels, height, width } = setup.geometry;
   const per = channels * height * width;
-  const rand = mulberry32(req.seed);
   const out: Float32Array[] = [];
   for (let v = 0; v < setup.views; v++) {
     const buf = new Float32Array(req.indices.length * per);
@@ -33,7 +38,7 @@ export function renderBatch(setup: WorkerSetup, req: BatchRequest): Float32Array
         buf,
         i * per,
         v > 0 && setup.strongAugment ? setup.strongAugment : setup.augment,
-        rand,
+        mulberry32(mixSeeds(req.seed, req.positions ? req.positions[i]! : i, v)),
       );
     out.push(buf);
   }

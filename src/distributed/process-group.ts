@@ -114,14 +114,18 @@ export class ProcessGroup {
   storeAdd(key: string, by = 1): number {
     return addon().storeAdd(this.handle, key, by);
   }
-  /** A JSON value decided by rank 0, the same on every rank. */
+  private agreements = new Map<string, number>();
+  /** A JSON value decided by rank 0, the same on every rank (every rank calls it, in the same order). */
   agree<T>(key: string, value: () => T): T {
+    const n = (this.agreements.get(key) ?? 0) + 1;
+    this.agreements.set(key, n);
+    const storeKey = `distill/agree/${key}/${n}`;
     if (this.rank === 0) {
       const v = value();
-      this.storeSet(`distill/agree/${key}`, JSON.stringify(v));
+      this.storeSet(storeKey, JSON.stringify(v));
       return v;
     }
-    return JSON.parse(this.storeGet(`distill/agree/${key}`)) as T;
+    return JSON.parse(this.storeGet(storeKey)) as T;
   }
   destroy(): void {
     if (this.id < 0) return;

@@ -107,6 +107,13 @@ export const configSchema = z
         /** Label smoothing of every method's cross-entropy term. */
         labelSmoothing: z.number().min(0).max(1).default(0),
         schedule: schedule.default({ type: 'constant' }),
+        /**
+         * How lr follows the global batch (batchSize, over all processes): 'linear' scales it by
+         * batchSize / lrReferenceBatch (Goyal et al. 2017), 'none' uses lr as written.
+         */
+        lrScaling: z.enum(['none', 'linear']).default('none'),
+        /** The batch size `lr` was tuned for (lrScaling: linear). */
+        lrReferenceBatch: z.number().int().positive().optional(),
       })
       .strict(),
     logging: z
@@ -124,6 +131,10 @@ export const configSchema = z
         workers: z.number().int().nonnegative().default(1),
         device: z.string().default('cpu'),
         maxStepsPerEpoch: z.number().int().positive().optional(),
+        /** Data-parallel runs: normalise BatchNorm over the global batch (torch.nn.SyncBatchNorm); off as in PyTorch. */
+        syncBatchNorm: z.boolean().default(false),
+        /** Data-parallel runs: the c10d backend (default gloo on CPU, nccl on CUDA). */
+        backend: z.enum(['gloo', 'nccl']).optional(),
       })
       .strict()
       .default({}),
@@ -156,6 +167,12 @@ export const configSchema = z
         code: 'custom',
         path: ['teacher'],
         message: `method '${entry.name}' needs a teacher: set teacher.model and teacher.checkpoint`,
+      });
+    if (c.solver.lrScaling === 'linear' && !c.solver.lrReferenceBatch)
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ['solver', 'lrReferenceBatch'],
+        message: 'lrScaling linear scales lr by batchSize / lrReferenceBatch: set lrReferenceBatch to the batch size lr was tuned for',
       });
     if (c.solver.optimizer === 'dot') {
       const { momentum, dot, clipGradNorm, nesterov } = c.solver;

@@ -1,8 +1,9 @@
 // Top-1 / top-5 accuracy of a classifier on a dataset.
-import { noGrad, tidy, type Tensor } from '../tensor/index.js';
+import { noGrad, tensor, tidy, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { DataLoader } from '../data/loader.js';
-import type { ImageDataset } from '../data/datasets.js';
+import { subset, type ImageDataset } from '../data/datasets.js';
+import type { ProcessGroup } from '../distributed/index.js';
 
 export interface Accuracy {
   top1: number;
@@ -14,9 +15,16 @@ export interface Accuracy {
 export function evaluate(
   forward: (x: Tensor) => Tensor,
   dataset: ImageDataset,
-  options: { batchSize?: number; device?: string } = {},
+  options: EvaluateOptions = {},
 ): Accuracy {
   return evaluateClassifiers((x) => ({ main: forward(x) }), dataset, options).main!;
+}
+
+export interface EvaluateOptions {
+  batchSize?: number;
+  device?: string;
+  /** Data-parallel evaluation: each rank evaluates its shard (samples r, r + W, ...), and the counts are summed, so every rank returns the same accuracy. */
+  group?: ProcessGroup | null;
 }
 
 /**
@@ -26,9 +34,13 @@ export function evaluate(
 export function evaluateClassifiers(
   forward: (x: Tensor) => Record<string, Tensor>,
   dataset: ImageDataset,
-  options: { batchSize?: number; device?: string } = {},
+  options: EvaluateOptions = {},
 ): Record<string, Accuracy> {
-  const loader = new DataLoader(dataset, { batchSize: options.batchSize ?? 256, device: options.device });
+  const group = options.group && options.group.worldSize > 1 ? options.group : null;
+  const part = group
+    ? subset(dataset, Int32Array.from({ length: Math.ceil((dataset.length - group.rank) / group.worldSize) }, (_, k) => group.rank + k * group.worldSize))
+    : dataset;
+  const loader = new DataLoader(part, { batchSize: options.batchSize ?? 256, device: options.device });
   const sums: Record<string, Accuracy> = {};
   for (const batch of loader.epochSync(0)) {
     tidy(() =>
@@ -45,6 +57,18 @@ export function evaluateClassifiers(
       }),
     );
     batch.dispose();
+  }
+  if (group) {
+    // Every rank evaluates the same classifiers; a shard may be empty, so the names come from rank 0's.
+    const names = group.agree('evaluate/names', () => Object.keys(sums).sort());
+    const flat = tensor(Float64Array.from(names.flatMap((k) => [sums[k]?.top1 ?? 0, sums[k]?.top5 ?? 0, sums[k]?.loss ?? 0])), [3 * names.length]);
+    try {
+      group.allReduce(flat);
+      const v = flat.toArray() as Float64Array;
+      names.forEach((k, i) => (sums[k] = { top1: v[3 * i]!, top5: v[3 * i + 1]!, loss: v[3 * i + 2]! }));
+    } finally {
+      flat.dispose();
+    }
   }
   const n = dataset.length;
   return Object.fromEntries(

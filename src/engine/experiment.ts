@@ -13,6 +13,7 @@ import { RAND_AUGMENT_DEFAULTS } from '../data/autoaugment.js';
 import { checkSplitsAgree, createSplit, type Split } from '../data/registry.js';
 import type { ExperimentConfig } from './config.js';
 import { runLog, runTraining } from './trainer.js';
+import { convertSyncBatchNorm, getDefaultGroup, type ProcessGroup } from '../distributed/index.js';
 import { evaluate } from './evaluate.js';
 import { acquireRunFolder } from './runfolder.js';
 import { extractStateDict, loadWeights } from './checkpoint.js';
@@ -83,7 +84,12 @@ interface Prepared {
 }
 
 /** Data, networks and the method: every failure here is bad input (exit code 2). */
-function prepare(c: ExperimentConfig, datasets: Datasets | undefined, teacherTop1s: Map<string, number> | undefined): Prepared {
+function prepare(
+  c: ExperimentConfig,
+  datasets: Datasets | undefined,
+  teacherTop1s: Map<string, number> | undefined,
+  group: ProcessGroup | null,
+): Prepared {
   checkDevice(c.runtime.device);
   const { train, test } = datasets ?? loadDatasets(c.dataset, c.seed);
   const shape = { numClasses: train.numClasses, inChannels: train.channels };
@@ -103,7 +109,8 @@ function prepare(c: ExperimentConfig, datasets: Datasets | undefined, teacherTop
       const key = [c.teacher.checkpoint, statSync(c.teacher.checkpoint).mtimeMs, c.teacher.model, JSON.stringify(c.dataset)].join(
         '\n',
       );
-      teacherTop1 = teacherTop1s?.get(key) ?? evaluate((x) => logitsOf(t.forward(x)), test, { device: c.runtime.device }).top1;
+      teacherTop1 =
+        teacherTop1s?.get(key) ?? evaluate((x) => logitsOf(t.forward(x)), test, { device: c.runtime.device, group }).top1;
       teacherTop1s?.set(key, teacherTop1);
     }
     student = asInputError(() => createModel(c.student.model, shape)).to(c.runtime.device);
@@ -119,6 +126,8 @@ function prepare(c: ExperimentConfig, datasets: Datasets | undefined, teacherTop
     // The method's own modules and buffers (connectors, memories) join the networks' device.
     distiller.to(c.runtime.device);
     distiller.labelSmoothing = c.solver.labelSmoothing;
+    // The trained networks and the method's modules; the teacher stays in eval mode.
+    if (group && c.runtime.syncBatchNorm) for (const m of [s, ...distiller.extraModules()]) convertSyncBatchNorm(m, group);
     return { train, test, teacher, teacherTop1, student, distiller };
   } catch (err) {
     // Nothing will train: release the networks built so far.
@@ -196,21 +205,29 @@ export async function runExperiment(
     outDir?: string;
     /** Teacher accuracies already measured (a comparison's runs share one map). */
     teacherTop1s?: Map<string, number>;
+    /** Data-parallel training with this group (default: the process's group, if it joined one). */
+    group?: ProcessGroup | null;
   } = {},
 ): Promise<ExperimentResult> {
   if (c.runtime.threads) setNumThreads(c.runtime.threads);
   const outDir = options.outDir ?? path.join(c.output, c.name);
+  const group = options.group === undefined ? getDefaultGroup() : options.group;
+  const world = group?.worldSize ?? 1;
+  if (c.solver.batchSize % world !== 0)
+    throw new InputError(
+      `solver.batchSize ${c.solver.batchSize} is the global batch and must split evenly across the ${world} processes; choose a multiple of ${world}`,
+    );
   // Nothing is written to the run folder until the run is valid: data, networks, weights, method.
-  const p = prepare(c, options.datasets, options.teacherTop1s);
+  const p = prepare(c, options.datasets, options.teacherTop1s, group && world > 1 ? group : null);
   let release: () => void;
   try {
-    release = acquireRunFolder(outDir);
+    release = !group || group.rank === 0 ? acquireRunFolder(outDir) : () => {};
   } catch (err) {
     p.distiller.dispose();
     throw err;
   }
   try {
-    return await runInFolder(c, p, outDir, options);
+    return await runInFolder(c, p, outDir, { ...options, group });
   } finally {
     release();
   }
@@ -223,8 +240,9 @@ async function runInFolder(
   outDir: string,
   options: Parameters<typeof runExperiment>[1] & object,
 ): Promise<ExperimentResult> {
-  const log = runLog(outDir);
-  writeText(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
+  const main = !options.group || options.group.rank === 0;
+  const log = runLog(main ? outDir : undefined);
+  if (main) writeText(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
   const studentParameters = p.student.numParameters();
   let result;
   try {
@@ -232,7 +250,7 @@ async function runInFolder(
       distiller: p.distiller,
       train: p.train,
       test: p.test,
-      solver: c.solver,
+      solver: scaledSolver(c.solver),
       augment: c.dataset.augment,
       strongAugment: strongAugmentOf(c),
       seed: c.seed,
@@ -244,12 +262,15 @@ async function runInFolder(
       resume: options.resume,
       device: c.runtime.device,
       onEvent: options.onEvent,
+      group: options.group,
     });
     // The deployed network in mdistiller's checkpoint shape: the student alone (usable as a teacher
     // checkpoint), or what the method deploys (SimKD: student, projector, teacher classifier).
-    const sd = p.distiller.deployable().stateDict();
-    save({ model: sd }, path.join(outDir, 'student.pt'));
-    dispose(sd);
+    if (main) {
+      const sd = p.distiller.deployable().stateDict();
+      save({ model: sd }, path.join(outDir, 'student.pt'));
+      dispose(sd);
+    }
   } finally {
     p.distiller.dispose();
   }
@@ -266,6 +287,7 @@ async function runInFolder(
     outDir,
     warnings: runWarnings(result.bestTop1, p.teacherTop1, p.train.numClasses),
   };
+  if (!main) return out;
   for (const message of out.warnings) {
     options.onEvent?.({ type: 'warning', message: `${c.name}: ${message}` });
     log({ event: 'warning', message });
@@ -273,6 +295,12 @@ async function runInFolder(
   writeText(path.join(outDir, 'result.json'), JSON.stringify(out, null, 2));
   await writeRunReport(c, out);
   return out;
+}
+
+/** The solver with lr scaled to the global batch (solver.lrScaling). */
+export function scaledSolver(solver: ExperimentConfig['solver']): ExperimentConfig['solver'] {
+  if (solver.lrScaling !== 'linear' || !solver.lrReferenceBatch) return solver;
+  return { ...solver, lr: (solver.lr * solver.batchSize) / solver.lrReferenceBatch };
 }
 
 /** A student no better than chance, or a teacher that barely learned, is worth a loud word. */

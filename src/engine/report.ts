@@ -70,6 +70,7 @@ export async function writeRunReport(c: ExperimentConfig, r: ExperimentResult): 
       ? [`| other classifiers, last top-1 | ${fmtOthers(lastOthers)} (trained with the student, not in student.pt) |`]
       : []),
     `| time | ${r.seconds.toFixed(0)} s, ${r.imgPerSec.toFixed(0)} img/s in training |`,
+    `| processes | ${r.worldSize ?? 1}${(r.worldSize ?? 1) > 1 ? ' (data parallel)' : ''}, global batch ${r.globalBatch ?? '?'} |`,
     '',
     '![accuracy](accuracy.png)',
     '',

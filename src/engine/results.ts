@@ -40,6 +40,10 @@ export interface RunResult {
   seconds: number;
   imgPerSec: number;
   extraParameters: number;
+  /** Processes that trained together (1: a single process). */
+  worldSize: number;
+  /** Samples per optimisation step over all processes (solver.batchSize). */
+  globalBatch: number;
 }
 
 export interface ExperimentResult extends RunResult {

@@ -5,7 +5,7 @@
 // evaluate, save.
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { dispose, getRngState, setRngState, tidy, type Tensor } from '../tensor/index.js';
+import { dispose, getRngState, noGrad, setRngState, tensor, tidy, type Tensor } from '../tensor/index.js';
 import { clipGradNorm_ } from '../nn/utils.js';
 import { SGD } from '../optim/sgd.js';
 import { AdamW } from '../optim/adamw.js';
@@ -14,6 +14,8 @@ import { TensorBoardWriter } from './tensorboard.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { LRScheduler, constant, cosine, linearWarmup, multiStep, type Schedule } from '../optim/schedulers.js';
 import { DataLoader, type Batch } from '../data/loader.js';
+import { BatchNorm1d, BatchNorm2d } from '../nn/layers.js';
+import { GradientReducer, broadcastState, type ProcessGroup } from '../distributed/index.js';
 import type { ImageDataset } from '../data/datasets.js';
 import type { AugmentConfig } from '../data/transforms.js';
 import type { Distiller, TrainBatch, TrainContext } from '../distillers/distiller.js';
@@ -76,6 +78,13 @@ export interface RunSpec {
   device?: string;
   /** Called with each progress event (console output, progress bars). */
   onEvent?: (event: TrainEvent) => void;
+  /**
+   * Data-parallel training: this process is one rank of the group. `solver.batchSize` is the
+   * global batch (each rank trains its shard); gradients are averaged across ranks; every rank
+   * evaluates its shard of the test set and reports the same accuracy; only rank 0 writes the
+   * run folder, and every rank resumes from its latest.pt.
+   */
+  group?: ProcessGroup | null;
 }
 
 export function makeSchedule(c: ScheduleConfig, epochs: number): Schedule {
@@ -243,6 +252,22 @@ function restore(spec: RunSpec, plans: StagePlan[], latest: string | null): Prog
   return p;
 }
 
+/**
+ * Whether the run continues from `latest`: rank 0 decides, and every rank must then read the
+ * same file (several machines: the run folder on a filesystem they share).
+ */
+function resumable(spec: RunSpec, latest: string): boolean {
+  if (!spec.resume) return false;
+  const group = spec.group;
+  if (!group || group.worldSize === 1) return existsSync(latest);
+  const found = group.agree('resume', () => existsSync(latest));
+  if (found && !existsSync(latest))
+    throw new InputError(
+      `rank ${group.rank} cannot read ${latest}, which rank 0 resumes from: put the run folder on a filesystem every machine shares`,
+    );
+  return found;
+}
+
 /** Appends timestamped events to a run folder's log.jsonl (creating the folder); without a folder, nothing. */
 export function runLog(outDir: string | undefined): (event: object) => void {
   if (!outDir) return () => {};
@@ -268,7 +293,7 @@ interface Run {
 }
 
 export async function runTraining(spec: RunSpec): Promise<RunResult> {
-  const release = spec.outDir ? acquireRunFolder(spec.outDir) : () => {};
+  const release = spec.outDir && isMainRank(spec) ? acquireRunFolder(spec.outDir) : () => {};
   let run: Run;
   try {
     run = openRun(spec);
@@ -299,14 +324,23 @@ export async function runTraining(spec: RunSpec): Promise<RunResult> {
     seconds: progress.secondsBefore + (performance.now() - run.started) / 1000,
     imgPerSec: throughput.seconds ? throughput.images / throughput.seconds : 0,
     extraParameters: spec.distiller.extraParameterCount(),
+    worldSize: spec.group?.worldSize ?? 1,
+    globalBatch: spec.solver.batchSize,
   };
+}
+
+/** Rank 0 (or a single process): the one that writes the run folder and reports progress. */
+export function isMainRank(spec: { group?: ProcessGroup | null }): boolean {
+  return !spec.group || spec.group.rank === 0;
 }
 
 /** The run folder's log, the stage plans, the loader, and the progress restored from latest.pt. */
 function openRun(spec: RunSpec): Run {
   const { distiller, solver } = spec;
-  const log = runLog(spec.outDir);
-  const emit = spec.onEvent ?? (() => {});
+  const main = isMainRank(spec);
+  const log = runLog(main ? spec.outDir : undefined);
+  const emit = (main && spec.onEvent) || (() => {});
+  const group = spec.group && spec.group.worldSize > 1 ? spec.group : null;
   const plans = planStages(spec);
   const loader = new DataLoader(spec.train, {
     batchSize: solver.batchSize,
@@ -319,12 +353,13 @@ function openRun(spec: RunSpec): Run {
     classPairs: distiller.classPairs,
     numWorkers: spec.numWorkers ?? 1,
     device: spec.device,
+    shard: group ? { rank: group.rank, worldSize: group.worldSize } : undefined,
   });
   const stepsPerEpoch = Math.min(loader.length, spec.maxStepsPerEpoch ?? Infinity);
   if (stepsPerEpoch < 1)
     throw new Error(`the training set (${spec.train.length} samples) is smaller than one batch of ${solver.batchSize}`);
   const latest = spec.outDir ? path.join(spec.outDir, 'latest.pt') : null;
-  const progress = restore(spec, plans, latest);
+  const progress = restore(spec, plans, latest && resumable(spec, latest) ? latest : null);
   if (spec.resume && progress.history.length) {
     const complete = progress.stage >= plans.length;
     emit({ type: 'resume', stage: plans[Math.min(progress.stage, plans.length - 1)]!.name, epoch: progress.epoch, complete });
@@ -379,9 +414,29 @@ async function runStage(run: Run, si: number): Promise<void> {
   const scheduler = new LRScheduler(optimizer, plan.schedule);
   run.emit({ type: 'stage', stage: plan.name, epochs: plan.epochs, stepsPerEpoch });
   run.log({ event: 'stage', stage: plan.name, epochs: plan.epochs, lr: plan.lr });
+  const group = spec.group && spec.group.worldSize > 1 ? spec.group : null;
+  // Every replica starts the stage from rank 0's state; the stage's parameters are averaged on every backward.
+  if (group) broadcastState(spec.distiller, group);
+  const reducer = group ? new GradientReducer(plan.params(), group) : null;
+  try {
+    await runEpochs(run, si, plan, optimizer, scheduler, group);
+  } finally {
+    reducer?.dispose();
+  }
+}
+
+async function runEpochs(
+  run: Run,
+  si: number,
+  plan: StagePlan,
+  optimizer: Optimizer<{ lr: number }>,
+  scheduler: LRScheduler,
+  group: ProcessGroup | null,
+): Promise<void> {
+  const { spec, progress, stepsPerEpoch } = run;
   for (let epoch = si === progress.stage ? progress.epoch : 0; epoch < plan.epochs; epoch++) {
     scheduler.setEpoch(epoch);
-    const record = await trainEpoch(spec, plan, epoch, run.loader, stepsPerEpoch, optimizer, run.emit);
+    const record = await trainEpoch(spec, plan, epoch, run.loader, stepsPerEpoch, optimizer, run.emit, group);
     if (plan.evaluate) Object.assign(record, evaluateEpoch(spec));
     progress.history.push(record);
     const isBest = record.top1 !== null && record.top1 > progress.best.top1;
@@ -389,7 +444,7 @@ async function runStage(run: Run, si: number): Promise<void> {
     run.log({ event: 'epoch', ...record });
     writeScalars(run, record, progress.history.length);
     run.emit({ type: 'epoch', record });
-    if (run.latest) {
+    if (run.latest && isMainRank(spec)) {
       const seconds = progress.secondsBefore + (performance.now() - run.started) / 1000;
       const at = { si, epoch: epoch + 1, step: (epoch + 1) * stepsPerEpoch, seconds, progress, optimizer };
       saveRun(spec, run.latest, at, isBest);
@@ -406,8 +461,11 @@ async function trainEpoch(
   stepsPerEpoch: number,
   optimizer: Optimizer<{ lr: number }>,
   emit: (e: TrainEvent) => void,
+  group: ProcessGroup | null = null,
 ): Promise<EpochRecord> {
   plan.enter();
+  // PyTorch's broadcast_buffers: every step starts from rank 0's BatchNorm statistics.
+  const statistics = group ? batchNormStatistics(spec.distiller) : [];
   const sums: Record<string, number> = {};
   const watched: Record<string, number> = {};
   let correct = 0;
@@ -422,6 +480,7 @@ async function trainEpoch(
       break;
     }
     const ctx: TrainContext = { epoch, epochs: plan.epochs, step: epoch * stepsPerEpoch + step };
+    if (group && statistics.length) noGrad(() => group.broadcast(statistics, 0));
     const r = trainStep(plan.step, batch, ctx, optimizer, { clipGradNorm: spec.solver.clipGradNorm });
     for (const [k, v] of Object.entries(r.losses)) {
       if (!Number.isFinite(v))
@@ -448,6 +507,7 @@ async function trainEpoch(
     lastBatch = plan.report ? batch : null;
     if (!plan.report) batch.dispose();
   }
+  if (group) ({ correct, seen } = reduceEpochSums(group, sums, watched, correct, seen));
   const seconds = (performance.now() - epochStart) / 1000;
   const reported = plan.report && lastBatch ? plan.report(lastBatch) : undefined;
   const averaged = Object.fromEntries(Object.entries(watched).map(([k, v]) => [k, v / step]));
@@ -468,6 +528,39 @@ async function trainEpoch(
   };
 }
 
+/** The running statistics of the BatchNorm layers being trained (rank 0's are broadcast before each step). */
+function batchNormStatistics(distiller: Distiller): Tensor[] {
+  const out: Tensor[] = [];
+  for (const m of distiller.modules()) {
+    if (!(m instanceof BatchNorm2d || m instanceof BatchNorm1d) || !m.training) continue;
+    for (const [name, b] of m.namedBuffers()) if (!name.includes('.')) out.push(b);
+  }
+  return out;
+}
+
+/** The epoch's loss and accuracy sums over every rank: the record is the global batch's, the same on every rank. */
+function reduceEpochSums(
+  group: ProcessGroup,
+  sums: Record<string, number>,
+  watched: Record<string, number>,
+  correct: number,
+  seen: number,
+): { correct: number; seen: number } {
+  const lossKeys = Object.keys(sums).sort();
+  const watchKeys = Object.keys(watched).sort();
+  const values = tensor(Float64Array.from([...lossKeys.map((k) => sums[k]!), ...watchKeys.map((k) => watched[k]!), correct, seen]));
+  try {
+    group.allReduce(values);
+    const v = values.toArray() as Float64Array;
+    const w = group.worldSize;
+    lossKeys.forEach((k, i) => (sums[k] = v[i]! / w));
+    watchKeys.forEach((k, i) => (watched[k] = v[lossKeys.length + i]! / w));
+    return { correct: v[v.length - 2]!, seen: v[v.length - 1]! };
+  } finally {
+    values.dispose();
+  }
+}
+
 /** Resident memory in MiB; after a full GC when one is exposed, so that the figure shows retained memory only. */
 function residentMb(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -484,7 +577,7 @@ function evaluateEpoch(spec: RunSpec): { top1: number; top5: number; otherTop1?:
       return { ...others, [DEPLOYED]: logits };
     },
     spec.test,
-    { device: spec.device },
+    { device: spec.device, group: spec.group },
   );
   const { [DEPLOYED]: main, ...others } = acc;
   const otherTop1 = Object.fromEntries(Object.entries(others).map(([k, a]) => [k, a.top1]));
