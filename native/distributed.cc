@@ -67,6 +67,37 @@ bool IsLoopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
 
+std::string Get(c10d::Store& store, const std::string& key) {
+  auto v = store.get(key);
+  return std::string(v.begin(), v.end());
+}
+void Set(c10d::Store& store, const std::string& key, const std::string& value) {
+  store.set(key, std::vector<uint8_t>(value.begin(), value.end()));
+}
+
+// Before Gloo connects the ranks (which would wait out the timeout on a bad world), every rank
+// states its world size on the store and rank 0 rules: a disagreement or a rank taken twice ends
+// every rank at once with the same message.
+void CheckWorld(c10d::Store& store, int rank, int size) {
+  int64_t claims = store.add("distill/rank/" + std::to_string(rank), 1);
+  Set(store, "distill/world/" + std::to_string(rank), std::to_string(size));
+  if (claims > 1) {
+    Set(store, "distill/world/verdict", "two processes have RANK=" + std::to_string(rank) + "; each worker needs its own rank");
+  }
+  if (rank == 0) {
+    std::string verdict = "ok";
+    for (int r = 1; r < size && verdict == "ok"; r++) {
+      std::string theirs = Get(store, "distill/world/" + std::to_string(r));
+      if (theirs != std::to_string(size))
+        verdict = "rank " + std::to_string(r) + " has WORLD_SIZE=" + theirs + " but rank 0 has " + std::to_string(size) +
+                  "; start every worker with the same world size";
+    }
+    if (!store.check({"distill/world/verdict"})) Set(store, "distill/world/verdict", verdict);
+  }
+  std::string verdict = Get(store, "distill/world/verdict");
+  if (verdict != "ok") throw std::runtime_error("world check: " + verdict);
+}
+
 // initProcessGroup(backend, host, port, rank, worldSize, timeoutMs): the TCPStore (served by rank
 // 0, which waits for every rank to connect) and the process group on it. Blocks until all ranks
 // have joined or the timeout passes.
@@ -89,9 +120,11 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
     opts.port = uint16_t(port);
     opts.isServer = rank == 0;
     opts.numWorkers = size_t(size);
-    opts.waitWorkers = true;
+    opts.waitWorkers = false;  // the world check below waits for every rank, once
     opts.timeout = timeout;
     group->store = c10::make_intrusive<c10d::TCPStore>(host, opts);
+    stage = "rendezvous";
+    CheckWorld(*group->store, rank, size);
     stage = "process group";
     if (backend == "gloo") {
       auto options = c10d::ProcessGroupGloo::Options::create(timeout);

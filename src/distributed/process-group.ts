@@ -168,41 +168,14 @@ export function initProcessGroup(options: InitOptions): ProcessGroup {
     throw new Error(explainInitFailure(err as Error, options, timeoutMs), { cause: err });
   }
   const group = new ProcessGroup(id, rank, worldSize, backend);
-  try {
-    checkWorld(group);
-  } catch (err) {
-    group.destroy();
-    throw err;
-  }
   defaultGroup ??= group;
   return group;
 }
 
-/** Every rank states its world size; rank 0 refuses a disagreement or a rank taken twice. */
-function checkWorld(group: ProcessGroup): void {
-  const { rank, worldSize } = group;
-  const claims = group.storeAdd(`distill/rank/${rank}`, 1);
-  group.storeSet(`distill/world/${rank}`, String(worldSize));
-  if (claims > 1) throw new Error(`distributed: two processes have RANK=${rank}; each worker needs its own rank`);
-  if (rank !== 0) {
-    const verdict = group.storeGet('distill/world/verdict');
-    if (verdict !== 'ok') throw new Error(verdict);
-    return;
-  }
-  let verdict = 'ok';
-  for (let r = 1; r < worldSize; r++) {
-    const theirs = Number(group.storeGet(`distill/world/${r}`));
-    if (theirs !== worldSize) {
-      verdict = `distributed: rank ${r} has WORLD_SIZE=${theirs} but rank 0 has ${worldSize}; start every worker with the same world size`;
-      break;
-    }
-  }
-  group.storeSet('distill/world/verdict', verdict);
-  if (verdict !== 'ok') throw new Error(verdict);
-}
-
 function explainInitFailure(err: Error, o: InitOptions, timeoutMs: number): string {
   const m = err.message;
+  const world = /world check: (.*)/.exec(m);
+  if (world) return `distributed: ${world[1]!.trim()}`;
   const where = `${o.masterAddr}:${o.masterPort}`;
   if (/address already in use|failed to listen|bind/i.test(m) && o.rank === 0)
     return `distributed: rank 0 cannot serve the rendezvous on ${where}: the port is in use; choose another --master-port (MASTER_PORT)`;

@@ -1,0 +1,299 @@
+// Data-parallel training on c10d: PyTorch's own DDP reproduced, SyncBatchNorm equal to one process
+// on the global batch, the loader's shards, the rendezvous errors, and the launcher end to end
+// (KD and DLB on two workers, two "machines" on localhost, a killed worker with and without restarts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { data } from '../src/index.js';
+import { cliPath, readFixture, repoRoot } from './helpers.js';
+
+const worker = path.join(repoRoot, 'dist', 'test', 'distributed-worker.js');
+const dir = mkdtempSync(path.join(tmpdir(), 'distill-dist-'));
+
+/** A port nobody listens on now. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Exit {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+function run(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Exit> } {
+  const child = spawn(process.execPath, args, { cwd: dir, env: { ...process.env, ...env } });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const done = new Promise<Exit>((resolve) => child.on('close', (code) => resolve({ code, out, err })));
+  return { child, done };
+}
+
+/** Starts `args` as ranks 0..world-1 with torchrun's variables; their exits. */
+async function ranks(world: number, args: string[], extra: Record<string, string> = {}): Promise<Exit[]> {
+  const port = String(await freePort());
+  const env = (r: number) => ({ RANK: String(r), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, ...extra });
+  return Promise.all(Array.from({ length: world }, (_, r) => run(args, env(r)).done));
+}
+
+const relErr = (a: number, b: number, floor = 0) => Math.abs(a - b) / Math.max(Math.abs(b), floor);
+
+test("DistributedDataParallel equals PyTorch's DDP (gloo, 2 processes, BatchNorm, SGD with momentum): every loss and the final weights of both ranks", async () => {
+  const fx = readFixture<{ losses: number[][]; final: Record<string, { data: number[] }>; finalRank1: Record<string, { data: number[] }> }>(
+    'ddp.json',
+  );
+  const outs = [0, 1].map((r) => path.join(dir, `ddp-${r}.json`));
+  const port = String(await freePort());
+  const exits = await Promise.all(
+    [0, 1].map(
+      (r) =>
+        run([worker, 'ddp-fixture', outs[r]!], { RANK: String(r), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port }).done,
+    ),
+  );
+  for (const e of exits) assert.equal(e.code, 0, e.err);
+  let worstLoss = 0;
+  let worstWeight = 0;
+  for (const r of [0, 1]) {
+    const got = JSON.parse(readFileSync(outs[r]!, 'utf8')) as { losses: number[]; state: Record<string, number[]> };
+    got.losses.forEach((l, s) => (worstLoss = Math.max(worstLoss, relErr(l, fx.losses[r]![s]!))));
+    // After the last step each rank keeps its own BatchNorm statistics (broadcast happens before a forward).
+    const expected = r === 0 ? fx.final : fx.finalRank1;
+    for (const [k, e] of Object.entries(expected))
+      e.data.forEach((v, i) => (worstWeight = Math.max(worstWeight, relErr(got.state[k]![i]!, v, 1e-3))));
+  }
+  console.log(`DDP vs PyTorch DDP: worst loss rel. error ${worstLoss.toExponential(1)}, worst weight ${worstWeight.toExponential(1)}`);
+  assert.ok(worstLoss <= 1e-5 && worstWeight <= 1e-5, `loss ${worstLoss}, weights ${worstWeight}`);
+});
+
+test('SyncBatchNorm on 2 processes (global batch 64 from the loader shards) equals one process with batch 64: 20 losses and the final weights, float64', async () => {
+  const one = path.join(dir, 'sync-1.json');
+  const two = path.join(dir, 'sync-2.json');
+  const single = await run([worker, 'syncbn', one]).done;
+  assert.equal(single.code, 0, single.err);
+  for (const e of await ranks(2, [worker, 'syncbn', two])) assert.equal(e.code, 0, e.err);
+  const a = JSON.parse(readFileSync(one, 'utf8')) as { losses: number[]; state: Record<string, number[]> };
+  const b = JSON.parse(readFileSync(two, 'utf8')) as typeof a;
+  assert.equal(a.losses.length, 20);
+  const worstLoss = Math.max(...a.losses.map((l, i) => relErr(b.losses[i]!, l)));
+  let worstWeight = 0;
+  for (const [k, v] of Object.entries(a.state)) v.forEach((x, i) => (worstWeight = Math.max(worstWeight, relErr(b.state[k]![i]!, x, 1e-3))));
+  console.log(`SyncBatchNorm, 2 processes vs 1: worst loss rel. error ${worstLoss.toExponential(1)}, worst weight ${worstWeight.toExponential(1)}`);
+  assert.ok(worstLoss <= 1e-9, `loss ${worstLoss}`);
+  assert.ok(worstWeight <= 1e-9, `weights ${worstWeight}`);
+});
+
+test("the loader's shards of W processes together are exactly one process's batches (indices, images, class partners)", () => {
+  const ds = data.syntheticDataset({ length: 96, seed: 3, size: 8 });
+  for (const classPairs of [false, true]) {
+    const opts = { batchSize: 12, shuffle: true, dropLast: true, seed: 9, augment: { cropPadding: 2, hflip: true }, classPairs };
+    const whole = [...new data.DataLoader(ds, opts).epochSync(1)];
+    for (const world of [2, 3]) {
+      const shards = Array.from({ length: world }, (_, rank) => [...new data.DataLoader(ds, { ...opts, shard: { rank, worldSize: world } }).epochSync(1)]);
+      assert.ok(shards.every((s) => s.length === whole.length), 'every rank has as many batches as one process');
+      whole.forEach((batch, b) => {
+        const per = ds.channels * ds.height * ds.width;
+        const img = batch.images.toArray() as Float32Array;
+        const half = batch.indices.length / (classPairs ? 2 : 1);
+        for (let rank = 0; rank < world; rank++) {
+          const mine = shards[rank]![b]!;
+          const mineImg = mine.images.toArray() as Float32Array;
+          const n = mine.indices.length / (classPairs ? 2 : 1);
+          for (let k = 0; k < n; k++) {
+            const pos = rank + k * world;
+            assert.equal(mine.indices[k], batch.indices[pos]);
+            assert.deepEqual(mineImg.subarray(k * per, (k + 1) * per), img.subarray(pos * per, (pos + 1) * per));
+            if (classPairs) {
+              assert.equal(mine.indices[n + k], batch.indices[half + pos], 'the partner of the same anchor');
+              assert.deepEqual(mineImg.subarray((n + k) * per, (n + k + 1) * per), img.subarray((half + pos) * per, (half + pos + 1) * per));
+            }
+          }
+        }
+      });
+      for (const s of shards) for (const b of s) b.dispose();
+    }
+    for (const b of whole) b.dispose();
+  }
+  assert.throws(() => new data.DataLoader(ds, { batchSize: 10, shard: { rank: 0, worldSize: 3 } }), /does not split evenly across 3/);
+});
+
+test('rendezvous errors name the cause within the timeout: world size mismatch, port in use, unreachable master', async () => {
+  const script = path.join(dir, 'join.mjs');
+  writeFileSync(
+    script,
+    `import { distributed } from ${JSON.stringify(path.join(repoRoot, 'dist', 'src', 'index.js'))};\n` +
+      `try { distributed.initFromEnv({ timeoutMs: 3000 })?.destroy(); console.log('joined'); } catch (e) { console.log(e.message); process.exit(3); }\n`,
+  );
+  const port = String(await freePort());
+  const base = { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port };
+  const [r0, r1] = await Promise.all([
+    run([script], { ...base, RANK: '0', WORLD_SIZE: '2' }).done,
+    run([script], { ...base, RANK: '1', WORLD_SIZE: '3' }).done,
+  ]);
+  for (const e of [r0, r1]) assert.match(e.out, /rank 1 has WORLD_SIZE=3 but rank 0 has 2/);
+  const busy = createServer();
+  const busyPort = await new Promise<number>((resolve) => busy.listen(0, '0.0.0.0', () => resolve((busy.address() as { port: number }).port)));
+  const inUse = await run([script], { ...base, MASTER_PORT: String(busyPort), RANK: '0', WORLD_SIZE: '2' }).done;
+  busy.close();
+  assert.match(inUse.out, /the port is in use; choose another --master-port/);
+  const t0 = Date.now();
+  const lonely = await run([script], { ...base, MASTER_PORT: String(await freePort()), RANK: '1', WORLD_SIZE: '2' }).done;
+  assert.match(lonely.out, /could not reach the master at 127\.0\.0\.1:\d+ within 3 s/);
+  assert.ok(Date.now() - t0 < 15_000);
+  const outside = await run([script], { ...base, RANK: '2', WORLD_SIZE: '2' }).done;
+  assert.match(outside.out, /RANK 2 is outside the world of 2 processes/);
+});
+
+// ---- The launcher end to end on the synthetic data set ----
+
+const config = (name: string, method: string, runtime = 'runtime: { workers: 0 }') => {
+  const file = path.join(dir, `${name}.yaml`);
+  writeFileSync(
+    file,
+    `name: ${name}
+dataset: { name: synthetic, trainSubset: 384, testSubset: 96, augment: { cropPadding: 2, hflip: true } }
+student: { model: resnet8 }
+${method}
+solver: { epochs: 3, batchSize: 32, lr: 0.05, schedule: { type: cosine } }
+${runtime}
+output: ${dir}/runs
+`,
+  );
+  return file;
+};
+
+let teacherCkpt: string | null = null;
+function teacher(): string {
+  if (teacherCkpt) return teacherCkpt;
+  const file = config('teacher', 'method: { name: none }');
+  const r = spawnSync(process.execPath, [cliPath, 'train', file, '--threads', '2', '--set', 'solver.epochs=1'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return (teacherCkpt = path.join(dir, 'runs', 'teacher', 'student.pt'));
+}
+
+const launched = (file: string, flags: string[], port: number, set: string[] = []) =>
+  run([cliPath, 'run', file, '--nproc-per-node', '2', '--master-port', String(port), '--timeout', '30', ...flags, ...set.flatMap((s) => ['--set', s])]);
+
+const result = (name: string) =>
+  JSON.parse(readFileSync(path.join(dir, 'runs', name, 'result.json'), 'utf8')) as {
+    worldSize: number;
+    globalBatch: number;
+    bestTop1: number;
+    lastTop1: number;
+    history: { top1: number | null; losses: Record<string, number> }[];
+  };
+
+const epochEvents = (name: string) =>
+  readFileSync(path.join(dir, 'runs', name, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"event":"epoch"')).length;
+
+test('KD and DLB through --nproc-per-node 2 with SyncBatchNorm follow one process on the global batch; rank 0 alone writes the result, the log and the summary', async () => {
+  const t = teacher();
+  for (const [name, method] of [
+    ['kd', `method: { name: kd }\nteacher: { model: resnet8, checkpoint: ${t} }`],
+    ['dlb', 'method: { name: dlb }'],
+  ] as const) {
+    const file = config(`${name}-two`, method, 'runtime: { workers: 0, syncBatchNorm: true }');
+    const r = await launched(file, [], await freePort()).done;
+    assert.equal(r.code, 0, r.err);
+    const one = spawnSync(process.execPath, [cliPath, 'run', file, '--threads', '2', '--set', `name=${name}-one`], { cwd: dir, encoding: 'utf8' });
+    assert.equal(one.status, 0, one.stderr);
+    const [a, b] = [result(`${name}-one`), result(`${name}-two`)];
+    assert.equal(b.worldSize, 2);
+    assert.equal(b.globalBatch, 32);
+    assert.equal(a.worldSize, 1);
+    assert.equal(b.history.length, 3);
+    let worst = 0;
+    a.history.forEach((h, e) => {
+      // Relative to the total: a small term (DLB's KL of two near-equal predictions) drifts more in relative terms.
+      for (const [k, v] of Object.entries(h.losses)) worst = Math.max(worst, Math.abs(b.history[e]!.losses[k]! - v) / h.losses.total!);
+    });
+    console.log(`${name}: 2 processes with SyncBatchNorm vs 1, worst epoch-loss difference ${worst.toExponential(1)} of the total (float32)`);
+    assert.ok(worst < 1e-3, `${name}: ${worst}`);
+    assert.equal(epochEvents(`${name}-two`), 3, 'only rank 0 logs');
+    assert.match(readFileSync(path.join(dir, 'runs', `${name}-two`, 'report.md'), 'utf8'), /\| processes \| 2 \(data parallel\), global batch 32 \|/);
+    assert.equal((r.out.match(/best top-1/g) ?? []).length, 1, 'one summary line, from rank 0');
+  }
+});
+
+test('two "machines" on localhost (two launchers, --nnodes 2) train one run together', async () => {
+  const file = config('nodes2', 'method: { name: none }', 'runtime: { workers: 0, syncBatchNorm: true }');
+  const port = await freePort();
+  const common = ['--nnodes', '2', '--master-addr', '127.0.0.1', '--master-port', String(port), '--timeout', '30'];
+  const [a, b] = await Promise.all(
+    ['0', '1'].map((rank) => run([cliPath, 'run', file, '--nproc-per-node', '1', '--node-rank', rank, ...common]).done),
+  );
+  assert.equal(a.code, 0, a.err);
+  assert.equal(b.code, 0, b.err);
+  assert.equal(result('nodes2').worldSize, 2);
+});
+
+/** The pid of the worker with RANK=r among the launcher's children. */
+function workerPid(launcher: number, rank: number): number | null {
+  const children = spawnSync('pgrep', ['-P', String(launcher)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  for (const pid of children) {
+    try {
+      if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`RANK=${rank}`)) return Number(pid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return null;
+}
+
+async function killRankAfterFirstEpoch(child: ChildProcess, name: string, rank: number): Promise<void> {
+  const log = path.join(dir, 'runs', name, 'log.jsonl');
+  for (let i = 0; i < 600; i++) {
+    if (existsSync(log) && readFileSync(log, 'utf8').includes('"event":"epoch"')) {
+      const pid = workerPid(child.pid!, rank);
+      if (pid) {
+        process.kill(pid, 'SIGKILL');
+        return;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail('the run never finished its first epoch');
+}
+
+test('a worker killed mid-run: the launcher stops the group and exits non-zero naming the rank; with --max-restarts 1 the run ends as an uninterrupted one', async () => {
+  const t = teacher();
+  const method = `method: { name: kd }\nteacher: { model: resnet8, checkpoint: ${t} }`;
+  const slow = ['solver.epochs=4'];
+  const clean = await launched(config('kd-clean', method), [], await freePort(), slow).done;
+  assert.equal(clean.code, 0, clean.err);
+
+  const killed = launched(config('kd-killed', method), [], await freePort(), slow);
+  const t0 = Date.now();
+  await killRankAfterFirstEpoch(killed.child, 'kd-killed', 1);
+  const k = await killed.done;
+  assert.notEqual(k.code, 0);
+  assert.match(k.err, /rank 1 \(pid \d+\) was killed by SIGKILL/);
+  assert.ok(Date.now() - t0 < 30_000, 'the group stops well within the timeout');
+
+  const restarted = launched(config('kd-restarted', method), ['--max-restarts', '1'], await freePort(), slow);
+  await killRankAfterFirstEpoch(restarted.child, 'kd-restarted', 1);
+  const r = await restarted.done;
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /restarting the group from the last checkpoint \(restart 1 of 1\)/);
+  const [a, b] = [result('kd-clean'), result('kd-restarted')];
+  assert.equal(b.history.length, 4);
+  assert.deepEqual(
+    b.history.map((h) => h.top1),
+    a.history.map((h) => h.top1),
+  );
+  assert.deepEqual(b.history.at(-1)!.losses, a.history.at(-1)!.losses);
+  assert.equal(b.lastTop1, a.lastTop1);
+  assert.ok(readdirSync(path.join(dir, 'runs', 'kd-restarted')).includes('student.pt'));
+});
