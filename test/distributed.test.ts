@@ -267,14 +267,10 @@ async function killRankAfterFirstEpoch(child: ChildProcess, name: string, rank: 
   assert.fail('the run never finished its first epoch');
 }
 
-test('a worker killed mid-run: the launcher stops the group and exits non-zero naming the rank; with --max-restarts 1 the run ends as an uninterrupted one', async () => {
+test('a worker killed mid-run: the launcher stops the group and exits non-zero naming the rank; with --max-restarts 1 the run ends as an uninterrupted one (KD, and DLB whose carried batch is per rank)', async () => {
   const t = teacher();
-  const method = `method: { name: kd }\nteacher: { model: resnet8, checkpoint: ${t} }`;
-  const slow = ['solver.epochs=4'];
-  const clean = await launched(config('kd-clean', method), [], await freePort(), slow).done;
-  assert.equal(clean.code, 0, clean.err);
-
-  const killed = launched(config('kd-killed', method), [], await freePort(), slow);
+  const longer = ['solver.epochs=4'];
+  const killed = launched(config('kd-killed', `method: { name: kd }\nteacher: { model: resnet8, checkpoint: ${t} }`), [], await freePort(), longer);
   const t0 = Date.now();
   await killRankAfterFirstEpoch(killed.child, 'kd-killed', 1);
   const k = await killed.done;
@@ -282,18 +278,26 @@ test('a worker killed mid-run: the launcher stops the group and exits non-zero n
   assert.match(k.err, /rank 1 \(pid \d+\) was killed by SIGKILL/);
   assert.ok(Date.now() - t0 < 30_000, 'the group stops well within the timeout');
 
-  const restarted = launched(config('kd-restarted', method), ['--max-restarts', '1'], await freePort(), slow);
-  await killRankAfterFirstEpoch(restarted.child, 'kd-restarted', 1);
-  const r = await restarted.done;
-  assert.equal(r.code, 0, r.err);
-  assert.match(r.err, /restarting the group from the last checkpoint \(restart 1 of 1\)/);
-  const [a, b] = [result('kd-clean'), result('kd-restarted')];
-  assert.equal(b.history.length, 4);
-  assert.deepEqual(
-    b.history.map((h) => h.top1),
-    a.history.map((h) => h.top1),
-  );
-  assert.deepEqual(b.history.at(-1)!.losses, a.history.at(-1)!.losses);
-  assert.equal(b.lastTop1, a.lastTop1);
-  assert.ok(readdirSync(path.join(dir, 'runs', 'kd-restarted')).includes('student.pt'));
+  for (const [name, method] of [
+    ['kd', `method: { name: kd }\nteacher: { model: resnet8, checkpoint: ${t} }`],
+    ['dlb', 'method: { name: dlb }'],
+  ] as const) {
+    const clean = await launched(config(`${name}-clean`, method), [], await freePort(), longer).done;
+    assert.equal(clean.code, 0, clean.err);
+    const restarted = launched(config(`${name}-restarted`, method), ['--max-restarts', '1'], await freePort(), longer);
+    await killRankAfterFirstEpoch(restarted.child, `${name}-restarted`, 1);
+    const r = await restarted.done;
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /restarting the group from the last checkpoint \(restart 1 of 1\)/);
+    const [a, b] = [result(`${name}-clean`), result(`${name}-restarted`)];
+    assert.equal(b.history.length, 4);
+    assert.deepEqual(
+      b.history.map((h) => h.top1),
+      a.history.map((h) => h.top1),
+      name,
+    );
+    assert.deepEqual(b.history.at(-1)!.losses, a.history.at(-1)!.losses, name);
+    assert.equal(b.lastTop1, a.lastTop1);
+    assert.ok(readdirSync(path.join(dir, 'runs', `${name}-restarted`)).includes('student.pt'));
+  }
 });

@@ -139,7 +139,7 @@ export class CRD extends Distiller {
     const v1 = this.embedStudent.forward(s.feats[0]!);
     const v2 = this.embedTeacher.forward(t.feats[0]!);
     const [outV1, outV2] =
-      this.options.memory === 'bank' ? this.scoresFromBank(v1, v2, batch, ctx) : this.scoresFromQueue(v1, v2);
+      this.options.memory === 'bank' ? this.scoresFromBank(v1, v2, batch, ctx) : this.scoresFromQueue(v1, v2, ctx);
     const crd = L.crdContrast(outV1, this.numSamples).add(L.crdContrast(outV2, this.numSamples));
     const losses: Record<string, Tensor> = {
       ce: this.ce(s.logits, batch.labels).mul(this.options.ceWeight),
@@ -158,29 +158,33 @@ export class CRD extends Distiller {
     const [m1, m2] = noGrad(() => [this.contrast.memory('memory_v1').clone(), this.contrast.memory('memory_v2').clone()]);
     const outV2 = v2.mm(m1!.t()).gather(1, idx);
     const outV1 = v1.mm(m2!.t()).gather(1, idx);
-    const y = tensor(batch.indices, { dtype: 'int64', device: v1.device });
-    this.momentumUpdate('memory_v1', y, v1);
-    this.momentumUpdate('memory_v2', y, v2);
-    return this.normalise(outV1, outV2);
+    // Data-parallel: every rank updates the rows of the whole global batch (the same memory everywhere).
+    const g = ctx.gather ?? ((t: Tensor) => t);
+    const y = g(tensor(batch.indices, { dtype: 'int64', device: v1.device }));
+    this.momentumUpdate('memory_v1', y, g(v1.detach()));
+    this.momentumUpdate('memory_v2', y, g(v2.detach()));
+    return this.normalise(outV1, outV2, g);
   }
 
   /** Queue: the positive is the other network's current embedding; the negatives, the queue. */
-  private scoresFromQueue(v1: Tensor, v2: Tensor): [Tensor, Tensor] {
+  private scoresFromQueue(v1: Tensor, v2: Tensor, ctx: TrainContext): [Tensor, Tensor] {
     const [q1, q2] = noGrad(() => [this.contrast.memory('memory_v1').clone(), this.contrast.memory('memory_v2').clone()]);
     const outV2 = cat([v2.mul(v1.detach()).sum(1, { keepdim: true }), v2.mm(q1!.t())], 1);
     const outV1 = cat([v1.mul(v2.detach()).sum(1, { keepdim: true }), v1.mm(q2!.t())], 1);
-    this.enqueue(v1, v2);
-    return this.normalise(outV1, outV2);
+    const g = ctx.gather ?? ((t: Tensor) => t);
+    this.enqueue(g(v1.detach()), g(v2.detach()));
+    return this.normalise(outV1, outV2, g);
   }
 
   /** exp(score / τ) / Z, Z = mean · N fixed on the first batch (params[2], params[3]). */
-  private normalise(scoreV1: Tensor, scoreV2: Tensor): [Tensor, Tensor] {
+  private normalise(scoreV1: Tensor, scoreV2: Tensor, gather: (t: Tensor) => Tensor): [Tensor, Tensor] {
     const params = this.contrast.memory('params');
     const T = this.options.nceT;
     const [outV1, outV2] = [scoreV1.div(T).exp(), scoreV2.div(T).exp()];
     const z = (out: Tensor, slot: number): number => {
       const current = params.select(0, slot);
-      if (current.item() < 0) noGrad(() => current.copy_(out.mean().mul(this.numSamples)));
+      // Fixed on the first batch: the global batch's mean in data-parallel training.
+      if (current.item() < 0) noGrad(() => current.copy_(gather(out.detach()).mean().mul(this.numSamples)));
       return current.item();
     };
     return [outV1.div(z(outV1, 2)), outV2.div(z(outV2, 3))];

@@ -25,6 +25,12 @@ export interface TrainContext {
   epochs: number;
   /** Global optimisation step of the current stage. */
   step: number;
+  /**
+   * Data-parallel training: every rank's rows of `t` (equal shapes), concatenated in rank order,
+   * without gradient. Methods that keep per-sample memories (PS-KD, CRD) update them with the whole
+   * global batch, so that every rank holds the same memory. Absent in a single process.
+   */
+  gather?: (t: Tensor) => Tensor;
 }
 
 export interface TrainOutput {

@@ -47,7 +47,11 @@ export class PSKD extends Distiller {
     if (ctx.epoch === 0) noGrad(() => memory.indexCopy_(0, index, oneHot));
     const targets = noGrad(() => oneHot.mul(1 - alpha).add(memory.indexSelect(0, index).mul(alpha)));
     const loss = L.softTargetCrossEntropy(z, targets);
-    noGrad(() => memory.indexCopy_(0, index, F.softmax(z.detach(), 1)));
+    // Data-parallel: the whole global batch's predictions, so that every rank's memory is the same.
+    noGrad(() => {
+      const predictions = F.softmax(z.detach(), 1);
+      memory.indexCopy_(0, ctx.gather?.(index) ?? index, ctx.gather?.(predictions) ?? predictions);
+    });
     return { logits: z, losses: { pskd: loss } };
   }
 }

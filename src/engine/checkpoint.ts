@@ -27,6 +27,11 @@ export interface Checkpoint {
   /** Optimisation steps done in the stage. */
   step: number;
   seconds: number;
+  /**
+   * Data-parallel runs whose method keeps state of each rank's own (DLB's carried batch): the
+   * extra state of ranks 1, 2, ... (rank 0's is in `model`), each a state dict serialised as uint8.
+   */
+  ranks?: Tensor[];
 }
 
 /**
@@ -59,6 +64,8 @@ export function readCheckpoint(file: string): RestoredCheckpoint {
   if (!Number.isFinite(ck.seconds) || ck.seconds! < 0) fail(`bad 'seconds'`);
   if (!(ck.rng instanceof Tensor) || ck.rng.dtype !== 'uint8' || ck.rng.ndim !== 1) fail('bad random generator state');
   if (!ck.best || typeof ck.best.top1 !== 'number' || !Number.isInteger(ck.best.epoch)) fail('bad best record');
+  if (ck.ranks !== undefined && (!Array.isArray(ck.ranks) || !ck.ranks.every((t) => t instanceof Tensor && t.dtype === 'uint8' && t.ndim === 1)))
+    fail("bad per-rank state ('ranks')");
   let history: unknown = null;
   try {
     history = JSON.parse(typeof ck.history === 'string' ? ck.history : '');

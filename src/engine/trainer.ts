@@ -5,7 +5,20 @@
 // evaluate, save.
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { dispose, getRngState, noGrad, setRngState, tensor, tidy, type Tensor } from '../tensor/index.js';
+import {
+  cat,
+  dispose,
+  getRngState,
+  loadFromBuffer,
+  noGrad,
+  saveToBuffer,
+  setRngState,
+  tensor,
+  tidy,
+  zeros,
+  type Tensor,
+} from '../tensor/index.js';
+import { EXTRA_STATE_KEY, type StateDict } from '../nn/module.js';
 import { clipGradNorm_ } from '../nn/utils.js';
 import { SGD } from '../optim/sgd.js';
 import { AdamW } from '../optim/adamw.js';
@@ -232,10 +245,11 @@ function restore(spec: RunSpec, plans: StagePlan[], latest: string | null): Prog
     if (ck.stageIndex >= plans.length)
       throw new InputError(`${latest}: stage ${ck.stageIndex} does not exist in this run's plan; delete it to start afresh`);
     asInputError(() => spec.distiller.loadStateDict(ck.model));
+    restoreRankState(spec, ck.ranks, latest);
     asInputError(() => setRngState(ck.rng));
   } finally {
     // Copied into the distiller and the generator; the optimizer's state is released once loaded.
-    dispose([ck.model, ck.rng]);
+    dispose([ck.model, ck.rng, ck.ranks]);
   }
   const p: Progress = {
     history: ck.history,
@@ -250,6 +264,48 @@ function restore(spec: RunSpec, plans: StagePlan[], latest: string | null): Prog
     Object.assign(p, { stage: p.stage + 1, epoch: 0, optimizer: null });
   }
   return p;
+}
+
+/** The extra state entries of the distiller (DLB's carried batch): what differs between ranks. */
+function extraState(distiller: Distiller): StateDict {
+  const sd = distiller.stateDict();
+  const out: StateDict = {};
+  for (const [k, v] of Object.entries(sd)) {
+    if (k.startsWith(`${EXTRA_STATE_KEY}.`) || k.includes(`.${EXTRA_STATE_KEY}.`)) out[k] = v;
+    else v.dispose();
+  }
+  return out;
+}
+
+/**
+ * Every rank's own extra state, gathered on rank 0 for the checkpoint (all ranks call it):
+ * serialised, padded to the longest, all-gathered. Null when the method keeps none.
+ */
+function gatherRankState(distiller: Distiller, group: ProcessGroup): Tensor[] | null {
+  return tidy(() => {
+    const state = extraState(distiller);
+    if (!Object.keys(state).length) return null;
+    const bytes = saveToBuffer(state);
+    const lengths = group.allGather(tensor(BigInt64Array.of(BigInt(bytes.length)), [1])).map((t) => Number(t.item()));
+    const padded = zeros([Math.max(...lengths)], { dtype: 'uint8' });
+    padded.narrow(0, 0, bytes.length).copy_(tensor(new Uint8Array(bytes), [bytes.length], { dtype: 'uint8' }));
+    const all = group.allGather(padded);
+    return all.slice(1).map((t, i) => t.narrow(0, 0, lengths[i + 1]!).clone());
+  });
+}
+
+/** A rank other than 0 takes its own extra state back from the checkpoint. */
+function restoreRankState(spec: RunSpec, ranks: Tensor[] | undefined, file: string): void {
+  const group = spec.group;
+  if (!group || group.rank === 0 || !ranks) return;
+  if (ranks.length !== group.worldSize - 1)
+    throw new InputError(
+      `${file} holds the state of ${ranks.length + 1} processes (${spec.distiller.constructor.name} keeps state per process); resume it with ${ranks.length + 1} processes`,
+    );
+  tidy(() => {
+    const state = loadFromBuffer(Buffer.from(ranks[group.rank - 1]!.toArray() as Uint8Array)) as StateDict;
+    asInputError(() => spec.distiller.loadStateDict(state, { strict: false }));
+  });
 }
 
 /**
@@ -444,11 +500,13 @@ async function runEpochs(
     run.log({ event: 'epoch', ...record });
     writeScalars(run, record, progress.history.length);
     run.emit({ type: 'epoch', record });
+    const ranks = run.latest && group ? gatherRankState(spec.distiller, group) : null;
     if (run.latest && isMainRank(spec)) {
       const seconds = progress.secondsBefore + (performance.now() - run.started) / 1000;
-      const at = { si, epoch: epoch + 1, step: (epoch + 1) * stepsPerEpoch, seconds, progress, optimizer };
+      const at = { si, epoch: epoch + 1, step: (epoch + 1) * stepsPerEpoch, seconds, progress, optimizer, ranks };
       saveRun(spec, run.latest, at, isBest);
     }
+    dispose(ranks);
   }
 }
 
@@ -466,6 +524,7 @@ async function trainEpoch(
   plan.enter();
   // PyTorch's broadcast_buffers: every step starts from rank 0's BatchNorm statistics.
   const statistics = group ? batchNormStatistics(spec.distiller) : [];
+  const gather = (t: Tensor): Tensor => noGrad(() => cat(group!.allGather(t.contiguous())));
   const sums: Record<string, number> = {};
   const watched: Record<string, number> = {};
   let correct = 0;
@@ -479,7 +538,7 @@ async function trainEpoch(
       batch.dispose();
       break;
     }
-    const ctx: TrainContext = { epoch, epochs: plan.epochs, step: epoch * stepsPerEpoch + step };
+    const ctx: TrainContext = { epoch, epochs: plan.epochs, step: epoch * stepsPerEpoch + step, ...(group ? { gather } : {}) };
     if (group && statistics.length) noGrad(() => group.broadcast(statistics, 0));
     const r = trainStep(plan.step, batch, ctx, optimizer, { clipGradNorm: spec.solver.clipGradNorm });
     for (const [k, v] of Object.entries(r.losses)) {
@@ -591,7 +650,15 @@ const DEPLOYED = '\u0000deployed';
 function saveRun(
   spec: RunSpec,
   latest: string,
-  at: { si: number; epoch: number; step: number; seconds: number; progress: Progress; optimizer: Optimizer<{ lr: number }> },
+  at: {
+    si: number;
+    epoch: number;
+    step: number;
+    seconds: number;
+    progress: Progress;
+    optimizer: Optimizer<{ lr: number }>;
+    ranks?: Tensor[] | null;
+  },
   isBest: boolean,
 ): void {
   const ck: Checkpoint = {
@@ -605,6 +672,7 @@ function saveRun(
     rng: getRngState(),
     step: at.step,
     seconds: at.seconds,
+    ...(at.ranks ? { ranks: at.ranks } : {}),
   };
   try {
     // best.pt first: a kill between the two writes leaves latest.pt one epoch behind, and the
