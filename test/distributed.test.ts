@@ -198,11 +198,13 @@ const epochEvents = (name: string) =>
     .split('\n')
     .filter((l) => l.includes('"event":"epoch"')).length;
 
-test('KD and DLB through --nproc-per-node 2 with SyncBatchNorm follow one process on the global batch; rank 0 alone writes the result, the log and the summary', async () => {
+test('KD, DLB and PS-KD through --nproc-per-node 2 with SyncBatchNorm follow one process on the global batch; rank 0 alone writes the result, the log and the summary', async () => {
   const t = teacher();
   for (const [name, method] of [
     ['kd', `method: { name: kd }\nteacher: { model: resnet8, checkpoint: ${t} }`],
     ['dlb', 'method: { name: dlb }'],
+    // Each rank writes the predictions of the whole global batch into its memory (ctx.gather).
+    ['pskd', 'method: { name: pskd }'],
   ] as const) {
     const file = config(`${name}-two`, method, 'runtime: { workers: 0, syncBatchNorm: true }');
     const r = await launched(file, [], await freePort()).done;
@@ -224,6 +226,24 @@ test('KD and DLB through --nproc-per-node 2 with SyncBatchNorm follow one proces
     assert.equal(epochEvents(`${name}-two`), 3, 'only rank 0 logs');
     assert.match(readFileSync(path.join(dir, 'runs', `${name}-two`, 'report.md'), 'utf8'), /\| processes \| 2 \(data parallel\), global batch 32 \|/);
     assert.equal((r.out.match(/best top-1/g) ?? []).length, 1, 'one summary line, from rank 0');
+  }
+});
+
+test('preparation stages (FT, AB), memories (CRD), cohorts (DML) and DOT run data-parallel', async () => {
+  const t = teacher();
+  for (const method of ['ft', 'ab', 'crd', 'dml', 'kd']) {
+    const name = `${method}-smoke`;
+    const file = config(
+      name,
+      `method: { name: ${method} }\nteacher: { model: resnet8, checkpoint: ${t} }\nstages: { paraphraser: { epochs: 1 }, ab-init: { epochs: 1 } }`,
+      'runtime: { workers: 0, maxStepsPerEpoch: 3 }',
+    );
+    const set = ['solver.epochs=1', ...(method === 'kd' ? ['solver.optimizer=dot'] : [])];
+    const r = await launched(file, [], await freePort(), set).done;
+    assert.equal(r.code, 0, `${method}: ${r.err}`);
+    const res = result(name);
+    assert.equal(res.worldSize, 2, method);
+    assert.ok(res.history.every((h) => Object.values(h.losses).every(Number.isFinite)), method);
   }
 });
 
