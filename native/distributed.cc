@@ -371,8 +371,8 @@ struct Reducer : std::enable_shared_from_this<Reducer> {
   std::vector<bool> ready;
   size_t nextToLaunch = 0;
   bool inBackward = false;
-  // Measured over the last backward pass: communication from the first launch to the last
-  // completion, and the part of it the backward pass waited for after its own work ended.
+  // Measured over the last backward pass: each bucket's allreduce from launch to result, summed,
+  // and how long the end of backward waited for the last result (communication not overlapped).
   double lastCommSeconds = 0, lastWaitSeconds = 0, totalCommSeconds = 0, totalWaitSeconds = 0;
   int64_t reductions = 0;
   std::string error;
@@ -433,15 +433,15 @@ struct Reducer : std::enable_shared_from_this<Reducer> {
     for (auto& b : buckets) b.pending = 0;
     launchReady();
     at::NoGradGuard noGrad;
-    Clock::time_point firstLaunch = buckets.empty() ? backwardEnd : buckets[0].launched;
-    Clock::time_point lastDone = firstLaunch;
+    Clock::time_point lastDone = backwardEnd;
+    double busy = 0;
     try {
       for (auto& b : buckets) {
         b.work->wait();
-        firstLaunch = std::min(firstLaunch, b.launched);
         int64_t ns = b.doneNs->load();
         auto done = ns >= 0 ? b.launched + std::chrono::nanoseconds(ns) : Clock::now();
         lastDone = std::max(lastDone, done);
+        busy += std::chrono::duration<double>(done - b.launched).count();
         at::Tensor used = b.buffer.narrow(0, b.numel, int64_t(b.params.size())).to(at::kCPU, at::kDouble);
         const double* usedBy = used.data_ptr<double>();
         for (size_t k = 0; k < b.params.size(); k++) {
@@ -461,7 +461,7 @@ struct Reducer : std::enable_shared_from_this<Reducer> {
       throw std::runtime_error(std::string("DistributedDataParallel: gradient allreduce failed (is another rank gone?): ") + e.what());
     }
     auto waited = std::chrono::duration<double>(std::max(lastDone, backwardEnd) - backwardEnd).count();
-    lastCommSeconds = std::chrono::duration<double>(lastDone - firstLaunch).count();
+    lastCommSeconds = busy;
     lastWaitSeconds = waited;
     totalCommSeconds += lastCommSeconds;
     totalWaitSeconds += lastWaitSeconds;

@@ -33,7 +33,7 @@ export interface ReducerStats {
   parameters: number;
   /** Backward passes reduced so far. */
   reductions: number;
-  /** The last backward pass: first bucket launched to last bucket reduced, in seconds. */
+  /** The last backward pass: the buckets' allreduce times (launch to result) summed, in seconds. */
   lastCommSeconds: number;
   /** The part of it that backward waited for once its own computation had ended. */
   lastWaitSeconds: number;
