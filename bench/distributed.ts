@@ -47,7 +47,14 @@ function worker(): void {
   const local = GLOBAL_BATCH / world;
   const images = torch.randn(local, 3, 32, 32).keep();
   const labels = torch.randint(0, 100, [local]).keep();
-  const batch = { images, views: [images], labels, indices: Int32Array.from({ length: local }, (_, i) => i), index: 0, dispose() {} };
+  const batch = {
+    images,
+    views: [images],
+    labels,
+    indices: Int32Array.from({ length: local }, (_, i) => i),
+    index: 0,
+    dispose() {},
+  };
   const statistics = group
     ? [...student.modules()].filter((m) => m instanceof torch.nn.BatchNorm2d).flatMap((m) => m.buffers())
     : [];
@@ -88,9 +95,17 @@ async function launch(world: number, threads: number): Promise<Measure> {
   const script = fileURLToPath(import.meta.url);
   const outs = await Promise.all(
     Array.from({ length: world }, (_, rank) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: port };
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        RANK: String(rank),
+        WORLD_SIZE: String(world),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: port,
+      };
       if (world === 1) for (const k of ['RANK', 'WORLD_SIZE']) delete env[k];
-      const child = spawn(process.execPath, [script, '--worker', '--threads', String(threads), '--steps', String(steps)], { env });
+      const child = spawn(process.execPath, [script, '--worker', '--threads', String(threads), '--steps', String(steps)], {
+        env,
+      });
       let out = '';
       let err = '';
       child.stdout.on('data', (d) => (out += d));
@@ -100,7 +115,10 @@ async function launch(world: number, threads: number): Promise<Measure> {
       );
     }),
   );
-  const line = outs.join('\n').split('\n').find((l) => l.startsWith('RESULT '));
+  const line = outs
+    .join('\n')
+    .split('\n')
+    .find((l) => l.startsWith('RESULT '));
   return JSON.parse(line!.slice('RESULT '.length)) as Measure;
 }
 
@@ -117,7 +135,9 @@ async function main(): Promise<void> {
     }
   }
   const single = best['1 process x 2 threads']!;
-  console.log(`\nKD resnet32x4 -> resnet8x4, global batch ${GLOBAL_BATCH}, 32x32, ${steps} steps after ${WARMUP} warm-up, best of ${rounds} rounds`);
+  console.log(
+    `\nKD resnet32x4 -> resnet8x4, global batch ${GLOBAL_BATCH}, 32x32, ${steps} steps after ${WARMUP} warm-up, best of ${rounds} rounds`,
+  );
   console.log('| setting | img/s | vs 1 process | communication per step | of it not overlapped | buckets |');
   console.log('|---|---|---|---|---|---|');
   for (const [label, m] of Object.entries(best))

@@ -37,7 +37,11 @@ function distributedDefines(found) {
   if (!has('torch/csrc/distributed/c10d/ProcessGroupGloo.hpp') || !has('gloo/algorithm.h')) return [];
   const defines = ['DISTILL_DISTRIBUTED', 'USE_DISTRIBUTED', 'USE_C10D_GLOO'];
   const cuda = fs.existsSync(path.join(found.libdir, 'libtorch_cuda.so'));
-  if (cuda && has('torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp') && (has('nccl.h') || fs.existsSync('/usr/local/cuda/include/nccl.h')))
+  if (
+    cuda &&
+    has('torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp') &&
+    (has('nccl.h') || fs.existsSync('/usr/local/cuda/include/nccl.h'))
+  )
     defines.push('DISTILL_NCCL', 'USE_C10D_NCCL');
   return defines;
 }

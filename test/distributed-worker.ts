@@ -16,9 +16,10 @@ interface DdpFixture {
   labels: Encoded;
 }
 
-const values = (t: Tensor): number[] => Array.from(t.dataSync() as Float32Array | Float64Array);
 const stateValues = (m: torch.Module): Record<string, number[]> =>
-  Object.fromEntries(Object.entries(m.stateDict()).map(([k, v]) => [k, Array.from(v.dataSync() as ArrayLike<number | bigint>, Number)]));
+  Object.fromEntries(
+    Object.entries(m.stateDict()).map(([k, v]) => [k, Array.from(v.dataSync() as ArrayLike<number | bigint>, Number)]),
+  );
 
 function ddpFixture(out: string): void {
   const group = distributed.initFromEnv({ timeoutMs: 60_000 })!;
@@ -36,7 +37,8 @@ function ddpFixture(out: string): void {
     new nn.Linear(16, fx.classes),
   );
   // Rank 0 holds PyTorch's rank-0 weights; rank 1 keeps its own random ones (DDP broadcasts rank 0's).
-  if (group.rank === 0) tidy(() => model.loadStateDict(Object.fromEntries(Object.entries(fx.initial).map(([k, e]) => [k, decode(e)]))));
+  if (group.rank === 0)
+    tidy(() => model.loadStateDict(Object.fromEntries(Object.entries(fx.initial).map(([k, e]) => [k, decode(e)]))));
   const ddp = new distributed.DistributedDataParallel(model);
   const opt = new optim.SGD(model.parameters(), fx.sgd);
   const xs = decode(fx.inputs);

@@ -43,22 +43,31 @@ function run(args: string[], env: Record<string, string> = {}): { child: ChildPr
 /** Starts `args` as ranks 0..world-1 with torchrun's variables; their exits. */
 async function ranks(world: number, args: string[], extra: Record<string, string> = {}): Promise<Exit[]> {
   const port = String(await freePort());
-  const env = (r: number) => ({ RANK: String(r), WORLD_SIZE: String(world), MASTER_ADDR: '127.0.0.1', MASTER_PORT: port, ...extra });
+  const env = (r: number) => ({
+    RANK: String(r),
+    WORLD_SIZE: String(world),
+    MASTER_ADDR: '127.0.0.1',
+    MASTER_PORT: port,
+    ...extra,
+  });
   return Promise.all(Array.from({ length: world }, (_, r) => run(args, env(r)).done));
 }
 
 const relErr = (a: number, b: number, floor = 0) => Math.abs(a - b) / Math.max(Math.abs(b), floor);
 
 test("DistributedDataParallel equals PyTorch's DDP (gloo, 2 processes, BatchNorm, SGD with momentum): every loss and the final weights of both ranks", async () => {
-  const fx = readFixture<{ losses: number[][]; final: Record<string, { data: number[] }>; finalRank1: Record<string, { data: number[] }> }>(
-    'ddp.json',
-  );
+  const fx = readFixture<{
+    losses: number[][];
+    final: Record<string, { data: number[] }>;
+    finalRank1: Record<string, { data: number[] }>;
+  }>('ddp.json');
   const outs = [0, 1].map((r) => path.join(dir, `ddp-${r}.json`));
   const port = String(await freePort());
   const exits = await Promise.all(
     [0, 1].map(
       (r) =>
-        run([worker, 'ddp-fixture', outs[r]!], { RANK: String(r), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port }).done,
+        run([worker, 'ddp-fixture', outs[r]!], { RANK: String(r), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port })
+          .done,
     ),
   );
   for (const e of exits) assert.equal(e.code, 0, e.err);
@@ -72,7 +81,9 @@ test("DistributedDataParallel equals PyTorch's DDP (gloo, 2 processes, BatchNorm
     for (const [k, e] of Object.entries(expected))
       e.data.forEach((v, i) => (worstWeight = Math.max(worstWeight, relErr(got.state[k]![i]!, v, 1e-3))));
   }
-  console.log(`DDP vs PyTorch DDP: worst loss rel. error ${worstLoss.toExponential(1)}, worst weight ${worstWeight.toExponential(1)}`);
+  console.log(
+    `DDP vs PyTorch DDP: worst loss rel. error ${worstLoss.toExponential(1)}, worst weight ${worstWeight.toExponential(1)}`,
+  );
   assert.ok(worstLoss <= 1e-5 && worstWeight <= 1e-5, `loss ${worstLoss}, weights ${worstWeight}`);
 });
 
@@ -87,8 +98,11 @@ test('SyncBatchNorm on 2 processes (global batch 64 from the loader shards) equa
   assert.equal(a.losses.length, 20);
   const worstLoss = Math.max(...a.losses.map((l, i) => relErr(b.losses[i]!, l)));
   let worstWeight = 0;
-  for (const [k, v] of Object.entries(a.state)) v.forEach((x, i) => (worstWeight = Math.max(worstWeight, relErr(b.state[k]![i]!, x, 1e-3))));
-  console.log(`SyncBatchNorm, 2 processes vs 1: worst loss rel. error ${worstLoss.toExponential(1)}, worst weight ${worstWeight.toExponential(1)}`);
+  for (const [k, v] of Object.entries(a.state))
+    v.forEach((x, i) => (worstWeight = Math.max(worstWeight, relErr(b.state[k]![i]!, x, 1e-3))));
+  console.log(
+    `SyncBatchNorm, 2 processes vs 1: worst loss rel. error ${worstLoss.toExponential(1)}, worst weight ${worstWeight.toExponential(1)}`,
+  );
   assert.ok(worstLoss <= 1e-9, `loss ${worstLoss}`);
   assert.ok(worstWeight <= 1e-9, `weights ${worstWeight}`);
 });
@@ -99,8 +113,13 @@ test("the loader's shards of W processes together are exactly one process's batc
     const opts = { batchSize: 12, shuffle: true, dropLast: true, seed: 9, augment: { cropPadding: 2, hflip: true }, classPairs };
     const whole = [...new data.DataLoader(ds, opts).epochSync(1)];
     for (const world of [2, 3]) {
-      const shards = Array.from({ length: world }, (_, rank) => [...new data.DataLoader(ds, { ...opts, shard: { rank, worldSize: world } }).epochSync(1)]);
-      assert.ok(shards.every((s) => s.length === whole.length), 'every rank has as many batches as one process');
+      const shards = Array.from({ length: world }, (_, rank) => [
+        ...new data.DataLoader(ds, { ...opts, shard: { rank, worldSize: world } }).epochSync(1),
+      ]);
+      assert.ok(
+        shards.every((s) => s.length === whole.length),
+        'every rank has as many batches as one process',
+      );
       whole.forEach((batch, b) => {
         const per = ds.channels * ds.height * ds.width;
         const img = batch.images.toArray() as Float32Array;
@@ -115,7 +134,10 @@ test("the loader's shards of W processes together are exactly one process's batc
             assert.deepEqual(mineImg.subarray(k * per, (k + 1) * per), img.subarray(pos * per, (pos + 1) * per));
             if (classPairs) {
               assert.equal(mine.indices[n + k], batch.indices[half + pos], 'the partner of the same anchor');
-              assert.deepEqual(mineImg.subarray((n + k) * per, (n + k + 1) * per), img.subarray((half + pos) * per, (half + pos + 1) * per));
+              assert.deepEqual(
+                mineImg.subarray((n + k) * per, (n + k + 1) * per),
+                img.subarray((half + pos) * per, (half + pos + 1) * per),
+              );
             }
           }
         }
@@ -124,7 +146,10 @@ test("the loader's shards of W processes together are exactly one process's batc
     }
     for (const b of whole) b.dispose();
   }
-  assert.throws(() => new data.DataLoader(ds, { batchSize: 10, shard: { rank: 0, worldSize: 3 } }), /does not split evenly across 3/);
+  assert.throws(
+    () => new data.DataLoader(ds, { batchSize: 10, shard: { rank: 0, worldSize: 3 } }),
+    /does not split evenly across 3/,
+  );
 });
 
 test('rendezvous errors name the cause within the timeout: world size mismatch, port in use, unreachable master', async () => {
@@ -142,7 +167,9 @@ test('rendezvous errors name the cause within the timeout: world size mismatch, 
   ]);
   for (const e of [r0, r1]) assert.match(e.out, /rank 1 has WORLD_SIZE=3 but rank 0 has 2/);
   const busy = createServer();
-  const busyPort = await new Promise<number>((resolve) => busy.listen(0, '0.0.0.0', () => resolve((busy.address() as { port: number }).port)));
+  const busyPort = await new Promise<number>((resolve) =>
+    busy.listen(0, '0.0.0.0', () => resolve((busy.address() as { port: number }).port)),
+  );
   const inUse = await run([script], { ...base, MASTER_PORT: String(busyPort), RANK: '0', WORLD_SIZE: '2' }).done;
   busy.close();
   assert.match(inUse.out, /the port is in use; choose another --master-port/);
@@ -176,13 +203,28 @@ let teacherCkpt: string | null = null;
 function teacher(): string {
   if (teacherCkpt) return teacherCkpt;
   const file = config('teacher', 'method: { name: none }');
-  const r = spawnSync(process.execPath, [cliPath, 'train', file, '--threads', '2', '--set', 'solver.epochs=1'], { cwd: dir, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [cliPath, 'train', file, '--threads', '2', '--set', 'solver.epochs=1'], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   return (teacherCkpt = path.join(dir, 'runs', 'teacher', 'student.pt'));
 }
 
 const launched = (file: string, flags: string[], port: number, set: string[] = []) =>
-  run([cliPath, 'run', file, '--nproc-per-node', '2', '--master-port', String(port), '--timeout', '30', ...flags, ...set.flatMap((s) => ['--set', s])]);
+  run([
+    cliPath,
+    'run',
+    file,
+    '--nproc-per-node',
+    '2',
+    '--master-port',
+    String(port),
+    '--timeout',
+    '30',
+    ...flags,
+    ...set.flatMap((s) => ['--set', s]),
+  ]);
 
 const result = (name: string) =>
   JSON.parse(readFileSync(path.join(dir, 'runs', name, 'result.json'), 'utf8')) as {
@@ -209,7 +251,10 @@ test('KD, DLB and PS-KD through --nproc-per-node 2 with SyncBatchNorm follow one
     const file = config(`${name}-two`, method, 'runtime: { workers: 0, syncBatchNorm: true }');
     const r = await launched(file, [], await freePort()).done;
     assert.equal(r.code, 0, r.err);
-    const one = spawnSync(process.execPath, [cliPath, 'run', file, '--threads', '2', '--set', `name=${name}-one`], { cwd: dir, encoding: 'utf8' });
+    const one = spawnSync(process.execPath, [cliPath, 'run', file, '--threads', '2', '--set', `name=${name}-one`], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     assert.equal(one.status, 0, one.stderr);
     const [a, b] = [result(`${name}-one`), result(`${name}-two`)];
     assert.equal(b.worldSize, 2);
@@ -219,12 +264,18 @@ test('KD, DLB and PS-KD through --nproc-per-node 2 with SyncBatchNorm follow one
     let worst = 0;
     a.history.forEach((h, e) => {
       // Relative to the total: a small term (DLB's KL of two near-equal predictions) drifts more in relative terms.
-      for (const [k, v] of Object.entries(h.losses)) worst = Math.max(worst, Math.abs(b.history[e]!.losses[k]! - v) / h.losses.total!);
+      for (const [k, v] of Object.entries(h.losses))
+        worst = Math.max(worst, Math.abs(b.history[e]!.losses[k]! - v) / h.losses.total!);
     });
-    console.log(`${name}: 2 processes with SyncBatchNorm vs 1, worst epoch-loss difference ${worst.toExponential(1)} of the total (float32)`);
+    console.log(
+      `${name}: 2 processes with SyncBatchNorm vs 1, worst epoch-loss difference ${worst.toExponential(1)} of the total (float32)`,
+    );
     assert.ok(worst < 1e-3, `${name}: ${worst}`);
     assert.equal(epochEvents(`${name}-two`), 3, 'only rank 0 logs');
-    assert.match(readFileSync(path.join(dir, 'runs', `${name}-two`, 'report.md'), 'utf8'), /\| processes \| 2 \(data parallel\), global batch 32 \|/);
+    assert.match(
+      readFileSync(path.join(dir, 'runs', `${name}-two`, 'report.md'), 'utf8'),
+      /\| processes \| 2 \(data parallel\), global batch 32 \|/,
+    );
     assert.equal((r.out.match(/best top-1/g) ?? []).length, 1, 'one summary line, from rank 0');
   }
 });
@@ -243,7 +294,10 @@ test('preparation stages (FT, AB), memories (CRD), cohorts (DML) and DOT run dat
     assert.equal(r.code, 0, `${method}: ${r.err}`);
     const res = result(name);
     assert.equal(res.worldSize, 2, method);
-    assert.ok(res.history.every((h) => Object.values(h.losses).every(Number.isFinite)), method);
+    assert.ok(
+      res.history.every((h) => Object.values(h.losses).every(Number.isFinite)),
+      method,
+    );
   }
 });
 
@@ -261,7 +315,9 @@ test('two "machines" on localhost (two launchers, --nnodes 2) train one run toge
 
 /** The pid of the worker with RANK=r among the launcher's children. */
 function workerPid(launcher: number, rank: number): number | null {
-  const children = spawnSync('pgrep', ['-P', String(launcher)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  const children = spawnSync('pgrep', ['-P', String(launcher)], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean);
   for (const pid of children) {
     try {
       if (readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`RANK=${rank}`)) return Number(pid);
@@ -290,7 +346,12 @@ async function killRankAfterFirstEpoch(child: ChildProcess, name: string, rank: 
 test('a worker killed mid-run: the launcher stops the group and exits non-zero naming the rank; with --max-restarts 1 the run ends as an uninterrupted one (KD, and DLB whose carried batch is per rank)', async () => {
   const t = teacher();
   const longer = ['solver.epochs=4'];
-  const killed = launched(config('kd-killed', `method: { name: kd }\nteacher: { model: resnet8, checkpoint: ${t} }`), [], await freePort(), longer);
+  const killed = launched(
+    config('kd-killed', `method: { name: kd }\nteacher: { model: resnet8, checkpoint: ${t} }`),
+    [],
+    await freePort(),
+    longer,
+  );
   const t0 = Date.now();
   await killRankAfterFirstEpoch(killed.child, 'kd-killed', 1);
   const k = await killed.done;

@@ -32,7 +32,8 @@ export function checkLaunchOptions(o: LaunchOptions): void {
   if (!Number.isInteger(o.masterPort) || o.masterPort < 1 || o.masterPort > 65535)
     throw new InputError(`--master-port must be a port number from 1 to 65535, got ${o.masterPort}`);
   if (!o.masterAddr) throw new InputError('--master-addr must name the machine of rank 0');
-  if (o.timeoutSeconds !== undefined && !(o.timeoutSeconds > 0)) throw new InputError(`--timeout must be a positive number of seconds`);
+  if (o.timeoutSeconds !== undefined && !(o.timeoutSeconds > 0))
+    throw new InputError(`--timeout must be a positive number of seconds`);
 }
 
 /** Why a worker ended, in words. */
@@ -46,7 +47,11 @@ function exitReason(code: number | null, signal: NodeJS.Signals | null): string 
  * Runs `args` (this CLI's arguments without the launcher's flags) as this node's workers until
  * they all succeed, or a failure uses up the restarts; returns the exit code for the launcher.
  */
-export async function launch(args: string[], o: LaunchOptions, log: (line: string) => void = (l) => console.error(l)): Promise<number> {
+export async function launch(
+  args: string[],
+  o: LaunchOptions,
+  log: (line: string) => void = (l) => console.error(l),
+): Promise<number> {
   checkLaunchOptions(o);
   const worldSize = o.nprocPerNode * o.nnodes;
   const threads = Math.max(1, Math.floor(availableParallelism() / o.nprocPerNode));
@@ -69,7 +74,13 @@ interface Failure {
   code: number | null;
 }
 
-function runGroup(args: string[], o: LaunchOptions, worldSize: number, threads: number, attempt: number): Promise<Failure | null> {
+function runGroup(
+  args: string[],
+  o: LaunchOptions,
+  worldSize: number,
+  threads: number,
+  attempt: number,
+): Promise<Failure | null> {
   const script = process.argv[1]!;
   const children: ChildProcess[] = [];
   return new Promise((resolve) => {

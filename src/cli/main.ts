@@ -48,10 +48,20 @@ function common(cmd: Command): Command {
   return cmd.option('--plugin <file>', 'an ES module that registers models, methods or datasets (repeatable)', collect, []);
 }
 
-type RunOptions = { set: string[]; resume?: boolean; plugin: string[]; timeout?: string } & Partial<Record<keyof LaunchOptions, string>>;
+type RunOptions = { set: string[]; resume?: boolean; plugin: string[]; timeout?: string } & Partial<
+  Record<keyof LaunchOptions, string>
+>;
 
 /** The launcher's flags: with --nproc-per-node this process starts the workers instead of training. */
-const LAUNCH_FLAGS = ['--nproc-per-node', '--nnodes', '--node-rank', '--master-addr', '--master-port', '--max-restarts', '--timeout'];
+const LAUNCH_FLAGS = [
+  '--nproc-per-node',
+  '--nnodes',
+  '--node-rank',
+  '--master-addr',
+  '--master-port',
+  '--max-restarts',
+  '--timeout',
+];
 
 function launchOptions(cmd: Command): Command {
   return cmd
@@ -84,7 +94,9 @@ function joinGroup(c: ExperimentConfig, threadsGiven: boolean): ProcessGroup | n
   if (!env || env.worldSize === 1) return null;
   // Threads default to this machine's cores shared among its workers.
   if (!threadsGiven && !c.runtime.threads)
-    setNumThreads(Number(process.env.DISTILL_THREADS_PER_WORKER) || Math.max(1, Math.floor(availableParallelism() / env.localWorldSize)));
+    setNumThreads(
+      Number(process.env.DISTILL_THREADS_PER_WORKER) || Math.max(1, Math.floor(availableParallelism() / env.localWorldSize)),
+    );
   // One GPU per worker: cuda means cuda:LOCAL_RANK.
   if (c.runtime.device === 'cuda') c.runtime.device = `cuda:${env.localRank}`;
   const backend = c.runtime.backend ?? (c.runtime.device.startsWith('cuda') ? 'nccl' : 'gloo');

@@ -75,7 +75,13 @@ export class DataLoader {
       throw new Error(`DataLoader: batchSize must be a positive integer, got ${options.batchSize}`);
     this.batchSize = options.batchSize;
     const shard = options.shard ?? { rank: 0, worldSize: 1 };
-    if (!Number.isInteger(shard.worldSize) || shard.worldSize < 1 || !Number.isInteger(shard.rank) || shard.rank < 0 || shard.rank >= shard.worldSize)
+    if (
+      !Number.isInteger(shard.worldSize) ||
+      shard.worldSize < 1 ||
+      !Number.isInteger(shard.rank) ||
+      shard.rank < 0 ||
+      shard.rank >= shard.worldSize
+    )
       throw new Error(`DataLoader: shard rank ${shard.rank} of world ${shard.worldSize} is not a valid rank`);
     if (options.batchSize % shard.worldSize !== 0)
       throw new Error(
@@ -126,7 +132,8 @@ export class DataLoader {
   private batchIndices(order: Int32Array, epoch: number, b: number): { indices: Int32Array; positions: Int32Array } {
     const global = order.slice(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
     const { rank, worldSize } = this.shard;
-    const mine = (n: number) => Int32Array.from({ length: Math.max(0, Math.ceil((n - rank) / worldSize)) }, (_, k) => rank + k * worldSize);
+    const mine = (n: number) =>
+      Int32Array.from({ length: Math.max(0, Math.ceil((n - rank) / worldSize)) }, (_, k) => rank + k * worldSize);
     if (!this.classMembers) {
       const positions = mine(global.length);
       return { indices: worldSize === 1 ? global : positions.map((p) => global[p]!), positions };

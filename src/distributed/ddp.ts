@@ -27,7 +27,8 @@ const FIRST_BUCKET_BYTES = 1 * MiB;
 
 function requireGroup(group: ProcessGroup | undefined): ProcessGroup {
   const g = group ?? getDefaultGroup();
-  if (!g) throw new Error('DistributedDataParallel: no process group; call distributed.initProcessGroup() or initFromEnv() first');
+  if (!g)
+    throw new Error('DistributedDataParallel: no process group; call distributed.initProcessGroup() or initFromEnv() first');
   return g;
 }
 

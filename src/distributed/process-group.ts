@@ -152,7 +152,8 @@ export function initProcessGroup(options: InitOptions): ProcessGroup {
   const { masterAddr, masterPort, rank, worldSize } = options;
   const backend = options.backend ?? 'gloo';
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!Number.isInteger(worldSize) || worldSize < 1) throw new Error(`distributed: WORLD_SIZE must be a positive integer, got ${worldSize}`);
+  if (!Number.isInteger(worldSize) || worldSize < 1)
+    throw new Error(`distributed: WORLD_SIZE must be a positive integer, got ${worldSize}`);
   if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize)
     throw new Error(`distributed: RANK ${rank} is outside the world of ${worldSize} processes (0 to ${worldSize - 1})`);
   if (!Number.isInteger(masterPort) || masterPort < 1 || masterPort > 65535)
@@ -186,7 +187,11 @@ function explainInitFailure(err: Error, o: InitOptions, timeoutMs: number): stri
   return `distributed: could not start the process group at ${where} (rank ${o.rank} of ${o.worldSize}): ${firstLine(m)}`;
 }
 
-const firstLine = (s: string): string => s.split('\n').find((l) => l.trim())?.trim() ?? s;
+const firstLine = (s: string): string =>
+  s
+    .split('\n')
+    .find((l) => l.trim())
+    ?.trim() ?? s;
 
 /** The process group of this process (null when not distributed). */
 export function getDefaultGroup(): ProcessGroup | null {
@@ -218,7 +223,9 @@ export function launchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv | nul
     const raw = env[name];
     if (raw === undefined || raw === '') {
       if (fallback !== undefined) return fallback;
-      throw new Error(`distributed: ${name} is not set; a worker needs RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (as torchrun sets them)`);
+      throw new Error(
+        `distributed: ${name} is not set; a worker needs RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (as torchrun sets them)`,
+      );
     }
     const v = Number(raw);
     if (!Number.isInteger(v) || v < 0) throw new Error(`distributed: ${name}=${raw} is not a non-negative integer`);

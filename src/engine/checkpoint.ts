@@ -64,7 +64,10 @@ export function readCheckpoint(file: string): RestoredCheckpoint {
   if (!Number.isFinite(ck.seconds) || ck.seconds! < 0) fail(`bad 'seconds'`);
   if (!(ck.rng instanceof Tensor) || ck.rng.dtype !== 'uint8' || ck.rng.ndim !== 1) fail('bad random generator state');
   if (!ck.best || typeof ck.best.top1 !== 'number' || !Number.isInteger(ck.best.epoch)) fail('bad best record');
-  if (ck.ranks !== undefined && (!Array.isArray(ck.ranks) || !ck.ranks.every((t) => t instanceof Tensor && t.dtype === 'uint8' && t.ndim === 1)))
+  if (
+    ck.ranks !== undefined &&
+    (!Array.isArray(ck.ranks) || !ck.ranks.every((t) => t instanceof Tensor && t.dtype === 'uint8' && t.ndim === 1))
+  )
     fail("bad per-rank state ('ranks')");
   let history: unknown = null;
   try {

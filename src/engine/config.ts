@@ -172,7 +172,8 @@ export const configSchema = z
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         path: ['solver', 'lrReferenceBatch'],
-        message: 'lrScaling linear scales lr by batchSize / lrReferenceBatch: set lrReferenceBatch to the batch size lr was tuned for',
+        message:
+          'lrScaling linear scales lr by batchSize / lrReferenceBatch: set lrReferenceBatch to the batch size lr was tuned for',
       });
     if (c.solver.optimizer === 'dot') {
       const { momentum, dot, clipGradNorm, nesterov } = c.solver;

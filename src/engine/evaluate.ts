@@ -12,11 +12,7 @@ export interface Accuracy {
 }
 
 /** Evaluates `forward` (in eval mode) on every sample of `dataset`; accuracies in percent. */
-export function evaluate(
-  forward: (x: Tensor) => Tensor,
-  dataset: ImageDataset,
-  options: EvaluateOptions = {},
-): Accuracy {
+export function evaluate(forward: (x: Tensor) => Tensor, dataset: ImageDataset, options: EvaluateOptions = {}): Accuracy {
   return evaluateClassifiers((x) => ({ main: forward(x) }), dataset, options).main!;
 }
 
@@ -38,7 +34,13 @@ export function evaluateClassifiers(
 ): Record<string, Accuracy> {
   const group = options.group && options.group.worldSize > 1 ? options.group : null;
   const part = group
-    ? subset(dataset, Int32Array.from({ length: Math.ceil((dataset.length - group.rank) / group.worldSize) }, (_, k) => group.rank + k * group.worldSize))
+    ? subset(
+        dataset,
+        Int32Array.from(
+          { length: Math.ceil((dataset.length - group.rank) / group.worldSize) },
+          (_, k) => group.rank + k * group.worldSize,
+        ),
+      )
     : dataset;
   const loader = new DataLoader(part, { batchSize: options.batchSize ?? 256, device: options.device });
   const sums: Record<string, Accuracy> = {};
@@ -61,7 +63,9 @@ export function evaluateClassifiers(
   if (group) {
     // Every rank evaluates the same classifiers; a shard may be empty, so the names come from rank 0's.
     const names = group.agree('evaluate/names', () => Object.keys(sums).sort());
-    const flat = tensor(Float64Array.from(names.flatMap((k) => [sums[k]?.top1 ?? 0, sums[k]?.top5 ?? 0, sums[k]?.loss ?? 0])), [3 * names.length]);
+    const flat = tensor(Float64Array.from(names.flatMap((k) => [sums[k]?.top1 ?? 0, sums[k]?.top5 ?? 0, sums[k]?.loss ?? 0])), [
+      3 * names.length,
+    ]);
     try {
       group.allReduce(flat);
       const v = flat.toArray() as Float64Array;

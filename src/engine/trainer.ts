@@ -607,7 +607,9 @@ function reduceEpochSums(
 ): { correct: number; seen: number } {
   const lossKeys = Object.keys(sums).sort();
   const watchKeys = Object.keys(watched).sort();
-  const values = tensor(Float64Array.from([...lossKeys.map((k) => sums[k]!), ...watchKeys.map((k) => watched[k]!), correct, seen]));
+  const values = tensor(
+    Float64Array.from([...lossKeys.map((k) => sums[k]!), ...watchKeys.map((k) => watched[k]!), correct, seen]),
+  );
   try {
     group.allReduce(values);
     const v = values.toArray() as Float64Array;
