@@ -244,7 +244,22 @@ for (const method of distillers.methodNames().filter((m) => m !== 'none')) {
       movedStudent.length >= d.student.parameters().length - unused,
       `only ${movedStudent.length} student parameters moved`,
     );
-    if (extras.length) assert.equal(changed(extrasBefore, extras).length, extras.length, 'every extra parameter moved');
+    if (extras.length) {
+      // Every extra parameter takes part (a gradient); all move but a bias right before a BatchNorm
+      // (BYOT's heads), whose true gradient is zero and whose rounding-level update may vanish.
+      assert.ok(
+        extras.every(([, p]) => p.grad),
+        'every extra parameter has a gradient',
+      );
+      const significant = extras.filter(([, p]) => tidy(() => p.grad!.abs().max().item()) > 1e-6);
+      const moved = new Set(changed(extrasBefore, extras));
+      assert.deepEqual(
+        significant.map(([k]) => k).filter((k) => !moved.has(k)),
+        [],
+        'every extra parameter with a gradient moved',
+      );
+      assert.ok(moved.size >= extras.length - 2, `only ${moved.size} of ${extras.length} extra parameters moved`);
+    }
   });
 }
 

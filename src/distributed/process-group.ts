@@ -218,7 +218,22 @@ export interface LaunchEnv {
 }
 
 export function launchEnv(env: NodeJS.ProcessEnv = process.env): LaunchEnv | null {
-  if (env.WORLD_SIZE === undefined && env.RANK === undefined) return null;
+  if (env.WORLD_SIZE === undefined && env.RANK === undefined) {
+    // srun starting the workers itself: Slurm's task variables stand for torchrun's.
+    if (env.SLURM_PROCID === undefined || env.SLURM_NTASKS === undefined) return null;
+    if (!env.MASTER_ADDR)
+      throw new Error(
+        'distributed: started by srun without MASTER_ADDR; export MASTER_ADDR=$(scontrol show hostnames $SLURM_JOB_NODELIST | head -n 1) in the job script',
+      );
+    const perNode = /^\d+/.exec(env.SLURM_NTASKS_PER_NODE ?? env.SLURM_TASKS_PER_NODE ?? '')?.[0];
+    return launchEnv({
+      ...env,
+      RANK: env.SLURM_PROCID,
+      WORLD_SIZE: env.SLURM_NTASKS,
+      LOCAL_RANK: env.SLURM_LOCALID,
+      LOCAL_WORLD_SIZE: perNode,
+    });
+  }
   const num = (name: string, fallback?: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') {

@@ -439,7 +439,7 @@ function openRun(spec: RunSpec): Run {
 
 /** An epoch's scalars in the run's TensorBoard file (opened at the first epoch this process trains). */
 function writeScalars(run: Run, r: EpochRecord, step: number): void {
-  if (!run.spec.tensorboard || !run.spec.outDir) return;
+  if (!run.spec.tensorboard || !run.spec.outDir || !isMainRank(run.spec)) return;
   // A resumed run marks where it resumed: TensorBoard drops later steps of the earlier files.
   run.tensorboard ??= new TensorBoardWriter(run.spec.outDir, { resumeStep: run.resumedAt ?? undefined });
   const stage = r.stage === 'main' ? '' : `${r.stage}/`;
