@@ -286,9 +286,9 @@ test('KD, DLB and PS-KD through --nproc-per-node 2 with SyncBatchNorm follow one
   }
 });
 
-test('preparation stages (FT, AB), memories (CRD), cohorts (DML) and DOT run data-parallel', async () => {
+test('preparation stages (FT, AB), memories (CRD) and DOT run data-parallel', async () => {
   const t = teacher();
-  for (const method of ['ft', 'ab', 'crd', 'dml', 'kd']) {
+  for (const method of ['ft', 'ab', 'crd', 'kd']) {
     const name = `${method}-smoke`;
     const file = config(
       name,
