@@ -458,3 +458,36 @@ test("the launch environment: torchrun's variables, Slurm's, and bad values name
   assert.throws(() => distributed.launchEnv({ RANK: 'x', WORLD_SIZE: '2' }), /RANK=x is not a non-negative integer/);
   assert.throws(() => distributed.launchEnv({ RANK: '0' }), /WORLD_SIZE is not set/);
 });
+
+test('wrong arguments to every native distributed function throw JS errors; the process lives (a world of one)', async () => {
+  const script = path.join(dir, 'fuzz-dist.mjs');
+  writeFileSync(
+    script,
+    `import * as D from ${JSON.stringify(path.join(repoRoot, 'dist', 'src', 'index.js'))};
+const port = Number(process.argv[2]);
+const g = D.distributed.initProcessGroup({ masterAddr: '127.0.0.1', masterPort: port, rank: 0, worldSize: 1, timeoutMs: 5000 });
+const a = D.distributed.addon();
+const values = [undefined, null, 0, -1, 1e12, 'x', {}, [], [1], D.zeros([2]), D.zeros([2], { dtype: 'bool' }), g.handle, () => 1, NaN];
+const fns = Object.keys(a).filter((k) => !['initProcessGroup', 'destroyProcessGroup', 'reducerDispose'].includes(k));
+let calls = 0, errors = 0;
+for (let i = 0; i < 3000; i++) {
+  const args = Array.from({ length: 4 }, (_, j) => values[(i * 7 + j * 13 + Math.floor(i / fns.length)) % values.length]);
+  calls++;
+  try { a[fns[i % fns.length]](...args); } catch (e) { if (!(e instanceof Error)) throw new Error('a non-Error was thrown'); errors++; }
+}
+for (const bad of [[1, 2], ['gloo', 5, 1, 0, 1, 1000], ['gloo', 'h', 'p', 0, 1, 1000], ['mpi', '127.0.0.1', port + 1, 0, 1, 1000]]) {
+  calls++;
+  try { a.initProcessGroup(...bad); } catch (e) { errors++; }
+}
+g.destroy();
+let destroyed = '';
+try { g.allReduce(D.zeros([1])); } catch (e) { destroyed = e.message; }
+console.log(JSON.stringify({ calls, errors, destroyed }));
+`,
+  );
+  const r = await run([script, String(await freePort())]).done;
+  assert.equal(r.code, 0, r.err);
+  const out = JSON.parse(r.out.trim().split('\n').at(-1)!) as { calls: number; errors: number; destroyed: string };
+  assert.ok(out.errors > out.calls / 2, `${out.errors} errors of ${out.calls} calls`);
+  assert.match(out.destroyed, /the process group was destroyed/);
+});
