@@ -291,7 +291,7 @@ Napi::Value StoreSet(const Napi::CallbackInfo& info) {
   std::string key = info[1].As<Napi::String>();
   std::string value = info[2].As<Napi::String>();
   try {
-    g->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+    Set(*g->store, key, value);
   } catch (...) {
     ThrowAsJs(env, "store.set");
   }
@@ -302,8 +302,7 @@ Napi::Value StoreGet(const Napi::CallbackInfo& info) {
   auto g = GetGroup(env, info[0]);
   std::string key = info[1].As<Napi::String>();
   try {
-    auto v = g->store->get(key);  // waits for the key up to the store's timeout
-    return Napi::String::New(env, std::string(v.begin(), v.end()));
+    return Napi::String::New(env, Get(*g->store, key));  // waits for the key up to the store's timeout
   } catch (...) {
     ThrowAsJs(env, "store.get");
   }
@@ -394,7 +393,13 @@ struct Reducer : std::enable_shared_from_this<Reducer> {
     if (ready[i]) return;  // a second accumulation in the same backward (a parameter reached twice)
     ready[i] = true;
     Bucket& b = buckets[bucketOf[i]];
-    if (--b.pending == 0) launchReady();
+    try {
+      if (--b.pending == 0) launchReady();
+    } catch (...) {
+      // The backward pass ends here (its callback is dropped): start the next one afresh.
+      reset();
+      throw;
+    }
   }
 
   void launchReady() {

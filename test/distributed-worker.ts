@@ -4,7 +4,7 @@
 // It writes its losses and final weights as JSON to OUT (rank 0 only, other ranks check themselves).
 import { writeFileSync } from 'node:fs';
 import * as torch from '../src/index.js';
-import { F, createZooModel, data, distributed, nn, optim, tidy, type Tensor } from '../src/index.js';
+import { F, createDistiller, createZooModel, data, distributed, engine, nn, optim, tidy, type Tensor } from '../src/index.js';
 import { readFixture, decode, type Encoded } from './helpers.js';
 
 interface DdpFixture {
@@ -100,8 +100,76 @@ function syncBn(out: string): void {
   group?.destroy();
 }
 
+/**
+ * find_unused_parameters semantics: `a` is used by both ranks, `b` by rank 0 only, `c` by none.
+ * Every rank also computes the expected gradients itself on a plain copy, from both ranks' data:
+ * the mean of the two ranks' losses.
+ */
+function unused(out: string): void {
+  const group = distributed.initFromEnv({ timeoutMs: 60_000 })!;
+  torch.manualSeed(5);
+  const make = () => ({ a: new nn.Linear(3, 2), b: new nn.Linear(3, 2), c: new nn.Linear(3, 2) });
+  const net = make();
+  const ref = make();
+  for (const k of ['a', 'b', 'c'] as const) tidy(() => ref[k].loadStateDict(net[k].stateDict()));
+  const holder = new nn.ModuleDict(net);
+  new distributed.DistributedDataParallel(holder, { group });
+  const xs = [0, 1].map((r) => {
+    torch.manualSeed(10 + r);
+    return torch.randn(4, 3).keep();
+  });
+  const loss = (m: typeof net, r: number) => {
+    let l = m.a.forward(xs[r]!).pow(2).sum();
+    if (r === 0) l = l.add(m.b.forward(xs[r]!).pow(2).sum());
+    return l;
+  };
+  tidy(() => loss(net, group.rank).backward());
+  tidy(() => loss(ref, 0).add(loss(ref, 1)).div(2).backward());
+  const grads = (m: typeof net) =>
+    Object.fromEntries(
+      (['a', 'b', 'c'] as const).flatMap((k) =>
+        m[k].parameters().map((p, i) => [`${k}.${i}`, p.grad ? Array.from(p.grad.toArray() as Float32Array) : null]),
+      ),
+    );
+  writeFileSync(out, JSON.stringify({ got: grads(net), expected: grads(ref) }));
+  group.destroy();
+}
+
+/** The trainer without SyncBatchNorm for 2 epochs; each rank writes its network's whole state afterwards. */
+async function trainerState(out: string): Promise<void> {
+  const group = distributed.initFromEnv({ timeoutMs: 60_000 })!;
+  torch.setNumThreads(1);
+  torch.manualSeed(0);
+  const train = data.syntheticDataset({ length: 128, seed: 1, size: 16 });
+  const test = data.syntheticDataset({ length: 32, seed: 2, size: 16 });
+  const student = createZooModel('resnet8', { numClasses: train.numClasses, inChannels: train.channels });
+  const distiller = createDistiller('none', student, null, {}, { inputShape: [train.channels, train.height, train.width] });
+  const solver = {
+    epochs: 2,
+    batchSize: 32,
+    lr: 0.05,
+    momentum: 0.9,
+    weightDecay: 5e-4,
+    schedule: { type: 'constant' as const },
+  };
+  const r = await engine.runTraining({
+    distiller,
+    train,
+    test,
+    solver,
+    augment: { cropPadding: 2, hflip: true },
+    seed: 0,
+    numWorkers: 0,
+    group,
+  });
+  writeFileSync(out, JSON.stringify({ top1: r.history.map((h) => h.top1), state: stateValues(student) }));
+  group.destroy();
+}
+
 // Run by the test with a mode; `node --test dist/test/` loads this file too, and then it does nothing.
 const [mode, out] = process.argv.slice(2);
 if (mode === 'ddp-fixture') ddpFixture(out!);
 else if (mode === 'syncbn') syncBn(out!);
+else if (mode === 'unused') unused(out!);
+else if (mode === 'trainer') await trainerState(out!);
 else if (mode !== undefined) throw new Error(`unknown mode ${mode}`);

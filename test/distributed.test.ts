@@ -8,7 +8,9 @@ import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { data } from '../src/index.js';
+import { data, load, save, tensor, type Tensor } from '../src/index.js';
+import { scaledSolver } from '../src/engine/experiment.js';
+import { configFromObject } from '../src/engine/plugins.js';
 import { cliPath, readFixture, repoRoot } from './helpers.js';
 
 const worker = path.join(repoRoot, 'dist', 'test', 'distributed-worker.js');
@@ -107,6 +109,42 @@ test('SyncBatchNorm on 2 processes (global batch 64 from the loader shards) equa
   assert.ok(worstWeight <= 1e-9, `weights ${worstWeight}`);
 });
 
+test('a parameter some ranks use is averaged over all ranks; one no rank uses keeps no gradient (find_unused_parameters)', async () => {
+  const outs = [0, 1].map((r) => path.join(dir, `unused-${r}.json`));
+  const port = String(await freePort());
+  const exits = await Promise.all(
+    [0, 1].map(
+      (r) =>
+        run([worker, 'unused', outs[r]!], { RANK: String(r), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port }).done,
+    ),
+  );
+  for (const e of exits) assert.equal(e.code, 0, e.err);
+  for (const out of outs) {
+    const { got, expected } = JSON.parse(readFileSync(out, 'utf8')) as Record<string, Record<string, number[] | null>>;
+    for (const k of ['c.0', 'c.1']) assert.equal(got[k], null, `${k}: no rank used it`);
+    for (const k of ['a.0', 'a.1', 'b.0', 'b.1']) {
+      assert.ok(got[k] && expected[k], k);
+      got[k]!.forEach((v, i) => assert.ok(relErr(v, expected[k]![i]!, 1e-6) < 1e-5, `${k}[${i}]: ${v} vs ${expected[k]![i]}`));
+    }
+  }
+});
+
+test("after every epoch each rank holds rank 0's network, BatchNorm statistics included: sharded evaluation scores the network rank 0 saves", async () => {
+  const outs = [0, 1].map((r) => path.join(dir, `trainer-${r}.json`));
+  const port = String(await freePort());
+  const exits = await Promise.all(
+    [0, 1].map(
+      (r) =>
+        run([worker, 'trainer', outs[r]!], { RANK: String(r), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: port })
+          .done,
+    ),
+  );
+  for (const e of exits) assert.equal(e.code, 0, e.err);
+  const [a, b] = outs.map((o) => JSON.parse(readFileSync(o, 'utf8')) as { top1: number[]; state: Record<string, number[]> });
+  assert.deepEqual(b!.top1, a!.top1);
+  assert.deepEqual(b!.state, a!.state);
+});
+
 test("the loader's shards of W processes together are exactly one process's batches (indices, images, class partners)", () => {
   const ds = data.syntheticDataset({ length: 96, seed: 3, size: 8 });
   for (const classPairs of [false, true]) {
@@ -152,7 +190,7 @@ test("the loader's shards of W processes together are exactly one process's batc
   );
 });
 
-test('rendezvous errors name the cause within the timeout: world size mismatch, port in use, unreachable master', async () => {
+test('rendezvous errors name the cause within the timeout: world size mismatch, port in use, unreachable master, a rank taken twice', async (t) => {
   const script = path.join(dir, 'join.mjs');
   writeFileSync(
     script,
@@ -161,24 +199,36 @@ test('rendezvous errors name the cause within the timeout: world size mismatch, 
   );
   const port = String(await freePort());
   const base = { MASTER_ADDR: '127.0.0.1', MASTER_PORT: port };
+  let t0 = Date.now();
   const [r0, r1] = await Promise.all([
     run([script], { ...base, RANK: '0', WORLD_SIZE: '2' }).done,
     run([script], { ...base, RANK: '1', WORLD_SIZE: '3' }).done,
   ]);
+  const mismatchMs = Date.now() - t0;
   for (const e of [r0, r1]) assert.match(e.out, /rank 1 has WORLD_SIZE=3 but rank 0 has 2/);
   const busy = createServer();
   const busyPort = await new Promise<number>((resolve) =>
     busy.listen(0, '0.0.0.0', () => resolve((busy.address() as { port: number }).port)),
   );
+  t0 = Date.now();
   const inUse = await run([script], { ...base, MASTER_PORT: String(busyPort), RANK: '0', WORLD_SIZE: '2' }).done;
+  const inUseMs = Date.now() - t0;
   busy.close();
   assert.match(inUse.out, /the port is in use; choose another --master-port/);
-  const t0 = Date.now();
-  const lonely = await run([script], { ...base, MASTER_PORT: String(await freePort()), RANK: '1', WORLD_SIZE: '2' }).done;
+  const lonelyPort = String(await freePort());
+  t0 = Date.now();
+  const lonely = await run([script], { ...base, MASTER_PORT: lonelyPort, RANK: '1', WORLD_SIZE: '2' }).done;
+  const lonelyMs = Date.now() - t0;
   assert.match(lonely.out, /could not reach the master at 127\.0\.0\.1:\d+ within 3 s/);
-  assert.ok(Date.now() - t0 < 15_000);
+  assert.ok(lonelyMs < 15_000);
   const outside = await run([script], { ...base, RANK: '2', WORLD_SIZE: '2' }).done;
   assert.match(outside.out, /RANK 2 is outside the world of 2 processes/);
+  const dup = { ...base, MASTER_PORT: String(await freePort()), WORLD_SIZE: '3' };
+  const twice = await Promise.all(['0', '1', '1'].map((rank) => run([script], { ...dup, RANK: rank }).done));
+  assert.equal(twice.filter((e) => /two processes have RANK=1; each worker needs its own rank/.test(e.out)).length, 2);
+  t.diagnostic(
+    `mismatch reported after ${mismatchMs} ms, port in use after ${inUseMs} ms, unreachable master after ${lonelyMs} ms (timeout 3 s)`,
+  );
 });
 
 // ---- The launcher end to end on the synthetic data set ----
@@ -418,6 +468,54 @@ test('a worker killed mid-run: the launcher stops the group and exits non-zero n
     assert.equal(b.lastTop1, a.lastTop1);
     assert.ok(readdirSync(path.join(dir, 'runs', `${name}-restarted`)).includes('student.pt'));
   }
+
+  // A crafted per-rank entry in latest.pt: bad input naming the file, never silently used.
+  const latest = path.join(dir, 'runs', 'dlb-restarted', 'latest.pt');
+  const ck = load(latest) as Record<string, unknown>;
+  assert.equal((ck.ranks as Tensor[]).length, 1);
+  ck.ranks = [
+    tensor(
+      Uint8Array.from({ length: 64 }, (_, i) => (i * 37) % 256),
+      [64],
+      { dtype: 'uint8' },
+    ),
+  ];
+  save(ck as never, latest);
+  const crafted = await launched(config('dlb-restarted', 'method: { name: dlb }'), ['--resume'], await freePort(), [
+    'solver.epochs=4',
+  ]).done;
+  assert.equal(crafted.code, 2, crafted.err);
+  assert.match(crafted.err, /latest\.pt: the saved state of rank 1 is unusable/);
+});
+
+test('a global batch that does not split across the workers is bad input (exit 2), never restarted; lrScaling linear scales lr by batchSize / lrReferenceBatch', async () => {
+  const r = await launched(config('odd', 'method: { name: none }'), ['--max-restarts', '2'], await freePort(), []).done;
+  assert.equal(r.code, 0, r.err);
+  const three = await run([
+    cliPath,
+    'run',
+    config('odd3', 'method: { name: none }'),
+    '--nproc-per-node',
+    '3',
+    '--max-restarts',
+    '2',
+    '--master-port',
+    String(await freePort()),
+    '--timeout',
+    '30',
+  ]).done;
+  assert.equal(three.code, 2);
+  assert.match(
+    three.err,
+    /solver\.batchSize 32 is the global batch and must split evenly across the 3 processes; choose a multiple of 3/,
+  );
+  assert.doesNotMatch(three.err, /restarting/);
+  const raw = { name: 'lr', dataset: { name: 'synthetic' }, student: { model: 'resnet8' } };
+  const solver = { epochs: 1, batchSize: 512, lr: 0.1, lrScaling: 'linear' };
+  const c = await configFromObject({ ...raw, solver: { ...solver, lrReferenceBatch: 128 } }, 'lr.yaml');
+  assert.equal(scaledSolver(c.solver).lr, 0.4);
+  assert.equal(scaledSolver({ ...c.solver, lrScaling: 'none' }).lr, 0.1);
+  await assert.rejects(configFromObject({ ...raw, solver }, 'lr.yaml'), /solver\.lrReferenceBatch: lrScaling linear scales lr/);
 });
 
 test("the launch environment: torchrun's variables, Slurm's, and bad values named", async () => {

@@ -5,7 +5,6 @@
 // rank and its exit reason; with `--max-restarts K` the whole group restarts from the run's last
 // checkpoint (the workers get --resume), as torchrun's elastic agent restarts a failed group.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import { InputError } from '../engine/errors.js';
 
 export interface LaunchOptions {
@@ -54,10 +53,9 @@ export async function launch(
 ): Promise<number> {
   checkLaunchOptions(o);
   const worldSize = o.nprocPerNode * o.nnodes;
-  const threads = Math.max(1, Math.floor(availableParallelism() / o.nprocPerNode));
   for (let attempt = 0; ; attempt++) {
     const workerArgs = attempt > 0 && !args.includes('--resume') ? [...args, '--resume'] : args;
-    const failure = await runGroup(workerArgs, o, worldSize, threads, attempt);
+    const failure = await runGroup(workerArgs, o, worldSize, attempt);
     if (!failure) return 0;
     log(`distill: rank ${failure.rank} (pid ${failure.pid}) ${failure.reason}; the other workers were stopped`);
     // Bad input fails the same way every time: a restart would not help.
@@ -74,17 +72,13 @@ interface Failure {
   code: number | null;
 }
 
-function runGroup(
-  args: string[],
-  o: LaunchOptions,
-  worldSize: number,
-  threads: number,
-  attempt: number,
-): Promise<Failure | null> {
+function runGroup(args: string[], o: LaunchOptions, worldSize: number, attempt: number): Promise<Failure | null> {
   const script = process.argv[1]!;
   const children: ChildProcess[] = [];
   return new Promise((resolve) => {
-    let failure: Failure | null = null;
+    // Every failure in order: the first stops the group; bad input (exit code 2) is the cause to
+    // report when any worker found it (a peer that lost it exits 1 a moment before or after).
+    const failures: Failure[] = [];
     let running = o.nprocPerNode;
     const stopAll = () => {
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
@@ -94,7 +88,7 @@ function runGroup(
       force.unref();
     };
     const forward = (signal: NodeJS.Signals) => () => {
-      failure ??= { rank: -1, pid: process.pid, reason: `the launcher received ${signal}`, code: 130 };
+      failures.unshift({ rank: -1, pid: process.pid, reason: `the launcher received ${signal}`, code: 130 });
       stopAll();
     };
     const onInt = forward('SIGINT');
@@ -113,21 +107,20 @@ function runGroup(
         MASTER_ADDR: o.masterAddr,
         MASTER_PORT: String(o.masterPort),
         TORCHELASTIC_RESTART_COUNT: String(attempt),
-        DISTILL_THREADS_PER_WORKER: String(threads),
         ...(o.timeoutSeconds ? { DISTILL_DIST_TIMEOUT_S: String(o.timeoutSeconds) } : {}),
       };
       const child = spawn(process.execPath, [...process.execArgv, script, ...args], { env, stdio: 'inherit' });
       children.push(child);
       child.on('exit', (code, signal) => {
         running--;
-        if ((code !== 0 || signal) && !failure) {
-          failure = { rank, pid: child.pid ?? -1, reason: exitReason(code, signal), code };
-          stopAll();
+        if (code !== 0 || signal) {
+          failures.push({ rank, pid: child.pid ?? -1, reason: exitReason(code, signal), code });
+          if (failures.length === 1) stopAll();
         }
         if (running === 0) {
           process.off('SIGINT', onInt);
           process.off('SIGTERM', onTerm);
-          resolve(failure);
+          resolve(failures[0]?.rank === -1 ? failures[0] : (failures.find((f) => f.code === 2) ?? failures[0] ?? null));
         }
       });
     }

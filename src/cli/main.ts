@@ -93,10 +93,7 @@ function joinGroup(c: ExperimentConfig, threadsGiven: boolean): ProcessGroup | n
   const env = asInputError(() => launchEnv());
   if (!env || env.worldSize === 1) return null;
   // Threads default to this machine's cores shared among its workers.
-  if (!threadsGiven && !c.runtime.threads)
-    setNumThreads(
-      Number(process.env.DISTILL_THREADS_PER_WORKER) || Math.max(1, Math.floor(availableParallelism() / env.localWorldSize)),
-    );
+  if (!threadsGiven && !c.runtime.threads) setNumThreads(Math.max(1, Math.floor(availableParallelism() / env.localWorldSize)));
   // One GPU per worker: cuda means cuda:LOCAL_RANK.
   if (c.runtime.device === 'cuda') c.runtime.device = `cuda:${env.localRank}`;
   const backend = c.runtime.backend ?? (c.runtime.device.startsWith('cuda') ? 'nccl' : 'gloo');

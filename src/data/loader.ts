@@ -202,15 +202,15 @@ export class DataLoader {
     }
     this.startWorkers();
     const order = this.order(epoch);
-    const pending = new Map<number, Promise<Float32Array[]>>();
+    const pending = new Map<number, { indices: Int32Array; views: Promise<Float32Array[]> }>();
     const total = this.length;
     let next = from;
     const request = (b: number) => {
       const worker = this.workers[b % this.workers.length]!;
       const { indices, positions } = this.batchIndices(order, epoch, b);
-      pending.set(
-        b,
-        new Promise((resolve, reject) => {
+      pending.set(b, {
+        indices,
+        views: new Promise((resolve, reject) => {
           const onMessage = (msg: { id: number; views: Float32Array[] }) => {
             if (msg.id !== b) return;
             worker.off('message', onMessage);
@@ -221,15 +221,15 @@ export class DataLoader {
           worker.once('error', reject);
           worker.postMessage({ id: b, indices, positions, seed: this.seedOf(epoch, b) });
         }),
-      );
+      });
     };
     const ahead = this.opts.prefetch * this.workers.length;
     while (next < total && pending.size < ahead) request(next++);
     for (let b = from; b < total; b++) {
-      const views = await pending.get(b)!;
+      const { indices, views } = pending.get(b)!;
       pending.delete(b);
       if (next < total) request(next++);
-      yield this.makeBatch(views, this.batchIndices(order, epoch, b).indices, b);
+      yield this.makeBatch(await views, indices, b);
     }
   }
 

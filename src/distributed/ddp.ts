@@ -17,7 +17,7 @@ export interface DDPOptions {
    * gradient, and one some ranks used is averaged over all, as PyTorch's DDP with the flag on.
    */
   findUnusedParameters?: boolean;
-  /** Broadcast rank 0's buffers (BatchNorm statistics) before every training forward, as PyTorch (default true). */
+  /** Broadcast rank 0's buffers (BatchNorm statistics) before every forward, as PyTorch (default true). */
   broadcastBuffers?: boolean;
 }
 
@@ -82,7 +82,7 @@ export class DistributedDataParallel<M extends Module = Module> extends Module {
   }
 
   forward(...inputs: unknown[]): unknown {
-    if (this.training && this.broadcastBuffers) {
+    if (this.broadcastBuffers) {
       const buffers = this.module.buffers();
       if (buffers.length) noGrad(() => this.group.broadcast(buffers, 0));
     }

@@ -193,6 +193,11 @@ const firstLine = (s: string): string =>
     .find((l) => l.trim())
     ?.trim() ?? s;
 
+/** `group` when it spans more than one process; null otherwise (nothing to synchronise). */
+export function parallelGroup(group: ProcessGroup | null | undefined): ProcessGroup | null {
+  return group && group.worldSize > 1 ? group : null;
+}
+
 /** The process group of this process (null when not distributed). */
 export function getDefaultGroup(): ProcessGroup | null {
   return defaultGroup;

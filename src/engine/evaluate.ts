@@ -2,8 +2,8 @@
 import { noGrad, tensor, tidy, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { DataLoader } from '../data/loader.js';
-import { subset, type ImageDataset } from '../data/datasets.js';
-import type { ProcessGroup } from '../distributed/index.js';
+import type { ImageDataset } from '../data/datasets.js';
+import { parallelGroup, type ProcessGroup } from '../distributed/index.js';
 
 export interface Accuracy {
   top1: number;
@@ -32,19 +32,21 @@ export function evaluateClassifiers(
   dataset: ImageDataset,
   options: EvaluateOptions = {},
 ): Record<string, Accuracy> {
-  const group = options.group && options.group.worldSize > 1 ? options.group : null;
-  const part = group
-    ? subset(
-        dataset,
-        Int32Array.from(
-          { length: Math.ceil((dataset.length - group.rank) / group.worldSize) },
-          (_, k) => group.rank + k * group.worldSize,
-        ),
-      )
-    : dataset;
-  const loader = new DataLoader(part, { batchSize: options.batchSize ?? 256, device: options.device });
+  const group = parallelGroup(options.group);
+  // Sharded as training batches are (rank r: samples r, r + W, ... of each batch); the batch is
+  // rounded up to a multiple of the world so that it splits, and the last one may leave a rank none.
+  const world = group?.worldSize ?? 1;
+  const loader = new DataLoader(dataset, {
+    batchSize: Math.ceil((options.batchSize ?? 256) / world) * world,
+    device: options.device,
+    shard: group ? { rank: group.rank, worldSize: world } : undefined,
+  });
   const sums: Record<string, Accuracy> = {};
   for (const batch of loader.epochSync(0)) {
+    if (!batch.indices.length) {
+      batch.dispose();
+      continue;
+    }
     tidy(() =>
       noGrad(() => {
         for (const [name, logits] of Object.entries(forward(batch.images))) {

@@ -12,8 +12,8 @@ import type { AugmentConfig } from '../data/transforms.js';
 import { RAND_AUGMENT_DEFAULTS } from '../data/autoaugment.js';
 import { checkSplitsAgree, createSplit, type Split } from '../data/registry.js';
 import type { ExperimentConfig } from './config.js';
-import { runLog, runTraining } from './trainer.js';
-import { convertSyncBatchNorm, getDefaultGroup, type ProcessGroup } from '../distributed/index.js';
+import { isMainRank, runLog, runTraining } from './trainer.js';
+import { convertSyncBatchNorm, getDefaultGroup, parallelGroup, type ProcessGroup } from '../distributed/index.js';
 import { evaluate } from './evaluate.js';
 import { acquireRunFolder } from './runfolder.js';
 import { extractStateDict, loadWeights } from './checkpoint.js';
@@ -211,17 +211,17 @@ export async function runExperiment(
 ): Promise<ExperimentResult> {
   if (c.runtime.threads) setNumThreads(c.runtime.threads);
   const outDir = options.outDir ?? path.join(c.output, c.name);
-  const group = options.group === undefined ? getDefaultGroup() : options.group;
+  const group = parallelGroup(options.group === undefined ? getDefaultGroup() : options.group);
   const world = group?.worldSize ?? 1;
   if (c.solver.batchSize % world !== 0)
     throw new InputError(
       `solver.batchSize ${c.solver.batchSize} is the global batch and must split evenly across the ${world} processes; choose a multiple of ${world}`,
     );
   // Nothing is written to the run folder until the run is valid: data, networks, weights, method.
-  const p = prepare(c, options.datasets, options.teacherTop1s, group && world > 1 ? group : null);
+  const p = prepare(c, options.datasets, options.teacherTop1s, group);
   let release: () => void;
   try {
-    release = !group || group.rank === 0 ? acquireRunFolder(outDir) : () => {};
+    release = isMainRank({ group }) ? acquireRunFolder(outDir) : () => {};
   } catch (err) {
     p.distiller.dispose();
     throw err;
@@ -240,7 +240,7 @@ async function runInFolder(
   outDir: string,
   options: Parameters<typeof runExperiment>[1] & object,
 ): Promise<ExperimentResult> {
-  const main = !options.group || options.group.rank === 0;
+  const main = isMainRank(options);
   const log = runLog(main ? outDir : undefined);
   if (main) writeText(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
   const studentParameters = p.student.numParameters();

@@ -13,10 +13,10 @@ import {
   noGrad,
   saveToBuffer,
   setRngState,
+  Tensor,
   tensor,
   tidy,
   zeros,
-  type Tensor,
 } from '../tensor/index.js';
 import { EXTRA_STATE_KEY, type StateDict } from '../nn/module.js';
 import { clipGradNorm_ } from '../nn/utils.js';
@@ -28,7 +28,7 @@ import type { Optimizer } from '../optim/optimizer.js';
 import { LRScheduler, constant, cosine, linearWarmup, multiStep, type Schedule } from '../optim/schedulers.js';
 import { DataLoader, type Batch } from '../data/loader.js';
 import { BatchNorm1d, BatchNorm2d } from '../nn/layers.js';
-import { GradientReducer, broadcastState, type ProcessGroup } from '../distributed/index.js';
+import { GradientReducer, broadcastState, parallelGroup, type ProcessGroup } from '../distributed/index.js';
 import type { ImageDataset } from '../data/datasets.js';
 import type { AugmentConfig } from '../data/transforms.js';
 import type { Distiller, TrainBatch, TrainContext } from '../distillers/distiller.js';
@@ -266,12 +266,14 @@ function restore(spec: RunSpec, plans: StagePlan[], latest: string | null): Prog
   return p;
 }
 
+const isExtraStateKey = (k: string): boolean => k.startsWith(`${EXTRA_STATE_KEY}.`) || k.includes(`.${EXTRA_STATE_KEY}.`);
+
 /** The extra state entries of the distiller (DLB's carried batch): what differs between ranks. */
 function extraState(distiller: Distiller): StateDict {
   const sd = distiller.stateDict();
   const out: StateDict = {};
   for (const [k, v] of Object.entries(sd)) {
-    if (k.startsWith(`${EXTRA_STATE_KEY}.`) || k.includes(`.${EXTRA_STATE_KEY}.`)) out[k] = v;
+    if (isExtraStateKey(k)) out[k] = v;
     else v.dispose();
   }
   return out;
@@ -298,13 +300,28 @@ function gatherRankState(distiller: Distiller, group: ProcessGroup): Tensor[] | 
 function restoreRankState(spec: RunSpec, ranks: Tensor[] | undefined, file: string): void {
   const group = spec.group;
   if (!group || group.rank === 0 || !ranks) return;
+  const bad = (why: string) =>
+    new InputError(`${file}: the saved state of rank ${group.rank} is unusable (${why}); delete it to start the run afresh`);
   if (ranks.length !== group.worldSize - 1)
     throw new InputError(
       `${file} holds the state of ${ranks.length + 1} processes (${spec.distiller.constructor.name} keeps state per process); resume it with ${ranks.length + 1} processes`,
     );
   tidy(() => {
-    const state = loadFromBuffer(Buffer.from(ranks[group.rank - 1]!.toArray() as Uint8Array)) as StateDict;
-    asInputError(() => spec.distiller.loadStateDict(state, { strict: false }));
+    let state: unknown;
+    try {
+      state = loadFromBuffer(Buffer.from(ranks[group.rank - 1]!.toArray() as Uint8Array));
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
+    if (!state || typeof state !== 'object') throw bad('not a state dict');
+    // Only the rank's own extra state: the weights are rank 0's, whatever else the entry holds.
+    const own = Object.entries(state as StateDict).filter(([k]) => isExtraStateKey(k));
+    if (!own.every(([, v]) => v instanceof Tensor)) throw bad('not a state dict of tensors');
+    try {
+      spec.distiller.loadStateDict(Object.fromEntries(own), { strict: false });
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
   });
 }
 
@@ -396,7 +413,7 @@ function openRun(spec: RunSpec): Run {
   const main = isMainRank(spec);
   const log = runLog(main ? spec.outDir : undefined);
   const emit = (main && spec.onEvent) || (() => {});
-  const group = spec.group && spec.group.worldSize > 1 ? spec.group : null;
+  const group = parallelGroup(spec.group);
   const plans = planStages(spec);
   const loader = new DataLoader(spec.train, {
     batchSize: solver.batchSize,
@@ -470,7 +487,7 @@ async function runStage(run: Run, si: number): Promise<void> {
   const scheduler = new LRScheduler(optimizer, plan.schedule);
   run.emit({ type: 'stage', stage: plan.name, epochs: plan.epochs, stepsPerEpoch });
   run.log({ event: 'stage', stage: plan.name, epochs: plan.epochs, lr: plan.lr });
-  const group = spec.group && spec.group.worldSize > 1 ? spec.group : null;
+  const group = parallelGroup(spec.group);
   // Every replica starts the stage from rank 0's state; the stage's parameters are averaged on every backward.
   if (group) broadcastState(spec.distiller, group);
   const reducer = group ? new GradientReducer(plan.params(), group) : null;
@@ -566,7 +583,12 @@ async function trainEpoch(
     lastBatch = plan.report ? batch : null;
     if (!plan.report) batch.dispose();
   }
-  if (group) ({ correct, seen } = reduceEpochSums(group, sums, watched, correct, seen));
+  if (group) {
+    ({ correct, seen } = reduceEpochSums(group, sums, watched, correct, seen));
+    // The last step moved each rank's statistics by its own batch: evaluation (sharded) and the
+    // checkpoint (rank 0's) must see one network, rank 0's.
+    if (statistics.length) noGrad(() => group.broadcast(statistics, 0));
+  }
   const seconds = (performance.now() - epochStart) / 1000;
   const reported = plan.report && lastBatch ? plan.report(lastBatch) : undefined;
   const averaged = Object.fromEntries(Object.entries(watched).map(([k, v]) => [k, v / step]));
