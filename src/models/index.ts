@@ -8,6 +8,7 @@ import { wrn } from './wrn.js';
 import { vgg } from './vgg.js';
 import { mobileHalf } from './mobilenetv2.js';
 import { shuffleV1, shuffleV2 } from './shufflenet.js';
+import { torchvisionArchitectures } from './torchvision/index.js';
 
 export * from './model.js';
 export { CifarResNet } from './resnet.js';
@@ -16,6 +17,7 @@ export { WideResNet } from './wrn.js';
 export { VGG } from './vgg.js';
 export { MobileNetV2 } from './mobilenetv2.js';
 export { ShuffleNetV1, ShuffleNetV2 } from './shufflenet.js';
+export * as torchvision from './torchvision/index.js';
 
 /** What builds a network: any Module whose forward(x) returns the logits (or a zoo ModelOutput). */
 export type ModelFactory = (options: Required<ModelOptions>) => Module;
@@ -89,3 +91,5 @@ const zoo: [string, (o?: ModelOptions) => Model, string][] = [
   ['ShuffleV2', shuffleV2, 'ShuffleNet V2'],
 ];
 for (const [name, make, description] of zoo) registerModel(name, (o) => make(o), { description });
+for (const [name, make, description] of torchvisionArchitectures)
+  registerModel(`torchvision.${name}`, (o) => make(o), { description });

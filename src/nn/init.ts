@@ -1,6 +1,6 @@
 // Initialisations of torch.nn.init, drawing from the same generator in the same order as
 // PyTorch, so that manualSeed(s) gives PyTorch's initial weights.
-import { Tensor, noGrad } from '../tensor/index.js';
+import { Tensor, noGrad, op } from '../tensor/index.js';
 
 export function fanInOut(t: Tensor): [number, number] {
   const s = t.shape;
@@ -57,4 +57,39 @@ export function zeros_(t: Tensor): Tensor {
 }
 export function ones_(t: Tensor): Tensor {
   return noGrad(() => t.fill_(1));
+}
+export function xavierUniform_(t: Tensor, gain = 1): Tensor {
+  const [fanIn, fanOut] = fanInOut(t);
+  const bound = gain * Math.sqrt(6 / (fanIn + fanOut));
+  return noGrad(() => t.uniform_(-bound, bound));
+}
+/** A normal(mean, std) truncated to [a, b] by inverse-CDF sampling, as torch.nn.init.trunc_normal_. */
+export function truncNormal_(t: Tensor, options: { mean?: number; std?: number; a?: number; b?: number } = {}): Tensor {
+  const { mean = 0, std = 1, a = -2, b = 2 } = options;
+  const cdf = (x: number) => (1 + erf(x / Math.SQRT2)) / 2;
+  const lo = cdf((a - mean) / std);
+  const hi = cdf((b - mean) / std);
+  return noGrad(() => {
+    t.uniform_(2 * lo - 1, 2 * hi - 1);
+    erfinvOp.inplace([t]);
+    t.mul_(std * Math.SQRT2).add_(mean);
+    return t.clamp_({ min: a, max: b });
+  });
+}
+const erfinvOp = op('aten::erfinv_');
+/** Abramowitz-Stegun 7.1.26 is too coarse for the bounds; this series is exact to double rounding for |x| < 6. */
+function erf(x: number): number {
+  const sign = x < 0 ? -1 : 1;
+  const ax = Math.abs(x);
+  if (ax > 6) return sign;
+  // erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)), summed until the terms vanish.
+  let term = ax;
+  let sum = ax;
+  for (let n = 1; n < 200; n++) {
+    term *= (-ax * ax) / n;
+    const add = term / (2 * n + 1);
+    sum += add;
+    if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+  }
+  return (sign * 2 * sum) / Math.sqrt(Math.PI);
 }

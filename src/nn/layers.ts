@@ -1,8 +1,8 @@
 // The layers of torch.nn with PyTorch's parameter names, shapes and default initialisation.
-import { Tensor, cat, empty, full, noGrad, ones, zeros, tensor, type DType } from '../tensor/index.js';
+import { Tensor, cat, empty, full, noGrad, ones, rand, zeros, tensor, type DType } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from './module.js';
-import { fanInOut, kaimingUniform_, uniform_ } from './init.js';
+import { fanInOut, kaimingUniform_, uniform_, xavierUniform_ } from './init.js';
 
 type Pair = number | [number, number];
 const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : v);
@@ -254,6 +254,123 @@ export class ReLU extends Layer {
     return F.relu(x);
   }
 }
+export class ReLU6 extends Layer {
+  forward(x: Tensor): Tensor {
+    return F.relu6(x);
+  }
+}
+export class GELU extends Layer {
+  constructor(readonly approximate: 'none' | 'tanh' = 'none') {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.gelu(x, { approximate: this.approximate });
+  }
+}
+export class SiLU extends Layer {
+  forward(x: Tensor): Tensor {
+    return F.silu(x);
+  }
+}
+export class Hardswish extends Layer {
+  forward(x: Tensor): Tensor {
+    return F.hardswish(x);
+  }
+}
+export class Hardsigmoid extends Layer {
+  forward(x: Tensor): Tensor {
+    return F.hardsigmoid(x);
+  }
+}
+export class Sigmoid extends Layer {
+  forward(x: Tensor): Tensor {
+    return x.sigmoid();
+  }
+}
+
+/** Normalises over the trailing dimensions `normalizedShape` with a per-element affine, as nn.LayerNorm. */
+export class LayerNorm extends Layer {
+  readonly normalizedShape: number[];
+  constructor(
+    normalizedShape: number | number[],
+    readonly options: { eps?: number; elementwiseAffine?: boolean; dtype?: DType; device?: string } = {},
+  ) {
+    super();
+    const { elementwiseAffine = true, dtype, device } = options;
+    this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    this.registerParameter('weight', elementwiseAffine ? ones(this.normalizedShape, { dtype, device }) : null);
+    this.registerParameter('bias', elementwiseAffine ? zeros(this.normalizedShape, { dtype, device }) : null);
+  }
+  get eps(): number {
+    return this.options.eps ?? 1e-5;
+  }
+  forward(x: Tensor): Tensor {
+    return F.layerNorm(x, this.normalizedShape, { weight: this.param('weight'), bias: this.param('bias'), eps: this.eps });
+  }
+}
+
+/**
+ * Randomly drops a residual branch per sample while training (Huang et al. 2016), torchvision's
+ * StochasticDepth(p, 'row'): survivors are scaled by 1 / (1 - p); identity in eval or at p = 0.
+ */
+export class StochasticDepth extends Layer {
+  constructor(readonly p: number) {
+    super();
+    if (!(p >= 0 && p <= 1)) throw new Error(`StochasticDepth: p must be in [0, 1], got ${p}`);
+  }
+  forward(x: Tensor): Tensor {
+    if (!this.training || this.p === 0) return x;
+    const survival = 1 - this.p;
+    const shape = [x.shape[0]!, ...Array<number>(x.ndim - 1).fill(1)];
+    const noise = rand(shape, { dtype: x.dtype, device: x.device }).lt(survival).to(x.dtype);
+    return x.mul(survival > 0 ? noise.div(survival) : noise);
+  }
+}
+
+/**
+ * Self- or cross-attention with PyTorch's parameters (`in_proj_weight`, `in_proj_bias`,
+ * `out_proj`), batch first: inputs [N, L, E]. Softmax(q k^T / sqrt(head dim)) v per head.
+ */
+export class MultiheadAttention extends Module {
+  readonly headDim: number;
+  readonly outProj: Linear;
+  constructor(
+    readonly embedDim: number,
+    readonly numHeads: number,
+    readonly options: { dropout?: number; dtype?: DType; device?: string } = {},
+  ) {
+    super();
+    if (embedDim % numHeads)
+      throw new Error(`MultiheadAttention: embedDim (${embedDim}) must be divisible by numHeads (${numHeads})`);
+    this.headDim = embedDim / numHeads;
+    const { dtype, device } = options;
+    xavierUniform_(this.registerParameter('in_proj_weight', empty([3 * embedDim, embedDim], { dtype, device })));
+    this.registerParameter('in_proj_bias', zeros([3 * embedDim], { dtype, device }));
+    this.outProj = this.registerModule('out_proj', new Linear(embedDim, embedDim, { dtype, device }));
+    noGrad(() => this.outProj.bias!.zero_());
+  }
+  forward(query: Tensor, key: Tensor = query, value: Tensor = key): Tensor {
+    const [n, l, e] = query.shape as [number, number, number];
+    const w = this.param('in_proj_weight')!;
+    const b = this.param('in_proj_bias')!;
+    const heads = (t: Tensor) => t.reshape(n, -1, this.numHeads, this.headDim).transpose(1, 2);
+    let q: Tensor, k: Tensor, v: Tensor;
+    if (query === key && key === value) {
+      [q, k, v] = F.linear(query, w, { bias: b }).chunk(3, -1) as [Tensor, Tensor, Tensor];
+    } else {
+      const [wq, wk, wv] = w.chunk(3, 0) as [Tensor, Tensor, Tensor];
+      const [bq, bk, bv] = b.chunk(3, 0) as [Tensor, Tensor, Tensor];
+      q = F.linear(query, wq, { bias: bq });
+      k = F.linear(key, wk, { bias: bk });
+      v = F.linear(value, wv, { bias: bv });
+    }
+    let attn = F.softmax(heads(q).div(Math.sqrt(this.headDim)).matmul(heads(k).transpose(-2, -1)), -1);
+    if (this.options.dropout) attn = F.dropout(attn, { p: this.options.dropout, training: this.training });
+    const out = attn.matmul(heads(v)).transpose(1, 2).reshape(n, l, e);
+    return this.outProj.forward(out);
+  }
+}
+
 export class LeakyReLU extends Layer {
   constructor(readonly negativeSlope = 0.01) {
     super();

@@ -22,6 +22,11 @@ const O = {
   relu_: op('aten::relu_'),
   leakyRelu: op('aten::leaky_relu'),
   gelu: op('aten::gelu'),
+  silu: op('aten::silu'),
+  hardswish: op('aten::hardswish'),
+  hardsigmoid: op('aten::hardsigmoid'),
+  hardtanh: op('aten::hardtanh'),
+  layerNorm: op('aten::layer_norm'),
   maxPool2d: op('aten::max_pool2d'),
   avgPool2d: op('aten::avg_pool2d'),
   adaptiveAvgPool2d: op('aten::adaptive_avg_pool2d'),
@@ -126,6 +131,32 @@ export function leakyRelu(input: Tensor, options: { negativeSlope?: number } = {
 }
 export function gelu(input: Tensor, options: { approximate?: 'none' | 'tanh' } = {}): Tensor {
   return O.gelu.call([input, options.approximate ?? 'none']) as Tensor;
+}
+
+/** x * sigmoid(x) (swish). */
+export function silu(input: Tensor): Tensor {
+  return O.silu.call([input]) as Tensor;
+}
+/** x * relu6(x + 3) / 6, MobileNetV3's activation. */
+export function hardswish(input: Tensor): Tensor {
+  return O.hardswish.call([input]) as Tensor;
+}
+/** relu6(x + 3) / 6. */
+export function hardsigmoid(input: Tensor): Tensor {
+  return O.hardsigmoid.call([input]) as Tensor;
+}
+/** min(max(x, 0), 6), MobileNetV2's activation. */
+export function relu6(input: Tensor): Tensor {
+  return O.hardtanh.call([input, 0, 6]) as Tensor;
+}
+/** Normalises over the trailing `normalizedShape` dimensions, as F.layer_norm. */
+export function layerNorm(
+  input: Tensor,
+  normalizedShape: number[],
+  options: { weight?: Tensor | null; bias?: Tensor | null; eps?: number } = {},
+): Tensor {
+  const { weight = null, bias = null, eps = 1e-5 } = options;
+  return O.layerNorm.call([input, normalizedShape, weight, bias, eps, true]) as Tensor;
 }
 
 export interface Pool2dOptions {
