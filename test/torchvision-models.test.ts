@@ -133,3 +133,70 @@ test('the fixture table (printed for the closing note)', () => {
   console.log(['| network | parameters | eval rel. error | train rel. error |', '|---|---|---|---|', ...table].join('\n'));
   assert.equal(table.length, Object.keys(fixture.networks).length);
 });
+
+test('a state dict saved by torch.save(torchvision.models.shufflenet_v2_x0_5(num_classes=10).state_dict()) loads one to one and gives its logits', () => {
+  const file = path.join(fixtureDir, 'torchvision_shufflenet_v2_x0_5.pt');
+  const ref = readFixture<{ input: { seed: number; shape: number[] }; logits: number[][] }>('torchvision_shufflenet_v2_x0_5.json');
+  const model = models.createModel('torchvision.shufflenet_v2_x0_5', { numClasses: 10 }) as models.torchvision.TorchvisionModel;
+  const state = load(file) as Record<string, Tensor>;
+  const result = model.loadStateDict(state);
+  assert.deepEqual([result.missing, result.unexpected, result.replaced], [[], [], []]);
+  torch.dispose(state);
+  model.eval();
+  tidy(() => {
+    manualSeed(ref.input.seed);
+    const logits = noGrad(() => model.forward(torch.randn(ref.input.shape)).logits);
+    const got = logits.toArray() as Float32Array;
+    ref.logits.flat().forEach((v, i) => assert.ok(Math.abs(got[i]! - v) < 1e-5, `logit ${i}: ${got[i]} vs ${v}`));
+  });
+  model.dispose();
+});
+
+test('fine-tuning: a 1000-class checkpoint loads into a 10-class network with replaceClassifier (the head reported as replaced), and is refused without it', () => {
+  const imagenet = torchvision.createTorchvisionModel('mobilenet_v3_small');
+  const state = imagenet.stateDict();
+  const tuned = torchvision.createTorchvisionModel('mobilenet_v3_small', { numClasses: 10 });
+  const freshHead = tidy(() => tuned.stateDict()['classifier.3.weight']!.clone().keep());
+  assert.throws(
+    () => tuned.loadStateDict(state),
+    /classifier classifier\.3\.weight is \[1000, 1024\] but this network's is \[10, 1024\].*replaceClassifier: true/,
+  );
+  const result = tuned.loadStateDict(state, { replaceClassifier: true });
+  assert.deepEqual(result.replaced, ['classifier.3.weight', 'classifier.3.bias']);
+  assert.deepEqual([result.missing, result.unexpected], [[], []]);
+  const after = tuned.stateDict();
+  tidy(() => {
+    assert.equal(after['classifier.0.weight']!.sub(state['classifier.0.weight']!).abs().max().item(), 0, 'the rest is loaded');
+    assert.equal(after['features.3.block.0.0.weight']!.sub(state['features.3.block.0.0.weight']!).abs().max().item(), 0);
+    assert.equal(after['classifier.3.weight']!.sub(freshHead).abs().max().item(), 0, 'the head keeps its fresh weights');
+  });
+  torch.dispose([state, after, freshHead]);
+  imagenet.dispose();
+  tuned.dispose();
+});
+
+test('a checkpoint of another architecture is refused with the keys and shapes that differ', () => {
+  const r18 = torchvision.createTorchvisionModel('resnet18');
+  const r34 = torchvision.createTorchvisionModel('resnet34');
+  const r50 = torchvision.createTorchvisionModel('resnet50');
+  const s18 = r18.stateDict();
+  const s50 = r50.stateDict();
+  assert.throws(() => r34.loadStateDict(s18), /keys missing, e\.g\. layer1\.2\.conv1\.weight.*this is torchvision\.resnet34/);
+  assert.throws(
+    () => r18.loadStateDict(s50, { replaceClassifier: true }),
+    /mis-shaped, e\.g\. layer1\.0\.conv1\.weight: checkpoint \[64, 64, 1, 1\] vs model \[64, 64, 3, 3\].*unexpected keys, e\.g\. layer1\.0\.conv3\.weight/,
+  );
+  torch.dispose([s18, s50]);
+  for (const m of [r18, r34, r50]) m.dispose();
+});
+
+test('registered as torchvision.<name> beside the CIFAR zoo (ResNet18 is still the CIFAR one); DeiT refuses another image size with the fix', () => {
+  for (const [name] of torchvision.torchvisionArchitectures) assert.ok(models.modelNames().includes(`torchvision.${name}`), name);
+  assert.ok(models.modelNames().includes('ResNet18'));
+  const deit = models.createModel('torchvision.deit_tiny', { numClasses: 5 });
+  assert.throws(
+    () => tidy(() => deit.forward(torch.randn([1, 3, 64, 64]))),
+    /expects 224x224 images .* got 64x64; resize the data/,
+  );
+  deit.dispose();
+});

@@ -91,11 +91,11 @@ export class Stage extends Module {
 
 export type BlockName = 'basic' | 'bottleneck';
 
-/** The last BatchNorm of each stage's last block (bn2 of a basic block, bn3 of a bottleneck). */
+/** The last BatchNorm of each stage's last block (bn2 of a basic block, bn3 of any bottleneck). */
 export function lastBlockBatchNorms(stages: Record<string, Stage>): string[] {
   return Object.entries(stages).map(([name, stage]) => {
     const i = stage.blocks.length - 1;
-    return `${name}.${i}.${stage.blocks[i] instanceof Bottleneck ? 'bn3' : 'bn2'}`;
+    return `${name}.${i}.${'bn3' in stage.blocks[i]! ? 'bn3' : 'bn2'}`;
   });
 }
 
