@@ -46,7 +46,7 @@ test('bad input: broken YAML, unknown key, method, model, option, missing checkp
     [synthetic('a').replace('lr: 0.05', 'lr: fast'), /solver\.lr: Expected number, received string/],
     [
       synthetic('a').replace('name: synthetic', 'name: imagenet'),
-      /dataset\.name: unknown dataset 'imagenet'; allowed: fashion-mnist, mnist, cifar10, cifar100, imagefolder, synthetic/,
+      /dataset\.name: unknown dataset 'imagenet'; allowed: fashion-mnist, mnist, cifar10, cifar100, imagefolder, webdataset, synthetic/,
     ],
     [synthetic('a').replace('lr: 0.05', 'lr: .inf'), /solver\.lr: Infinity is not a finite number/],
     [synthetic('a').replace('lr: 0.05', 'lr: 1e30'), /solver\.lr: learning rate 1e\+30 is beyond 10/],

@@ -213,9 +213,9 @@ function openDeployed(c: ExperimentConfig, ckpt: string) {
 async function evalCommand(target: string, o: { checkpoint?: string; set: string[]; plugin: string[] }): Promise<void> {
   const { c, ckpt } = await resolveRun(target, o);
   const { test, deployed } = openDeployed(c, ckpt);
-  let acc: ReturnType<typeof evaluate>;
+  let acc: Awaited<ReturnType<typeof evaluate>>;
   try {
-    acc = noGrad(() => evaluate(deployed.logits, test, { device: c.runtime.device }));
+    acc = await evaluate(deployed.logits, test, { device: c.runtime.device, numWorkers: c.runtime.workers });
   } finally {
     deployed.release();
   }

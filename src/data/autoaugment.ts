@@ -658,3 +658,85 @@ export function autoAugment(img: Image, policy: AutoAugmentPolicy, rand: () => n
   }
   return out;
 }
+
+/** ColorJitter's ranges: brightness, contrast and saturation factors drawn from [max(0, 1 − v), 1 + v], hue from [−v, v]. */
+export interface ColorJitterConfig {
+  brightness?: number;
+  contrast?: number;
+  saturation?: number;
+  /** At most 0.5. */
+  hue?: number;
+}
+
+/** adjust_hue on the tensor path: to float in [0, 1], to HSV, h + factor mod 1, back to RGB, to uint8 (× 255, truncated). */
+export function adjustHue(img: Image, factor: number): Image {
+  if (img.channels !== 3) return img;
+  const n = img.height * img.width;
+  const out = new Uint8Array(img.data.length);
+  const d = img.data;
+  for (let i = 0; i < n; i++) {
+    const r = f32(d[i]! / 255);
+    const g = f32(d[n + i]! / 255);
+    const b = f32(d[2 * n + i]! / 255);
+    const maxc = Math.max(r, g, b);
+    const minc = Math.min(r, g, b);
+    const eqc = maxc === minc;
+    const cr = f32(maxc - minc);
+    const s = f32(cr / (eqc ? 1 : maxc));
+    const div = eqc ? 1 : cr;
+    const rc = f32(f32(maxc - r) / div);
+    const gc = f32(f32(maxc - g) / div);
+    const bc = f32(f32(maxc - b) / div);
+    let h: number;
+    if (maxc === r) h = f32(bc - gc);
+    else if (maxc === g) h = f32(f32(2 + rc) - bc);
+    else h = f32(f32(4 + gc) - rc);
+    h = f32(f32(f32(h / 6) + 1) % 1);
+    // (h + factor) % 1.0 with Python's sign rule (the result takes the divisor's sign).
+    h = f32(h + f32(factor));
+    h = f32(h - Math.floor(h));
+    const v = maxc;
+    const i6 = Math.floor(f32(h * 6));
+    const f = f32(f32(h * 6) - i6);
+    const clamp01 = (x: number) => Math.min(Math.max(x, 0), 1);
+    const p = clamp01(f32(v * f32(1 - s)));
+    const q = clamp01(f32(v * f32(1 - f32(s * f))));
+    const t = clamp01(f32(v * f32(1 - f32(s * f32(1 - f)))));
+    const sector = ((i6 % 6) + 6) % 6;
+    const rgb = [
+      [v, t, p],
+      [q, v, p],
+      [p, v, t],
+      [p, q, v],
+      [t, p, v],
+      [v, p, q],
+    ][sector]!;
+    for (let c = 0; c < 3; c++) out[c * n + i] = toByte(f32(rgb[c]! * 255));
+  }
+  return { ...img, data: out };
+}
+
+/**
+ * torchvision's ColorJitter: the four adjustments in a random order (randperm(4)), each factor
+ * drawn after the order, brightness, contrast, saturation, hue; an adjustment whose range is
+ * zero is skipped, as torchvision's None.
+ */
+export function colorJitter(img: Image, config: ColorJitterConfig, rand: () => number): Image {
+  const order = [0, 1, 2, 3];
+  for (let i = 3; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const draw = (v: number | undefined, centre: number, lo = Math.max(0, centre - (v ?? 0))) =>
+    v ? lo + rand() * (centre + v - lo) : null;
+  const factors = [
+    draw(config.brightness, 1),
+    draw(config.contrast, 1),
+    draw(config.saturation, 1),
+    config.hue ? -config.hue + rand() * 2 * config.hue : null,
+  ];
+  const ops = [brightness, contrast, saturation, adjustHue];
+  let out = img;
+  for (const k of order) if (factors[k] !== null) out = ops[k]!(out, factors[k]!);
+  return out;
+}

@@ -2,6 +2,7 @@
 // format), and a synthetic set for tests. Images stay uint8 [N, C, H, W] in a SharedArrayBuffer
 // so loader workers read them without copies.
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { subsetSource, type EncodedSource, type Interpolation } from './encoded.js';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 
@@ -22,6 +23,21 @@ export interface ImageDataset {
   /** Per-channel mean and std of the training pixels in [0, 1] (the usual Normalize values). */
   mean: number[];
   std: number[];
+  /**
+   * A streaming dataset: `images` is empty and each sample is decoded from `source` by the
+   * loader's workers (sharp), at height x width, through Resize(resize) + CenterCrop or the
+   * augmentation's RandomResizedCrop.
+   */
+  encoded?: EncodedData;
+}
+
+export interface EncodedData {
+  source: EncodedSource;
+  /** Resize's shorter side before the center crop (evaluation, and training without RandomResizedCrop). */
+  resize: number;
+  interpolation: Interpolation;
+  /** Fraction of an epoch's samples that may fail to decode (skipped and reported) before the run stops. */
+  maxCorruptFraction: number;
 }
 
 export const DEFAULT_FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
@@ -247,6 +263,14 @@ export function syntheticDataset(options: {
 
 /** A view of some samples of a dataset (copies the selected pixels). */
 export function subset(ds: ImageDataset, indices: ArrayLike<number>): ImageDataset {
+  if (ds.encoded) {
+    const labels = Int32Array.from(indices, (j) => {
+      if (j < 0 || j >= ds.length) throw new Error(`subset: index ${j} out of range for ${ds.name} (${ds.length} samples)`);
+      return ds.labels[j]!;
+    });
+    const source = subsetSource(ds.encoded.source, indices);
+    return { ...ds, labels, coarseLabels: undefined, length: indices.length, encoded: { ...ds.encoded, source } };
+  }
   const pixels = ds.channels * ds.height * ds.width;
   const images = shared(indices.length * pixels);
   const labels = new Int32Array(indices.length);

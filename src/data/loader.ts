@@ -3,7 +3,8 @@
 import { Worker } from 'node:worker_threads';
 import { Tensor, tensor } from '../tensor/index.js';
 import { mixSeeds, mulberry32, shuffledIndices, type ImageDataset } from './datasets.js';
-import { renderBatch, type WorkerSetup } from './render.js';
+import { renderBatch, renderEncodedBatch, type EncodedBatch, type WorkerSetup } from './render.js';
+import { EncodedReader, configureSharp, sampleName } from './encoded.js';
 import type { AugmentConfig } from './transforms.js';
 
 export { mixSeeds } from './datasets.js';
@@ -88,6 +89,11 @@ export class DataLoader {
         `DataLoader: the global batch of ${options.batchSize} does not split evenly across ${shard.worldSize} processes; choose a multiple of ${shard.worldSize}`,
       );
     this.shard = shard;
+    for (const a of [options.augment, options.strongAugment])
+      if (a?.randomResizedCrop && !dataset.encoded)
+        throw new Error(
+          `DataLoader: randomResizedCrop is taken while decoding; ${dataset.name} is already decoded (use a streaming dataset)`,
+        );
     this.opts = {
       batchSize: options.batchSize,
       shuffle: options.shuffle ?? false,
@@ -109,7 +115,50 @@ export class DataLoader {
       augment: this.opts.augment,
       strongAugment: this.opts.strongAugment,
       views: this.opts.views,
+      encoded: d.encoded
+        ? { source: d.encoded.source, resize: d.encoded.resize, interpolation: d.encoded.interpolation }
+        : undefined,
     };
+    if (d.encoded) configureSharp();
+  }
+
+  /** A streaming dataset's samples that failed to decode in the current epoch (skipped), with examples. */
+  get corrupt(): { epoch: number; count: number; examples: string[] } {
+    return { ...this.corruptSeen, examples: [...this.corruptSeen.examples] };
+  }
+  private corruptSeen = { epoch: -1, count: 0, examples: [] as string[] };
+  private mainReader: EncodedReader | null = null;
+
+  /**
+   * Drops the samples that failed to decode (with their class partners, or the anchors whose
+   * partner failed), counts them, and stops the run above the dataset's threshold.
+   */
+  private dropFailed(epoch: number, indices: Int32Array, r: EncodedBatch): { views: Float32Array[]; indices: Int32Array } {
+    if (!r.failed.length) return { views: r.views, indices };
+    const encoded = this.dataset.encoded!;
+    const bad = new Set(r.failed.map(([i]) => i));
+    if (this.classMembers) {
+      const half = indices.length / 2;
+      for (let k = 0; k < half; k++) if (bad.has(k) || bad.has(half + k)) [k, half + k].forEach((i) => bad.add(i));
+    }
+    const c = this.corruptSeen;
+    for (const [i, reason] of r.failed) {
+      c.count++;
+      if (c.examples.length < 5) c.examples.push(`${sampleName(encoded.source, indices[i]!)}: ${reason}`);
+    }
+    const limit = encoded.maxCorruptFraction * this.dataset.length;
+    if (c.count > limit)
+      throw new Error(
+        `${c.count} images of ${this.dataset.name} failed to decode in epoch ${epoch + 1}, more than dataset.maxCorruptFraction (${encoded.maxCorruptFraction}) of its ${this.dataset.length}; e.g. ${c.examples.join('; ')}. Repair or remove them, or raise dataset.maxCorruptFraction`,
+      );
+    const keep = Int32Array.from(indices.keys()).filter((i) => !bad.has(i));
+    const per = this.dataset.channels * this.dataset.height * this.dataset.width;
+    const views = r.views.map((v) => {
+      const out = new Float32Array(keep.length * per);
+      keep.forEach((i, k) => out.set(v.subarray(i * per, (i + 1) * per), k * per));
+      return out;
+    });
+    return { views, indices: keep.map((i) => indices[i]!) };
   }
 
   /** Batches per epoch. */
@@ -184,6 +233,10 @@ export class DataLoader {
 
   /** Batches of an epoch rendered on the main thread (evaluation, tests). Starts at batch `from`. */
   *epochSync(epoch: number, from = 0): Generator<Batch> {
+    if (this.dataset.encoded)
+      throw new Error(
+        `DataLoader: ${this.dataset.name} is a streaming dataset, decoded asynchronously; iterate it with epoch() (for await)`,
+      );
     const order = this.order(epoch);
     for (let b = from; b < this.length; b++) {
       const { indices, positions } = this.batchIndices(order, epoch, b);
@@ -196,13 +249,26 @@ export class DataLoader {
    * numWorkers is 0). The same seed gives the same batches either way. Starts at batch `from`.
    */
   async *epoch(epoch: number, from = 0): AsyncGenerator<Batch> {
-    if (this.opts.numWorkers === 0) {
+    if (this.corruptSeen.epoch !== epoch) this.corruptSeen = { epoch, count: 0, examples: [] };
+    if (this.opts.numWorkers === 0 && !this.dataset.encoded) {
       yield* this.epochSync(epoch, from);
+      return;
+    }
+    if (this.opts.numWorkers === 0) {
+      // A streaming dataset on the main thread: decoded batch by batch, without prefetch.
+      const order = this.order(epoch);
+      this.mainReader ??= new EncodedReader(this.dataset.encoded!.source);
+      for (let b = from; b < this.length; b++) {
+        const { indices, positions } = this.batchIndices(order, epoch, b);
+        const r = await renderEncodedBatch(this.setup, { id: b, indices, positions, seed: this.seedOf(epoch, b) }, this.mainReader);
+        const kept = this.dropFailed(epoch, indices, r);
+        if (kept.indices.length || this.shard.worldSize > 1) yield this.makeBatch(kept.views, kept.indices, b);
+      }
       return;
     }
     this.startWorkers();
     const order = this.order(epoch);
-    const pending = new Map<number, { indices: Int32Array; views: Promise<Float32Array[]> }>();
+    const pending = new Map<number, { indices: Int32Array; views: Promise<EncodedBatch> }>();
     const total = this.length;
     let next = from;
     const request = (b: number) => {
@@ -211,11 +277,12 @@ export class DataLoader {
       pending.set(b, {
         indices,
         views: new Promise((resolve, reject) => {
-          const onMessage = (msg: { id: number; views: Float32Array[] }) => {
+          const onMessage = (msg: EncodedBatch & { id: number; error?: string }) => {
             if (msg.id !== b) return;
             worker.off('message', onMessage);
             worker.off('error', reject);
-            resolve(msg.views);
+            if (msg.error) reject(new Error(msg.error));
+            else resolve(msg);
           };
           worker.on('message', onMessage);
           worker.once('error', reject);
@@ -229,7 +296,10 @@ export class DataLoader {
       const { indices, views } = pending.get(b)!;
       pending.delete(b);
       if (next < total) request(next++);
-      yield this.makeBatch(await views, indices, b);
+      const kept = this.dropFailed(epoch, indices, await views);
+      // An empty batch (every sample failed) is skipped; in data-parallel runs every rank keeps
+      // its steps in lockstep, so it goes on (as a batch of none).
+      if (kept.indices.length || this.shard.worldSize > 1) yield this.makeBatch(kept.views, kept.indices, b);
     }
   }
 
@@ -248,6 +318,8 @@ export class DataLoader {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers = [];
+    await this.mainReader?.close();
+    this.mainReader = null;
   }
 }
 

@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadCifar10, loadCifar100, loadFashionMnist, loadMnist, syntheticDataset, type ImageDataset } from './datasets.js';
 import { loadImageFolder } from './imagefolder.js';
+import { indexTarShards, scanImageFolder, shardsIn, type EncodedSource, type Interpolation } from './encoded.js';
 import { Registry } from '../util/registry.js';
 
 /** What a dataset's loader receives from the config's `dataset:` section. */
@@ -14,6 +15,13 @@ export interface DatasetSpec {
   /** Sizes for generated data (synthetic). */
   trainSubset?: number;
   testSubset?: number;
+  /** Image folders: decode in the loader's workers while training instead of once into memory. */
+  stream?: boolean;
+  /** Streaming datasets: Resize's shorter side before the center crop (default size × 256 / 224). */
+  resize?: number;
+  interpolation?: Interpolation;
+  /** Streaming datasets: the fraction of an epoch's samples that may fail to decode (skipped, reported). */
+  maxCorruptFraction?: number;
 }
 
 export interface DatasetSplits {
@@ -73,7 +81,11 @@ export function checkImageDataset(ds: unknown, what: string): asserts ds is Imag
   const positive = (k: keyof ImageDataset) => Number.isInteger(d[k]) && (d[k] as number) > 0;
   for (const k of ['length', 'channels', 'height', 'width', 'numClasses'] as const)
     if (!positive(k)) throw new Error(`${what}: '${k}' must be a positive integer, got ${String(d[k])}`);
-  if (!(d.images instanceof Uint8Array) || d.images.length !== d.length * d.channels * d.height * d.width)
+  if (d.encoded) {
+    const src = d.encoded.source;
+    const n = src?.kind === 'files' ? src.files?.length : src?.kind === 'tar' ? src.names?.length : undefined;
+    if (n !== d.length) throw new Error(`${what}: a streaming dataset's source must list one entry per sample`);
+  } else if (!(d.images instanceof Uint8Array) || d.images.length !== d.length * d.channels * d.height * d.width)
     throw new Error(`${what}: images must be a Uint8Array of length × channels × height × width values`);
   if (!(d.labels instanceof Int32Array) || d.labels.length !== d.length)
     throw new Error(`${what}: labels must be an Int32Array with one label per image`);
@@ -135,10 +147,70 @@ function loadImageFolderSplit(spec: DatasetSpec, split: Split): ImageDataset {
   const testDir = ['val', 'test'].map((d) => path.join(root, d)).find((d) => existsSync(d));
   if (!existsSync(trainDir) || !testDir)
     throw new Error(`dataset imagefolder: ${root} must hold train/ and val/ (or test/), one sub-folder per class in each`);
+  if (spec.stream) {
+    const dir = split === 'train' ? trainDir : testDir;
+    const { classes, files, labels } = scanImageFolder(dir);
+    if (split === 'test' && classes.join('\n') !== subfolders(trainDir).join('\n'))
+      throw new Error(`dataset imagefolder: train/ and ${path.basename(testDir)}/ must have the same class folders`);
+    return streamingDataset(`imagefolder:${path.basename(root)}`, { kind: 'files', files }, labels, classes.length, spec, classes);
+  }
   const ds = loadImageFolder({ root: split === 'train' ? trainDir : testDir, size: spec.size ?? 224 });
   if (split === 'test' && ds.classes.join('\n') !== subfolders(trainDir).join('\n'))
     throw new Error(`dataset imagefolder: train/ and ${path.basename(testDir)}/ must have the same class folders`);
   return ds;
+}
+
+const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+/** A dataset decoded by the loader's workers: geometry from the spec, ImageNet's normalisation. */
+function streamingDataset(
+  name: string,
+  source: EncodedSource,
+  labels: Int32Array,
+  numClasses: number,
+  spec: DatasetSpec,
+  classes?: string[],
+): ImageDataset {
+  const size = spec.size ?? 224;
+  return {
+    name,
+    images: new Uint8Array(0),
+    labels,
+    length: labels.length,
+    channels: 3,
+    height: size,
+    width: size,
+    numClasses,
+    ...(classes ? { classes } : {}),
+    ...IMAGENET,
+    encoded: {
+      source,
+      resize: spec.resize ?? Math.floor((size * 256) / 224),
+      interpolation: spec.interpolation ?? 'bilinear',
+      maxCorruptFraction: spec.maxCorruptFraction ?? 0.01,
+    },
+  };
+}
+
+/**
+ * WebDataset shards: root/train/*.tar and root/val/*.tar (or test/); each sample a key's image
+ * (.jpg/.jpeg/.png/.webp) and its .cls class index. The number of classes is the training
+ * split's largest index + 1, or dataset.numClasses.
+ */
+function loadWebDatasetSplit(spec: DatasetSpec, split: Split): ImageDataset {
+  const root = need(spec, 'webdataset', 'folder with train/ and val/ holding .tar shards');
+  const dirs = split === 'train' ? ['train'] : ['val', 'test'];
+  const dir = dirs.map((d) => path.join(root, d)).find((d) => existsSync(d));
+  if (!dir) throw new Error(`dataset webdataset: ${root} must hold ${dirs.join(' or ')}/ with .tar shards`);
+  const { labels, ...source } = indexTarShards(shardsIn(dir));
+  const trainLabels = split === 'train' ? labels : indexTarShards(shardsIn(path.join(root, 'train'))).labels;
+  const numClasses = trainLabels.reduce((m, l) => Math.max(m, l), 0) + 1;
+  const bad = labels.findIndex((l) => l >= numClasses);
+  if (bad >= 0)
+    throw new Error(
+      `dataset webdataset: ${source.names[bad]} has class ${labels[bad]}, but the training shards have only ${numClasses} classes`,
+    );
+  return streamingDataset(`webdataset:${path.basename(root)}`, source, labels, numClasses, spec);
 }
 
 /** Loads a split from a root folder that the dataset needs. */
@@ -165,7 +237,12 @@ registerDataset('cifar100', {
 });
 registerDataset('imagefolder', {
   load: loadImageFolderSplit,
-  description: 'JPEG/PNG images in root/train/<class>/ and root/val/<class>/, resized and center-cropped to dataset.size',
+  description:
+    'JPEG/PNG/WebP images in root/train/<class>/ and root/val/<class>/ at dataset.size; stream: true decodes in the loader workers (ImageNet-sized data)',
+});
+registerDataset('webdataset', {
+  load: loadWebDatasetSplit,
+  description: 'WebDataset tar shards in root/train/ and root/val/ (key.jpg + key.cls), decoded in the loader workers',
 });
 registerDataset('synthetic', {
   load: (s, split) =>

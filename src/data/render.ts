@@ -1,6 +1,7 @@
 // Batch rendering shared by the loader's main-thread path and its workers.
 import { mixSeeds, mulberry32 } from './datasets.js';
 import { renderSample, type AugmentConfig, type ImageGeometry } from './transforms.js';
+import { decodeFailure, decodeImage, type EncodedReader, type EncodedSource, type Interpolation } from './encoded.js';
 
 export interface WorkerSetup {
   images: Uint8Array;
@@ -9,6 +10,8 @@ export interface WorkerSetup {
   /** The augmentation of the second and later views, when they differ from the first (MLKD's strong view). */
   strongAugment?: AugmentConfig | null;
   views: number;
+  /** A streaming dataset: decode each sample from here (images is then empty). */
+  encoded?: { source: EncodedSource; resize: number; interpolation: Interpolation };
 }
 
 export interface BatchRequest {
@@ -43,4 +46,52 @@ export function renderBatch(setup: WorkerSetup, req: BatchRequest): Float32Array
     out.push(buf);
   }
   return out;
+}
+
+/** What a batch of a streaming dataset gives: the views of the samples that decoded, and which did not. */
+export interface EncodedBatch {
+  views: Float32Array[];
+  /** Positions in the batch that failed to decode, with the reason (their slots are left zero). */
+  failed: [number, string][];
+}
+
+/**
+ * Renders a batch of a streaming dataset: each sample is read once, then decoded per view with
+ * its geometry (RandomResizedCrop from the view's stream, or Resize + CenterCrop) and the rest
+ * of the augmentation (flip, ColorJitter, policies, normalisation) as for in-memory images. The
+ * samples decode concurrently (libvips runs on libuv's thread pool).
+ */
+export async function renderEncodedBatch(setup: WorkerSetup, req: BatchRequest, reader: EncodedReader): Promise<EncodedBatch> {
+  const encoded = setup.encoded!;
+  const { channels, height, width } = setup.geometry;
+  const per = channels * height * width;
+  const views = Array.from({ length: setup.views }, () => new Float32Array(req.indices.length * per));
+  const failed: [number, string][] = [];
+  await Promise.all(
+    Array.from(req.indices, async (index, i) => {
+      try {
+        const bytes = await reader.read(index);
+        for (let v = 0; v < setup.views; v++) {
+          const augment = v > 0 && setup.strongAugment ? setup.strongAugment : setup.augment;
+          const rand = mulberry32(mixSeeds(req.seed, req.positions ? req.positions[i]! : i, v));
+          const crop = augment?.randomResizedCrop;
+          const pixels = await decodeImage(
+            bytes,
+            {
+              size: height,
+              resize: encoded.resize,
+              interpolation: encoded.interpolation,
+              randomResizedCrop: crop ? { scale: crop.scale ?? [0.08, 1], ratio: crop.ratio ?? [3 / 4, 4 / 3] } : null,
+            },
+            rand,
+          );
+          renderSample(pixels, 0, setup.geometry, views[v]!, i * per, augment, rand);
+        }
+      } catch (err) {
+        failed.push([i, decodeFailure(err)]);
+      }
+    }),
+  );
+  failed.sort((a, b) => a[0] - b[0]);
+  return { views, failed };
 }

@@ -2,7 +2,15 @@
 // zero padding, horizontal flip, optionally AutoAugment or RandAugment (autoaugment.ts) on the
 // cropped uint8 image, per-channel normalisation. Pure functions of their inputs and a seeded
 // generator, so workers and the main thread agree.
-import { autoAugment, randAugment, type AutoAugmentPolicy, type Image, type RandAugmentConfig } from './autoaugment.js';
+import {
+  autoAugment,
+  colorJitter,
+  randAugment,
+  type AutoAugmentPolicy,
+  type ColorJitterConfig,
+  type Image,
+  type RandAugmentConfig,
+} from './autoaugment.js';
 
 export interface AugmentConfig {
   /** Random crop of the original size after zero-padding by this many pixels (CIFAR: 4). */
@@ -13,6 +21,13 @@ export interface AugmentConfig {
   randAugment?: RandAugmentConfig;
   /** torchvision's AutoAugment with this policy after the crop and flip. */
   autoAugment?: AutoAugmentPolicy;
+  /** torchvision's ColorJitter after the crop and flip (before AutoAugment or RandAugment). */
+  colorJitter?: ColorJitterConfig;
+  /**
+   * torchvision's RandomResizedCrop to the dataset's size, taken while decoding (streaming image
+   * folders and WebDataset shards); without it they resize and center-crop.
+   */
+  randomResizedCrop?: { scale?: [number, number]; ratio?: [number, number] };
 }
 
 export interface ImageGeometry {
@@ -36,7 +51,7 @@ export function renderSample(
   augment: AugmentConfig | null,
   rand: () => number,
 ): void {
-  if (augment?.randAugment || augment?.autoAugment) {
+  if (augment?.randAugment || augment?.autoAugment || augment?.colorJitter) {
     renderWithPolicy(images, index, g, out, offset, augment, rand);
     return;
   }
@@ -95,6 +110,7 @@ function renderWithPolicy(
     rand,
   );
   let img: Image = { data: Uint8Array.from(bytes, Math.round), channels: c, height: h, width: w };
+  if (augment.colorJitter) img = colorJitter(img, augment.colorJitter, rand);
   if (augment.autoAugment) img = autoAugment(img, augment.autoAugment, rand);
   if (augment.randAugment) img = randAugment(img, augment.randAugment, rand);
   for (let ch = 0; ch < c; ch++) {

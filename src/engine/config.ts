@@ -46,6 +46,30 @@ const augmentSchema = z
       .refine((r) => r.magnitude < r.numMagnitudeBins, { message: 'magnitude must be below numMagnitudeBins' })
       .optional(),
     autoAugment: z.enum(['cifar10', 'imagenet', 'svhn']).optional(),
+    /** torchvision's ColorJitter (ranges around 1 for brightness, contrast, saturation; hue in [-0.5, 0.5]). */
+    colorJitter: z
+      .object({
+        brightness: z.number().min(0).optional(),
+        contrast: z.number().min(0).optional(),
+        saturation: z.number().min(0).optional(),
+        hue: z.number().min(0).max(0.5).optional(),
+      })
+      .strict()
+      .optional(),
+    /** torchvision's RandomResizedCrop to dataset.size (streaming datasets: imagefolder with stream, webdataset). */
+    randomResizedCrop: z
+      .object({
+        scale: z
+          .tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)])
+          .refine(([a, b]) => a <= b, { message: 'scale must be [min, max]' })
+          .default([0.08, 1]),
+        ratio: z
+          .tuple([z.number().positive(), z.number().positive()])
+          .refine(([a, b]) => a <= b, { message: 'ratio must be [min, max]' })
+          .default([3 / 4, 4 / 3]),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -62,6 +86,13 @@ export const configSchema = z
         size: z.number().int().positive().optional(),
         trainSubset: z.number().int().positive().optional(),
         testSubset: z.number().int().positive().optional(),
+        /** imagefolder: decode in the loader's workers while training (ImageNet-sized folders) instead of once into memory. */
+        stream: z.boolean().optional(),
+        /** Streaming datasets: Resize's shorter side before the center crop (default size × 256 / 224). */
+        resize: z.number().int().positive().optional(),
+        interpolation: z.enum(['nearest', 'bilinear', 'bicubic', 'lanczos']).optional(),
+        /** Streaming datasets: an epoch may skip this fraction of undecodable images (reported) before the run stops. */
+        maxCorruptFraction: z.number().min(0).max(1).optional(),
         augment: augmentSchema.nullable().default(null),
         /**
          * The second view's augmentation for methods that train on a weak and a strong view (MLKD);
@@ -141,6 +172,14 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    const streaming = c.dataset.name === 'webdataset' || (c.dataset.name === 'imagefolder' && c.dataset.stream === true);
+    for (const which of ['augment', 'strongAugment'] as const)
+      if (c.dataset[which]?.randomResizedCrop && !streaming)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['dataset', which, 'randomResizedCrop'],
+          message: 'RandomResizedCrop is taken while decoding: use it with a streaming dataset (webdataset, or imagefolder with stream: true)',
+        });
     let entry;
     try {
       entry = methodEntry(c.method.name);

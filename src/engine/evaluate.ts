@@ -12,13 +12,19 @@ export interface Accuracy {
 }
 
 /** Evaluates `forward` (in eval mode) on every sample of `dataset`; accuracies in percent. */
-export function evaluate(forward: (x: Tensor) => Tensor, dataset: ImageDataset, options: EvaluateOptions = {}): Accuracy {
-  return evaluateClassifiers((x) => ({ main: forward(x) }), dataset, options).main!;
+export async function evaluate(
+  forward: (x: Tensor) => Tensor,
+  dataset: ImageDataset,
+  options: EvaluateOptions = {},
+): Promise<Accuracy> {
+  return (await evaluateClassifiers((x) => ({ main: forward(x) }), dataset, options)).main!;
 }
 
 export interface EvaluateOptions {
   batchSize?: number;
   device?: string;
+  /** Loader workers decoding or rendering the batches (streaming datasets decode in them); 0: the main thread. */
+  numWorkers?: number;
   /** Data-parallel evaluation: each rank evaluates its shard (samples r, r + W, ...), and the counts are summed, so every rank returns the same accuracy. */
   group?: ProcessGroup | null;
 }
@@ -27,11 +33,11 @@ export interface EvaluateOptions {
  * Evaluates several classifiers that share one forward pass per batch (a student and its
  * auxiliary heads, or a cohort of peers): `forward` returns logits by name; accuracies by name.
  */
-export function evaluateClassifiers(
+export async function evaluateClassifiers(
   forward: (x: Tensor) => Record<string, Tensor>,
   dataset: ImageDataset,
   options: EvaluateOptions = {},
-): Record<string, Accuracy> {
+): Promise<Record<string, Accuracy>> {
   const group = parallelGroup(options.group);
   // Sharded as training batches are (rank r: samples r, r + W, ... of each batch); the batch is
   // rounded up to a multiple of the world so that it splits, and the last one may leave a rank none.
@@ -40,9 +46,45 @@ export function evaluateClassifiers(
     batchSize: Math.ceil((options.batchSize ?? 256) / world) * world,
     device: options.device,
     shard: group ? { rank: group.rank, worldSize: world } : undefined,
+    numWorkers: dataset.encoded ? (options.numWorkers ?? 0) : 0,
   });
   const sums: Record<string, Accuracy> = {};
-  for (const batch of loader.epochSync(0)) {
+  // Samples of a streaming dataset that fail to decode are skipped (and reported by the loader):
+  // accuracies are over the samples evaluated.
+  let seen = 0;
+  try {
+    seen = await evaluateBatches(loader, forward, sums);
+  } finally {
+    await loader.close();
+  }
+  if (group) {
+    // Every rank evaluates the same classifiers; a shard may be empty, so the names come from rank 0's.
+    const names = group.agree('evaluate/names', () => Object.keys(sums).sort());
+    const values = names.flatMap((k) => [sums[k]?.top1 ?? 0, sums[k]?.top5 ?? 0, sums[k]?.loss ?? 0]);
+    const flat = tensor(Float64Array.from([...values, seen]), [3 * names.length + 1]);
+    try {
+      group.allReduce(flat);
+      const v = flat.toArray() as Float64Array;
+      names.forEach((k, i) => (sums[k] = { top1: v[3 * i]!, top5: v[3 * i + 1]!, loss: v[3 * i + 2]! }));
+      seen = v[3 * names.length]!;
+    } finally {
+      flat.dispose();
+    }
+  }
+  const n = Math.max(seen, 1);
+  return Object.fromEntries(
+    Object.entries(sums).map(([name, s]) => [name, { top1: (100 * s.top1) / n, top5: (100 * s.top5) / n, loss: s.loss / n }]),
+  );
+}
+
+async function evaluateBatches(
+  loader: DataLoader,
+  forward: (x: Tensor) => Record<string, Tensor>,
+  sums: Record<string, Accuracy>,
+): Promise<number> {
+  let seen = 0;
+  for await (const batch of loader.epoch(0)) {
+    seen += batch.indices.length;
     if (!batch.indices.length) {
       batch.dispose();
       continue;
@@ -62,22 +104,5 @@ export function evaluateClassifiers(
     );
     batch.dispose();
   }
-  if (group) {
-    // Every rank evaluates the same classifiers; a shard may be empty, so the names come from rank 0's.
-    const names = group.agree('evaluate/names', () => Object.keys(sums).sort());
-    const flat = tensor(Float64Array.from(names.flatMap((k) => [sums[k]?.top1 ?? 0, sums[k]?.top5 ?? 0, sums[k]?.loss ?? 0])), [
-      3 * names.length,
-    ]);
-    try {
-      group.allReduce(flat);
-      const v = flat.toArray() as Float64Array;
-      names.forEach((k, i) => (sums[k] = { top1: v[3 * i]!, top5: v[3 * i + 1]!, loss: v[3 * i + 2]! }));
-    } finally {
-      flat.dispose();
-    }
-  }
-  const n = dataset.length;
-  return Object.fromEntries(
-    Object.entries(sums).map(([name, s]) => [name, { top1: (100 * s.top1) / n, top5: (100 * s.top5) / n, loss: s.loss / n }]),
-  );
+  return seen;
 }

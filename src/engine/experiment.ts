@@ -36,7 +36,16 @@ export const LABEL_NOISE_SEED_OFFSET = 77;
 
 /** One split of the config's dataset: its registered loader, then the subset, normalisation and (training) label noise. */
 export function loadSplit(c: ExperimentConfig['dataset'], seed: number, split: Split): data.ImageDataset {
-  const spec = { root: c.root, size: c.size, trainSubset: c.trainSubset, testSubset: c.testSubset };
+  const spec = {
+    root: c.root,
+    size: c.size,
+    trainSubset: c.trainSubset,
+    testSubset: c.testSubset,
+    stream: c.stream,
+    resize: c.resize,
+    interpolation: c.interpolation,
+    maxCorruptFraction: c.maxCorruptFraction,
+  };
   let ds = asInputError(() => createSplit(c.name, spec, split));
   // A subset is the first N samples in a fixed seeded order; a loader that honours the subset
   // size itself (synthetic) already returns N samples, which this keeps.
@@ -84,12 +93,12 @@ interface Prepared {
 }
 
 /** Data, networks and the method: every failure here is bad input (exit code 2). */
-function prepare(
+async function prepare(
   c: ExperimentConfig,
   datasets: Datasets | undefined,
   teacherTop1s: Map<string, number> | undefined,
   group: ProcessGroup | null,
-): Prepared {
+): Promise<Prepared> {
   checkDevice(c.runtime.device);
   const { train, test } = datasets ?? loadDatasets(c.dataset, c.seed);
   const shape = { numClasses: train.numClasses, inChannels: train.channels };
@@ -110,7 +119,9 @@ function prepare(
         '\n',
       );
       teacherTop1 =
-        teacherTop1s?.get(key) ?? evaluate((x) => logitsOf(t.forward(x)), test, { device: c.runtime.device, group }).top1;
+        teacherTop1s?.get(key) ??
+        (await evaluate((x) => logitsOf(t.forward(x)), test, { device: c.runtime.device, group, numWorkers: c.runtime.workers }))
+          .top1;
       teacherTop1s?.set(key, teacherTop1);
     }
     student = asInputError(() => createModel(c.student.model, shape)).to(c.runtime.device);
@@ -218,7 +229,7 @@ export async function runExperiment(
       `solver.batchSize ${c.solver.batchSize} is the global batch and must split evenly across the ${world} processes; choose a multiple of ${world}`,
     );
   // Nothing is written to the run folder until the run is valid: data, networks, weights, method.
-  const p = prepare(c, options.datasets, options.teacherTop1s, group);
+  const p = await prepare(c, options.datasets, options.teacherTop1s, group);
   let release: () => void;
   try {
     release = isMainRank({ group }) ? acquireRunFolder(outDir) : () => {};

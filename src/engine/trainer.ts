@@ -510,7 +510,7 @@ async function runEpochs(
   for (let epoch = si === progress.stage ? progress.epoch : 0; epoch < plan.epochs; epoch++) {
     scheduler.setEpoch(epoch);
     const record = await trainEpoch(spec, plan, epoch, run.loader, stepsPerEpoch, optimizer, run.emit, group);
-    if (plan.evaluate) Object.assign(record, evaluateEpoch(spec));
+    if (plan.evaluate) Object.assign(record, await evaluateEpoch(spec));
     progress.history.push(record);
     const isBest = record.top1 !== null && record.top1 > progress.best.top1;
     if (isBest) progress.best = { top1: record.top1!, epoch: epoch + 1 };
@@ -583,6 +583,12 @@ async function trainEpoch(
     lastBatch = plan.report ? batch : null;
     if (!plan.report) batch.dispose();
   }
+  const corrupt = loader.corrupt;
+  if (corrupt.count) {
+    const message = `epoch ${epoch + 1}: skipped ${corrupt.count} image${corrupt.count > 1 ? 's' : ''} that did not decode, e.g. ${corrupt.examples.join('; ')}`;
+    emit({ type: 'warning', message });
+    runLog(spec.outDir && isMainRank(spec) ? spec.outDir : undefined)({ event: 'corrupt', epoch: epoch + 1, count: corrupt.count, examples: corrupt.examples });
+  }
   if (group) {
     ({ correct, seen } = reduceEpochSums(group, sums, watched, correct, seen));
     // The last step moved each rank's statistics by its own batch: evaluation (sharded) and the
@@ -652,15 +658,15 @@ function residentMb(): number {
 }
 
 /** Test accuracy of the student, in eval mode. */
-function evaluateEpoch(spec: RunSpec): { top1: number; top5: number; otherTop1?: Record<string, number> } {
+async function evaluateEpoch(spec: RunSpec): Promise<{ top1: number; top5: number; otherTop1?: Record<string, number> }> {
   spec.distiller.eval();
-  const acc = evaluateClassifiers(
+  const acc = await evaluateClassifiers(
     (x) => {
       const { logits, others } = spec.distiller.forwardEvaluation(x);
       return { ...others, [DEPLOYED]: logits };
     },
     spec.test,
-    { device: spec.device, group: spec.group },
+    { device: spec.device, group: spec.group, numWorkers: spec.numWorkers },
   );
   const { [DEPLOYED]: main, ...others } = acc;
   const otherTop1 = Object.fromEntries(Object.entries(others).map(([k, a]) => [k, a.top1]));
