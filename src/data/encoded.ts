@@ -350,5 +350,7 @@ async function planar(pipeline: ReturnType<typeof sharp>, size: number): Promise
 export function decodeFailure(err: unknown): string {
   const message = (err as Error)?.message ?? String(err);
   if (/pixel limit/i.test(message)) return `more than ${MAX_IMAGE_PIXELS} pixels (a decompression bomb?)`;
+  // libvips loses its message when decoding fails on a pool thread: say what it usually is.
+  if (!message.trim() || /^unknown error$/i.test(message.trim())) return 'corrupt or truncated image data';
   return message.split('\n')[0]!.slice(0, 200);
 }
