@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import * as torch from '../src/index.js';
-import { data, createZooModel, optim, tidy, F, noGrad } from '../src/index.js';
+import { data, createZooModel, optim, tidy, F } from '../src/index.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'distill-data-'));
 
@@ -243,7 +243,7 @@ test("DataLoader classPairs (CS-KD's PairBatchSampler): each sample followed by 
   for (const b of batches) b.dispose();
 });
 
-test("a small model overfits 256 Fashion-MNIST images to 100% training accuracy", async () => {
+test('a small model overfits 256 Fashion-MNIST images to 100% training accuracy', async () => {
   torch.setNumThreads(2);
   torch.manualSeed(0);
   const ds = data.subset(

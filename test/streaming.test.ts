@@ -11,13 +11,7 @@ import tar from 'tar-stream';
 import * as torch from '../src/index.js';
 import { data, engine } from '../src/index.js';
 import { adjustHue } from '../src/data/autoaugment.js';
-import {
-  decodeImage,
-  decodeResizedCrop,
-  indexTarShards,
-  randomResizedCropBox,
-  scanImageFolder,
-} from '../src/data/encoded.js';
+import { decodeImage, decodeResizedCrop, indexTarShards, randomResizedCropBox, scanImageFolder } from '../src/data/encoded.js';
 import { createSplit } from '../src/data/registry.js';
 import { fixtureDir, readFixture } from './helpers.js';
 
@@ -43,12 +37,18 @@ function compare(got: Uint8Array, want: Uint8Array): { mean: number; max: number
 
 test("Resize + CenterCrop and resized_crop decoded by sharp match torchvision's on PIL (bilinear, antialiased)", async () => {
   const rc = fixture.resizeCenterCrop;
-  const a = await decodeImage(jpeg, { size: rc.size, resize: rc.resize, interpolation: 'bilinear', randomResizedCrop: null }, Math.random);
+  const a = await decodeImage(
+    jpeg,
+    { size: rc.size, resize: rc.resize, interpolation: 'bilinear', randomResizedCrop: null },
+    Math.random,
+  );
   const ea = compare(a, bytes(rc.chw));
   const { box, size } = fixture.resizedCrop;
   const b = await decodeResizedCrop(jpeg, box, size);
   const eb = compare(b, bytes(fixture.resizedCrop.chw));
-  console.log(`resize+center crop: mean |diff| ${ea.mean.toFixed(2)}, max ${ea.max}; resized crop: ${eb.mean.toFixed(2)}, ${eb.max}`);
+  console.log(
+    `resize+center crop: mean |diff| ${ea.mean.toFixed(2)}, max ${ea.max}; resized crop: ${eb.mean.toFixed(2)}, ${eb.max}`,
+  );
   // Two resamplers (libvips' reduce and Pillow's) agree to under a grey level on average; a box
   // one pixel off differs by 7 on this image, a wrong scale or orientation by tens.
   for (const e of [ea, eb]) assert.ok(e.mean < 1 && e.max <= 8, JSON.stringify(e));
@@ -74,7 +74,10 @@ test("RandomResizedCrop's boxes: torchvision's area and ratio ranges, inside the
     assert.ok(area > 0.07 && area <= 1.01, `area ${area}`);
   }
   // No try fits (a scale above what the ratio allows in a thin image): the central crop at the nearest ratio.
-  assert.deepEqual(randomResizedCropBox(400, 40, [0.99, 1], [1, 1], () => 0.5), { left: 180, top: 0, width: 40, height: 40 });
+  assert.deepEqual(
+    randomResizedCropBox(400, 40, [0.99, 1], [1, 1], () => 0.5),
+    { left: 180, top: 0, width: 40, height: 40 },
+  );
 });
 
 /** A folder of generated JPEGs: root/{train,val}/<class>/<i>.jpg, class c tinted by c. */
@@ -135,7 +138,11 @@ test('a streaming image folder and the same images as WebDataset shards give the
   assert.equal(folder.length, 12);
   assert.deepEqual([shards.length, shards.numClasses], [12, 3]);
   assert.deepEqual(Array.from(shards.labels), Array.from(folder.labels));
-  const augment = { randomResizedCrop: {}, hflip: true, colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 } };
+  const augment = {
+    randomResizedCrop: {},
+    hflip: true,
+    colorJitter: { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 },
+  };
   const batches = async (ds: data.ImageDataset, numWorkers: number) => {
     const loader = new data.DataLoader(ds, { batchSize: 5, shuffle: true, seed: 3, augment, numWorkers });
     const out: Float32Array[] = [];
@@ -161,9 +168,18 @@ test('a streaming image folder and the same images as WebDataset shards give the
   const val = createSplit('imagefolder', { root, size: 32, stream: true }, 'test');
   assert.equal(val.length, 6);
   // Evaluation decodes Resize + CenterCrop in workers: a classifier by mean colour (red rises with the class) is right on all.
-  const acc = await engine.evaluate((x) => x.select(1, 0).mean([1, 2]).unsqueeze(1).mul(torch.tensor([[-1, 0, 1]])), val, {
-    numWorkers: 2,
-  });
+  const acc = await engine.evaluate(
+    (x) =>
+      x
+        .select(1, 0)
+        .mean([1, 2])
+        .unsqueeze(1)
+        .mul(torch.tensor([[-1, 0, 1]])),
+    val,
+    {
+      numWorkers: 2,
+    },
+  );
   assert.ok(Number.isFinite(acc.top1) && acc.top5 === 100, JSON.stringify(acc));
 });
 
@@ -199,7 +215,10 @@ test('bad folders and shards: an empty class folder, a file that is not a tar, a
   const root = path.join(tmp, 'bad');
   await makeFolder(root, ['x', 'y'], { train: 2, val: 1 });
   mkdirSync(path.join(root, 'train', 'z-empty'));
-  assert.throws(() => scanImageFolder(path.join(root, 'train')), /class folder z-empty has no \.jpg, \.jpeg, \.png or \.webp images; add images or remove the folder/);
+  assert.throws(
+    () => scanImageFolder(path.join(root, 'train')),
+    /class folder z-empty has no \.jpg, \.jpeg, \.png or \.webp images; add images or remove the folder/,
+  );
   const notTar = path.join(tmp, 'not.tar');
   writeFileSync(notTar, Buffer.alloc(2048, 7));
   assert.throws(() => indexTarShards([notTar]), /not\.tar is not a tar archive/);

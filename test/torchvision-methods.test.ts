@@ -24,11 +24,17 @@ for (const [teacherName, studentName] of pairs) {
       const teacher = createModel(teacherName, { numClasses: 10 });
       const student = createModel(studentName, { numClasses: 10 });
       try {
-        const d = distillers.createDistiller(method, student, teacher, {}, {
-          inputShape: [3, SIZE, SIZE],
-          trainLabels: dataset.labels,
-          studentModel: studentName,
-        });
+        const d = distillers.createDistiller(
+          method,
+          student,
+          teacher,
+          {},
+          {
+            inputShape: [3, SIZE, SIZE],
+            trainLabels: dataset.labels,
+            studentModel: studentName,
+          },
+        );
         const before = tidy(() => student.parameters().map((p) => p.detach().clone().keep()));
         const opt = new optim.SGD(d.learnableParameters(), { lr: 0.01, momentum: 0.9 });
         const loader = new data.DataLoader(dataset, {
@@ -59,7 +65,9 @@ for (const [teacherName, studentName] of pairs) {
     }
     // Methods that compare features channel by channel need equal widths: they refuse a pair
     // without them, naming the fix (as they refuse resnet32x4 -> ShuffleV1 on CIFAR).
-    const refused = failures.filter((f) => /channel by channel: .*name features of equal width \(method\.options\.features\)/.test(f));
+    const refused = failures.filter((f) =>
+      /channel by channel: .*name features of equal width \(method\.options\.features\)/.test(f),
+    );
     assert.deepEqual(
       failures.filter((f) => !refused.includes(f)),
       [],

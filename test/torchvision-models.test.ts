@@ -117,7 +117,9 @@ for (const [name, ref] of Object.entries(fixture.networks)) {
         const sd = model.stateDict();
         const got = Array.from(sd[ref.runningVarAfterTrain.key]!.narrow(0, 0, 16).toArray() as Float32Array);
         torch.dispose(sd);
-        got.forEach((v, i) => assert.ok(Math.abs(v - ref.runningVarAfterTrain!.first[i]!) < 1e-4 * Math.abs(v) + 1e-6, `running_var[${i}]`));
+        got.forEach((v, i) =>
+          assert.ok(Math.abs(v - ref.runningVarAfterTrain!.first[i]!) < 1e-4 * Math.abs(v) + 1e-6, `running_var[${i}]`),
+        );
       }
       table.push(`| ${name} | ${ref.parameters} | ${evalErr.toExponential(1)} | ${trainErr.toExponential(1)} |`);
       assert.ok(evalErr < TOLERANCE, `eval logits: relative error ${evalErr}`);
@@ -136,7 +138,9 @@ test('the fixture table (printed for the closing note)', () => {
 
 test('a state dict saved by torch.save(torchvision.models.shufflenet_v2_x0_5(num_classes=10).state_dict()) loads one to one and gives its logits', () => {
   const file = path.join(fixtureDir, 'torchvision_shufflenet_v2_x0_5.pt');
-  const ref = readFixture<{ input: { seed: number; shape: number[] }; logits: number[][] }>('torchvision_shufflenet_v2_x0_5.json');
+  const ref = readFixture<{ input: { seed: number; shape: number[] }; logits: number[][] }>(
+    'torchvision_shufflenet_v2_x0_5.json',
+  );
   const model = models.createModel('torchvision.shufflenet_v2_x0_5', { numClasses: 10 }) as models.torchvision.TorchvisionModel;
   const state = load(file) as Record<string, Tensor>;
   const result = model.loadStateDict(state);

@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import path from 'node:path';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { setNumThreads, noGrad, zeros } from '../tensor/index.js';
+import { setNumThreads, zeros } from '../tensor/index.js';
 import { exportOnnx } from '../export/onnx.js';
 import { startDashboard } from '../dashboard/server.js';
 import {

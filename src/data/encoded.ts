@@ -130,7 +130,9 @@ export function indexTarShards(shards: string[]): EncodedSource & { kind: 'tar';
         const type = String.fromCharCode(header[156]!);
         const dataAt = pos + 512;
         if (dataAt + size > length)
-          throw new Error(`WebDataset shard ${file} is truncated: a member at byte ${pos} needs ${size} bytes, the file ends first`);
+          throw new Error(
+            `WebDataset shard ${file} is truncated: a member at byte ${pos} needs ${size} bytes, the file ends first`,
+          );
         const readData = () => {
           const b = Buffer.alloc(size);
           readSync(fd, b, 0, size, dataAt);
@@ -170,8 +172,7 @@ export function indexTarShards(shards: string[]): EncodedSource & { kind: 'tar';
       for (const key of order) {
         const sample = samples.get(key)!;
         if (!sample.image) continue; // metadata-only keys (e.g. __key__.json) carry no image
-        if (sample.label === undefined)
-          throw new Error(`WebDataset shard ${file}: sample ${key} has an image but no .cls label`);
+        if (sample.label === undefined) throw new Error(`WebDataset shard ${file}: sample ${key} has an image but no .cls label`);
         shardOf.push(s);
         offsets.push(sample.image[0]);
         sizes.push(sample.image[1]);

@@ -149,7 +149,7 @@ export class DataLoader {
     const limit = encoded.maxCorruptFraction * this.dataset.length;
     if (c.count > limit)
       throw new Error(
-        `${c.count} images of ${this.dataset.name} failed to decode in epoch ${epoch + 1}, more than dataset.maxCorruptFraction (${encoded.maxCorruptFraction}) of its ${this.dataset.length}; e.g. ${c.examples.join('; ')}. Repair or remove them, or raise dataset.maxCorruptFraction`,
+        `${c.count} image${c.count > 1 ? 's' : ''} of ${this.dataset.name} failed to decode in epoch ${epoch + 1}, more than dataset.maxCorruptFraction (${encoded.maxCorruptFraction}) of its ${this.dataset.length}; e.g. ${c.examples.join('; ')}. Repair or remove them, or raise dataset.maxCorruptFraction`,
       );
     const keep = Int32Array.from(indices.keys()).filter((i) => !bad.has(i));
     const per = this.dataset.channels * this.dataset.height * this.dataset.width;
@@ -260,7 +260,11 @@ export class DataLoader {
       this.mainReader ??= new EncodedReader(this.dataset.encoded!.source);
       for (let b = from; b < this.length; b++) {
         const { indices, positions } = this.batchIndices(order, epoch, b);
-        const r = await renderEncodedBatch(this.setup, { id: b, indices, positions, seed: this.seedOf(epoch, b) }, this.mainReader);
+        const r = await renderEncodedBatch(
+          this.setup,
+          { id: b, indices, positions, seed: this.seedOf(epoch, b) },
+          this.mainReader,
+        );
         const kept = this.dropFailed(epoch, indices, r);
         if (kept.indices.length || this.shard.worldSize > 1) yield this.makeBatch(kept.views, kept.indices, b);
       }

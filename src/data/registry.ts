@@ -152,7 +152,14 @@ function loadImageFolderSplit(spec: DatasetSpec, split: Split): ImageDataset {
     const { classes, files, labels } = scanImageFolder(dir);
     if (split === 'test' && classes.join('\n') !== subfolders(trainDir).join('\n'))
       throw new Error(`dataset imagefolder: train/ and ${path.basename(testDir)}/ must have the same class folders`);
-    return streamingDataset(`imagefolder:${path.basename(root)}`, { kind: 'files', files }, labels, classes.length, spec, classes);
+    return streamingDataset(
+      `imagefolder:${path.basename(root)}`,
+      { kind: 'files', files },
+      labels,
+      classes.length,
+      spec,
+      classes,
+    );
   }
   const ds = loadImageFolder({ root: split === 'train' ? trainDir : testDir, size: spec.size ?? 224 });
   if (split === 'test' && ds.classes.join('\n') !== subfolders(trainDir).join('\n'))

@@ -11,12 +11,18 @@ if (reader) configureSharp();
 parentPort!.on('message', (req: BatchRequest) => {
   if (!reader) {
     const views = renderBatch(setup, req);
-    parentPort!.postMessage({ id: req.id, views, failed: [] }, views.map((v) => v.buffer as ArrayBuffer));
+    parentPort!.postMessage(
+      { id: req.id, views, failed: [] },
+      views.map((v) => v.buffer as ArrayBuffer),
+    );
     return;
   }
   renderEncodedBatch(setup, req, reader).then(
     ({ views, failed }) =>
-      parentPort!.postMessage({ id: req.id, views, failed }, views.map((v) => v.buffer as ArrayBuffer)),
+      parentPort!.postMessage(
+        { id: req.id, views, failed },
+        views.map((v) => v.buffer as ArrayBuffer),
+      ),
     (err: Error) => parentPort!.postMessage({ id: req.id, error: err.message }),
   );
 });

@@ -115,13 +115,21 @@ export function checkpointArchitecture(file: string): string | null {
  * architecture the weights are (when the run folder tells) and summarises the keys; `details`
  * lists every one.
  */
-export function loadWeights(model: Module, file: string, o: { role: string; modelName: string }): void {
+export function loadWeights(
+  model: Module,
+  file: string,
+  o: { role: string; modelName: string; replaceClassifier?: boolean },
+): { replaced: string[] } {
   if (!existsSync(file)) throw new InputError(`${o.role} checkpoint ${file} not found`);
   // tidy: every tensor the file held is released once copied into the model, on failure too.
-  tidy(() => loadInto(model, file, o));
+  return tidy(() => loadInto(model, file, o));
 }
 
-function loadInto(model: Module, file: string, o: { role: string; modelName: string }): void {
+function loadInto(
+  model: Module,
+  file: string,
+  o: { role: string; modelName: string; replaceClassifier?: boolean },
+): { replaced: string[] } {
   let ckpt: unknown;
   try {
     ckpt = load(file);
@@ -130,7 +138,11 @@ function loadInto(model: Module, file: string, o: { role: string; modelName: str
   }
   const sd = extractStateDict(ckpt, file);
   try {
-    model.loadStateDict(sd);
+    // torchvision networks may replace a classifier of another number of classes (fine-tuning).
+    const r = (model.loadStateDict as (s: StateDict, opts: object) => { replaced?: string[] })(sd, {
+      replaceClassifier: o.replaceClassifier ?? false,
+    });
+    return { replaced: r.replaced ?? [] };
   } catch (err) {
     const e = err as StateDictMismatch;
     const arch = checkpointArchitecture(file);

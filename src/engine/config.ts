@@ -106,7 +106,16 @@ export const configSchema = z
       })
       .strict(),
     teacher: z.object({ model: modelName, checkpoint: z.string().optional() }).strict().optional(),
-    student: z.object({ model: modelName }).strict(),
+    student: z
+      .object({
+        model: modelName,
+        /**
+         * Weights to start from (fine-tuning): a checkpoint of the same architecture; a
+         * torchvision network's classifier may have another number of classes (then replaced).
+         */
+        pretrained: z.string().optional(),
+      })
+      .strict(),
     method: z
       .object({
         name: registered('method', methodNames, (m) => m.toLowerCase()),
@@ -178,7 +187,8 @@ export const configSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['dataset', which, 'randomResizedCrop'],
-          message: 'RandomResizedCrop is taken while decoding: use it with a streaming dataset (webdataset, or imagefolder with stream: true)',
+          message:
+            'RandomResizedCrop is taken while decoding: use it with a streaming dataset (webdataset, or imagefolder with stream: true)',
         });
     let entry;
     try {
@@ -266,6 +276,8 @@ export function validateConfig(raw: unknown, source = '(config)', options: Valid
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new InputError(formatIssues(result.error, source));
   const c = result.data;
+  if (c.student.pretrained && !existsSync(c.student.pretrained))
+    throw new InputError(`invalid config ${source}:\n  student.pretrained: file ${c.student.pretrained} not found; fix the path`);
   if ((options.checkTeacherCheckpoint ?? true) && methodEntry(c.method.name).needsTeacher) {
     if (!c.teacher?.checkpoint)
       throw new InputError(

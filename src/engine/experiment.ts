@@ -90,6 +90,8 @@ interface Prepared {
   teacherTop1: number | null;
   student: Network;
   distiller: Distiller;
+  /** What the run should say before it trains (a replaced classifier). */
+  notes: string[];
 }
 
 /** Data, networks and the method: every failure here is bad input (exit code 2). */
@@ -104,6 +106,7 @@ async function prepare(
   const shape = { numClasses: train.numClasses, inChannels: train.channels };
   manualSeed(c.seed);
   const entry = methodEntry(c.method.name);
+  const notes: string[] = [];
   let teacher: Network | null = null;
   let student: Network | null = null;
   try {
@@ -126,6 +129,17 @@ async function prepare(
     }
     student = asInputError(() => createModel(c.student.model, shape)).to(c.runtime.device);
     const s = student;
+    if (c.student.pretrained) {
+      const { replaced } = loadWeights(s, c.student.pretrained, {
+        role: 'student.pretrained',
+        modelName: c.student.model,
+        replaceClassifier: true,
+      });
+      if (replaced.length)
+        notes.push(
+          `student.pretrained: ${replaced.join(', ')} replaced (the checkpoint has another number of classes; the new classifier starts fresh)`,
+        );
+    }
     const distiller = asInputError(() =>
       createDistiller(entry.name, s, teacher, c.method.options, {
         inputShape: [train.channels, train.height, train.width],
@@ -139,7 +153,7 @@ async function prepare(
     distiller.labelSmoothing = c.solver.labelSmoothing;
     // The trained networks and the method's modules; the teacher stays in eval mode.
     if (group && c.runtime.syncBatchNorm) for (const m of [s, ...distiller.extraModules()]) convertSyncBatchNorm(m, group);
-    return { train, test, teacher, teacherTop1, student, distiller };
+    return { train, test, teacher, teacherTop1, student, distiller, notes };
   } catch (err) {
     // Nothing will train: release the networks built so far.
     teacher?.dispose();
@@ -254,6 +268,11 @@ async function runInFolder(
   const main = isMainRank(options);
   const log = runLog(main ? outDir : undefined);
   if (main) writeText(path.join(outDir, 'config.json'), JSON.stringify(c, null, 2));
+  if (main)
+    for (const message of p.notes) {
+      options.onEvent?.({ type: 'warning', message: `${c.name}: ${message}` });
+      log({ event: 'note', message });
+    }
   const studentParameters = p.student.numParameters();
   let result;
   try {

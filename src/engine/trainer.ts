@@ -587,7 +587,12 @@ async function trainEpoch(
   if (corrupt.count) {
     const message = `epoch ${epoch + 1}: skipped ${corrupt.count} image${corrupt.count > 1 ? 's' : ''} that did not decode, e.g. ${corrupt.examples.join('; ')}`;
     emit({ type: 'warning', message });
-    runLog(spec.outDir && isMainRank(spec) ? spec.outDir : undefined)({ event: 'corrupt', epoch: epoch + 1, count: corrupt.count, examples: corrupt.examples });
+    runLog(spec.outDir && isMainRank(spec) ? spec.outDir : undefined)({
+      event: 'corrupt',
+      epoch: epoch + 1,
+      count: corrupt.count,
+      examples: corrupt.examples,
+    });
   }
   if (group) {
     ({ correct, seen } = reduceEpochSums(group, sums, watched, correct, seen));

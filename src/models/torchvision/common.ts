@@ -3,7 +3,7 @@
 // class that replaces the classifier for fine-tuning.
 import { Tensor, noGrad } from '../../tensor/index.js';
 import * as F from '../../tensor/functional.js';
-import type { Module } from '../../nn/module.js';
+import type { Module, StateDictMismatch } from '../../nn/module.js';
 import { BatchNorm2d, Conv2d, Layer, Linear, Sequential } from '../../nn/layers.js';
 import { kaimingNormal_, normal_, zeros_, ones_ } from '../../nn/init.js';
 import { Model, type ModelOptions } from '../model.js';
@@ -124,10 +124,14 @@ export abstract class TorchvisionModel extends Model {
       const result = super.loadStateDict(kept, { strict: options.strict });
       return { ...result, replaced };
     } catch (err) {
-      throw new Error(
-        `${(err as Error).message.replace(/check that the checkpoint was saved from the same architecture$/, '')}this is torchvision.${this.architecture}; a checkpoint of another architecture (or of a timm model) has other keys or shapes`,
+      const mismatch = err as StateDictMismatch;
+      const wrapped = new Error(
+        `${mismatch.message.replace(/check that the checkpoint was saved from the same architecture$/, '')}this is torchvision.${this.architecture}; a checkpoint of another architecture (or of a timm model) has other keys or shapes`,
         { cause: err },
-      );
+      ) as StateDictMismatch;
+      // The key lists travel with it, for the callers that print them.
+      Object.assign(wrapped, { missing: mismatch.missing, unexpected: mismatch.unexpected, misshaped: mismatch.misshaped });
+      throw wrapped;
     } finally {
       for (const key of replaced) (kept[key] as Tensor).dispose();
     }

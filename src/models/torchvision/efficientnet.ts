@@ -4,7 +4,14 @@ import type { Tensor } from '../../tensor/index.js';
 import * as F from '../../tensor/functional.js';
 import { Dropout, Layer, Linear, Sequential, SiLU, StochasticDepth } from '../../nn/layers.js';
 import type { ModelOutput } from '../model.js';
-import { ConvNormActivation, SqueezeExcitation, TorchvisionModel, initConvNormLinear, makeDivisible, type TorchvisionOptions } from './common.js';
+import {
+  ConvNormActivation,
+  SqueezeExcitation,
+  TorchvisionModel,
+  initConvNormLinear,
+  makeDivisible,
+  type TorchvisionOptions,
+} from './common.js';
 import { stageEnds, tappedForward } from './mobilenet.js';
 
 class MBConv extends Layer {

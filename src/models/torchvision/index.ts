@@ -49,8 +49,6 @@ export function createTorchvisionModel(name: string, options: TorchvisionOptions
   const bare = name.replace(/^torchvision\./, '');
   const entry = torchvisionArchitectures.find(([n]) => n === bare);
   if (!entry)
-    throw new Error(
-      `no torchvision architecture '${bare}'; available: ${torchvisionArchitectures.map(([n]) => n).join(', ')}`,
-    );
+    throw new Error(`no torchvision architecture '${bare}'; available: ${torchvisionArchitectures.map(([n]) => n).join(', ')}`);
   return entry[1](options);
 }

@@ -3,7 +3,14 @@ import type { Tensor } from '../../tensor/index.js';
 import * as F from '../../tensor/functional.js';
 import { BatchNorm2d, Conv2d, Dropout, Hardswish, Layer, Linear, ReLU, ReLU6, Sequential } from '../../nn/layers.js';
 import type { ModelOutput } from '../model.js';
-import { ConvNormActivation, SqueezeExcitation, TorchvisionModel, initConvNormLinear, makeDivisible, type TorchvisionOptions } from './common.js';
+import {
+  ConvNormActivation,
+  SqueezeExcitation,
+  TorchvisionModel,
+  initConvNormLinear,
+  makeDivisible,
+  type TorchvisionOptions,
+} from './common.js';
 
 /**
  * Runs `features` (an nn.Sequential) and keeps the output of the layers listed in `taps`: the
@@ -118,10 +125,7 @@ class InvertedResidualV3 extends Layer {
     const layers: Layer[] = [];
     if (expanded !== inp) layers.push(new ConvNormActivation(inp, expanded, 1, { norm, activation }));
     layers.push(new ConvNormActivation(expanded, expanded, kernel, { stride, groups: expanded, norm, activation }));
-    if (se)
-      layers.push(
-        new SqueezeExcitation(expanded, makeDivisible(expanded / 4, 8), undefined, (x) => F.hardsigmoid(x)),
-      );
+    if (se) layers.push(new SqueezeExcitation(expanded, makeDivisible(expanded / 4, 8), undefined, (x) => F.hardsigmoid(x)));
     layers.push(new ConvNormActivation(expanded, out, 1, { norm }));
     this.block = this.registerModule('block', new Sequential(...layers));
   }
@@ -204,7 +208,12 @@ export class TorchvisionMobileNetV3 extends TorchvisionModel {
     this.features = this.registerModule('features', new Sequential(...layers));
     this.classifier = this.registerModule(
       'classifier',
-      new Sequential(new Linear(6 * lastIn, lastChannel), new Hardswish(), new Dropout(dropout), new Linear(lastChannel, numClasses)),
+      new Sequential(
+        new Linear(6 * lastIn, lastChannel),
+        new Hardswish(),
+        new Dropout(dropout),
+        new Linear(lastChannel, numClasses),
+      ),
     );
     this.taps = stageEnds(strides);
     this.featChannels = this.taps.map((i) => channels[i]!);

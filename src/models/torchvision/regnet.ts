@@ -66,7 +66,10 @@ export class TorchvisionRegNet extends TorchvisionModel {
     super();
     const { numClasses = 1000, inChannels = 3 } = options;
     const { widths, depths, groupWidth, seRatio } = REGNET_Y_400MF;
-    this.stem = this.registerModule('stem', new ConvNormActivation(inChannels, 32, 3, { stride: 2, activation: () => new ReLU() }));
+    this.stem = this.registerModule(
+      'stem',
+      new ConvNormActivation(inChannels, 32, 3, { stride: 2, activation: () => new ReLU() }),
+    );
     const trunk = this.registerModule('trunk_output', new ModuleDict<AnyStage>());
     let width = 32;
     this.stages = widths.map((w, i) => {

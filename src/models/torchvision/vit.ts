@@ -16,13 +16,22 @@ class EncoderBlock extends Module {
   constructor(heads: number, hidden: number, mlpDim: number, dropout: number, attentionDropout: number) {
     super();
     this.ln1 = this.registerModule('ln_1', new LayerNorm(hidden, { eps: 1e-6 }));
-    this.selfAttention = this.registerModule('self_attention', new MultiheadAttention(hidden, heads, { dropout: attentionDropout }));
+    this.selfAttention = this.registerModule(
+      'self_attention',
+      new MultiheadAttention(hidden, heads, { dropout: attentionDropout }),
+    );
     this.dropout = this.registerModule('dropout', new Dropout(dropout));
     this.ln2 = this.registerModule('ln_2', new LayerNorm(hidden, { eps: 1e-6 }));
     // torchvision's MLPBlock: Linear, GELU, Dropout, Linear, Dropout (keys mlp.0 and mlp.3).
     this.mlp = this.registerModule(
       'mlp',
-      new Sequential(new Linear(hidden, mlpDim), new GELU(), new Dropout(dropout), new Linear(mlpDim, hidden), new Dropout(dropout)),
+      new Sequential(
+        new Linear(hidden, mlpDim),
+        new GELU(),
+        new Dropout(dropout),
+        new Linear(mlpDim, hidden),
+        new Dropout(dropout),
+      ),
     );
     noGrad(() => {
       for (const i of [0, 3]) {
@@ -104,7 +113,11 @@ export class TorchvisionVisionTransformer extends TorchvisionModel {
     const grid = imageSize / patchSize;
     const stem = this.convProj.forward(x);
     const prefix = this.distilled ? 2 : 1;
-    const toMap = (t: Tensor) => t.narrow(1, prefix, grid * grid).transpose(1, 2).reshape(n, hidden, grid, grid);
+    const toMap = (t: Tensor) =>
+      t
+        .narrow(1, prefix, grid * grid)
+        .transpose(1, 2)
+        .reshape(n, hidden, grid, grid);
     const tokens = [this.param('class_token')!.expand(n, -1, -1)];
     if (this.distilled) tokens.push(this.param('dist_token')!.expand(n, -1, -1));
     tokens.push(stem.reshape(n, hidden, grid * grid).transpose(1, 2));
@@ -156,7 +169,11 @@ class Encoder extends Module {
 }
 
 export const vitB16 = (o?: TorchvisionOptions) =>
-  new TorchvisionVisionTransformer('vit_b_16', { imageSize: 224, patchSize: 16, layers: 12, heads: 12, hidden: 768, mlpDim: 3072 }, o);
+  new TorchvisionVisionTransformer(
+    'vit_b_16',
+    { imageSize: 224, patchSize: 16, layers: 12, heads: 12, hidden: 768, mlpDim: 3072 },
+    o,
+  );
 const DEIT_TINY: VitConfig = { imageSize: 224, patchSize: 16, layers: 12, heads: 3, hidden: 192, mlpDim: 768 };
 export const deitTiny = (o?: TorchvisionOptions) => new TorchvisionVisionTransformer('deit_tiny', DEIT_TINY, o);
 export const deitTinyDistilled = (o?: TorchvisionOptions) =>
