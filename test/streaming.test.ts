@@ -233,3 +233,68 @@ test('bad folders and shards: an empty class folder, a file that is not a tar, a
   assert.throws(() => indexTarShards([unlabelled]), /sample k1 has an image but no \.cls label/);
   assert.throws(() => indexTarShards([path.join(tmp, 'missing.tar')]), /missing\.tar not found/);
 });
+
+test('fuzz: 400 mutated shards and 200 mutated JPEGs give an index or a clear error, never a crash', async () => {
+  const root = path.join(tmp, 'fuzz');
+  await makeFolder(root, ['p', 'q'], { train: 2, val: 1 });
+  const shard = path.join(tmp, 'fuzz-ok.tar');
+  await shardFrom(path.join(root, 'train'), shard, ['p', 'q']);
+  const good = readFileSync(shard);
+  let seed = 12345;
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
+  const mutate = (b: Buffer) => {
+    const out = Buffer.from(b);
+    const kind = Math.floor(rand() * 3);
+    if (kind === 0) for (let k = 0; k < 1 + rand() * 8; k++) out[Math.floor(rand() * out.length)] = Math.floor(rand() * 256);
+    if (kind === 1) return out.subarray(0, Math.floor(rand() * out.length));
+    if (kind === 2) out.fill(Math.floor(rand() * 256), Math.floor(rand() * 1024), Math.floor(rand() * 1024) + 16);
+    return out;
+  };
+  const file = path.join(tmp, 'fuzz.tar');
+  let indexed = 0;
+  for (let i = 0; i < 400; i++) {
+    writeFileSync(file, mutate(good));
+    try {
+      const r = indexTarShards([file]);
+      indexed++;
+      assert.equal(r.names.length, r.labels.length);
+      for (let s = 0; s < r.names.length; s++) assert.ok(r.offset[s]! + r.size[s]! <= readFileSync(file).length);
+    } catch (err) {
+      assert.ok(err instanceof Error);
+      assert.match(err.message, /fuzz\.tar/, err.message);
+    }
+  }
+  const jpegBytes = readFileSync(path.join(root, 'train', 'p', '0.jpg'));
+  let decoded = 0;
+  for (let i = 0; i < 200; i++) {
+    try {
+      const px = await decodeImage(
+        mutate(jpegBytes),
+        { size: 16, resize: 18, interpolation: 'bilinear', randomResizedCrop: null },
+        rand,
+      );
+      assert.equal(px.length, 3 * 16 * 16);
+      decoded++;
+    } catch (err) {
+      assert.ok(err instanceof Error && err.message.length > 0);
+    }
+  }
+  console.log(`fuzz: ${indexed}/400 mutated shards still indexed, ${decoded}/200 mutated JPEGs still decoded`);
+});
+
+test('memory stays flat over epochs of a streaming loader (no decoded image outlives its batch)', async () => {
+  const root = path.join(tmp, 'flat');
+  await makeFolder(root, ['m', 'n'], { train: 8, val: 1 });
+  const ds = createSplit('imagefolder', { root, size: 64, stream: true }, 'train');
+  const loader = new data.DataLoader(ds, { batchSize: 4, numWorkers: 0, augment: { randomResizedCrop: {}, hflip: true } });
+  const rss: number[] = [];
+  for (let epoch = 0; epoch < 12; epoch++) {
+    for await (const b of loader.epoch(epoch)) b.dispose();
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (typeof gc === 'function') gc();
+    rss.push(process.memoryUsage().rss / 2 ** 20);
+  }
+  await loader.close();
+  const growth = rss.at(-1)! - rss[3]!;
+  assert.ok(growth < 25, `RSS grew ${growth.toFixed(1)} MiB from epoch 4 to 12: ${rss.map((v) => v.toFixed(0)).join(' ')}`);
+});

@@ -276,8 +276,6 @@ export function validateConfig(raw: unknown, source = '(config)', options: Valid
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new InputError(formatIssues(result.error, source));
   const c = result.data;
-  if (c.student.pretrained && !existsSync(c.student.pretrained))
-    throw new InputError(`invalid config ${source}:\n  student.pretrained: file ${c.student.pretrained} not found; fix the path`);
   if ((options.checkTeacherCheckpoint ?? true) && methodEntry(c.method.name).needsTeacher) {
     if (!c.teacher?.checkpoint)
       throw new InputError(
