@@ -204,3 +204,35 @@ test('registered as torchvision.<name> beside the CIFAR zoo (ResNet18 is still t
   );
   deit.dispose();
 });
+
+test("DeiT's distillation: the class head learns the labels, the distillation head the teacher's argmax (hard) or its softened distribution (soft)", () => {
+  manualSeed(3);
+  const teacher = models.createModel('torchvision.resnet18', { numClasses: 10 });
+  for (const type of ['hard', 'soft'] as const) {
+    const student = models.createModel('torchvision.deit_tiny_distilled', { numClasses: 10 });
+    const d = torch.distillers.createDistiller('deit', student, teacher, { type, alpha: 0.3, tau: 2 });
+    tidy(() => {
+      const images = torch.randn([2, 3, 224, 224]);
+      const labels = torch.tensor([3, 7]).long();
+      const batch = { images, views: [images], labels, indices: Int32Array.from([0, 1]), index: 0, dispose() {} };
+      const { losses } = d.forwardTrain(batch, { epoch: 0, epochs: 1, step: 0 });
+      const out = noGrad(() => student.forward(images)) as torch.models.ModelOutput & { distLogits: Tensor };
+      const zT = noGrad(() => (teacher.forward(images) as torch.models.ModelOutput).logits);
+      const ce = torch.F.crossEntropy(out.logits, labels).mul(0.7).item();
+      const kd =
+        type === 'hard'
+          ? torch.F.crossEntropy(out.distLogits, zT.argmax(1)).mul(0.3).item()
+          : torch.F.klDiv(torch.F.logSoftmax(out.distLogits.div(2), 1), torch.F.logSoftmax(zT.div(2), 1), {
+              reduction: 'sum',
+              logTarget: true,
+            })
+              .mul(4 / 20)
+              .mul(0.3)
+              .item();
+      assert.ok(Math.abs(losses.ce!.item() - ce) < 1e-6 * Math.abs(ce), `${type} ce`);
+      assert.ok(Math.abs(losses.kd!.item() - kd) < 1e-5 * Math.abs(kd), `${type} kd ${losses.kd!.item()} vs ${kd}`);
+    });
+    student.dispose();
+  }
+  teacher.dispose();
+});

@@ -33,6 +33,7 @@ import { DML } from './dml.js';
 import { MLKD } from './mlkd.js';
 import { TTM, WTTM } from './ttm.js';
 import { DISTPlus } from './distplus.js';
+import { DeiT } from './deit.js';
 import { registerMethodClass } from './registry.js';
 
 export * from './distiller.js';
@@ -42,6 +43,7 @@ export * as losses from './losses.js';
 export {
   Vanilla,
   KD,
+  DeiT,
   DIST,
   SP,
   FT,
@@ -90,6 +92,11 @@ registerMethodClass('kd', KD, {
   description: 'logit distillation (Hinton et al. 2015)',
   paper: 'https://arxiv.org/abs/1503.02531',
   example: 'method: {name: kd, options: {T: 4, ceWeight: 0.1, kdWeight: 0.9}}',
+});
+registerMethodClass('deit', DeiT, {
+  description: "DeiT's distillation through the distillation token (Touvron et al. 2021); hard or soft",
+  paper: 'https://arxiv.org/abs/2012.12877',
+  example: 'student: {model: torchvision.deit_tiny_distilled}\nmethod: {name: deit, options: {type: hard, alpha: 0.5}}',
 });
 registerMethodClass('dist', DIST, {
   description: 'relation of predictions, inter- and intra-class (Huang et al. 2022)',
