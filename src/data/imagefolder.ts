@@ -1,11 +1,12 @@
 // An image-folder dataset (one folder per class, JPEG/PNG) for ImageNet-style data: images are
 // decoded (jpeg-js, pngjs), resized so the shorter side is `resize`, center-cropped to `size`
 // and kept in memory as uint8, like the other datasets.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import type { ImageDataset } from './datasets.js';
+import { scanImageFolder } from './encoded.js';
 
 const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
@@ -55,7 +56,7 @@ function decode(file: string): Rgba {
     }
     throw new Error(`image ${file} is corrupt or truncated: ${message}`);
   }
-  throw new Error(`image ${file} is neither JPEG nor PNG`);
+  throw new Error(`image ${file} is neither JPEG nor PNG (other formats, WebP among them: dataset.stream: true decodes them)`);
 }
 
 /** Bilinear resize (shorter side to `resize`, half-pixel centres) then center crop to size x size, into CHW. */
@@ -92,32 +93,14 @@ export function loadImageFolder(options: {
 }): ImageDataset & { classes: string[]; files: string[] } {
   const { root, size = 224 } = options;
   const resize = options.resize ?? Math.round((size * 256) / 224);
-  let entries: string[];
-  try {
-    entries = readdirSync(root).sort();
-  } catch {
-    throw new Error(`image folder ${root} not found or not readable`);
-  }
-  const classes = entries.filter((e) => statSync(path.join(root, e)).isDirectory());
-  if (!classes.length) throw new Error(`image folder ${root} has no class subfolders (expected root/<class>/<image>.jpg)`);
-  const files: string[] = [];
-  const labels: number[] = [];
-  classes.forEach((c, label) => {
-    for (const f of readdirSync(path.join(root, c)).sort()) {
-      if (/\.(jpe?g|png)$/i.test(f)) {
-        files.push(path.join(root, c, f));
-        labels.push(label);
-      }
-    }
-  });
-  if (!files.length) throw new Error(`image folder ${root} has no .jpg, .jpeg or .png files in its class folders`);
+  const { classes, files, labels } = scanImageFolder(root);
   const per = 3 * size * size;
   const images = new Uint8Array(new SharedArrayBuffer(files.length * per));
   files.forEach((f, i) => resizeCenterCrop(decode(f), resize, size, images, i * per));
   return {
     name: `imagefolder:${path.basename(root)}`,
     images,
-    labels: Int32Array.from(labels),
+    labels,
     length: files.length,
     channels: 3,
     height: size,

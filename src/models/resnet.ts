@@ -50,13 +50,21 @@ export class Bottleneck extends Block {
   readonly bn3: BatchNorm2d;
   readonly downsample: Sequential | null;
 
-  constructor(inplanes: number, planes: number, stride = 1, downsample: Sequential | null = null, shortcutName = 'downsample') {
+  /** `width`: the 3x3 convolution's channels (torchvision's planes × base width / 64; wide ResNets double it). */
+  constructor(
+    inplanes: number,
+    planes: number,
+    stride = 1,
+    downsample: Sequential | null = null,
+    shortcutName = 'downsample',
+    width = planes,
+  ) {
     super();
-    this.conv1 = this.registerModule('conv1', new Conv2d(inplanes, planes, 1, { bias: false }));
-    this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes));
-    this.conv2 = this.registerModule('conv2', new Conv2d(planes, planes, 3, { stride, padding: 1, bias: false }));
-    this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
-    this.conv3 = this.registerModule('conv3', new Conv2d(planes, planes * 4, 1, { bias: false }));
+    this.conv1 = this.registerModule('conv1', new Conv2d(inplanes, width, 1, { bias: false }));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(width));
+    this.conv2 = this.registerModule('conv2', new Conv2d(width, width, 3, { stride, padding: 1, bias: false }));
+    this.bn2 = this.registerModule('bn2', new BatchNorm2d(width));
+    this.conv3 = this.registerModule('conv3', new Conv2d(width, planes * 4, 1, { bias: false }));
     this.bn3 = this.registerModule('bn3', new BatchNorm2d(planes * 4));
     if (shortcutName === 'downsample') this.registerModule('relu', new ReLU());
     this.downsample = this.registerModule(shortcutName, downsample);

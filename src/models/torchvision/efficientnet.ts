@@ -3,16 +3,8 @@
 import type { Tensor } from '../../tensor/index.js';
 import * as F from '../../tensor/functional.js';
 import { Dropout, Layer, Linear, Sequential, SiLU, StochasticDepth } from '../../nn/layers.js';
-import type { ModelOutput } from '../model.js';
-import {
-  ConvNormActivation,
-  SqueezeExcitation,
-  TorchvisionModel,
-  initConvNormLinear,
-  makeDivisible,
-  type TorchvisionOptions,
-} from './common.js';
-import { stageEnds, tappedForward } from './mobilenet.js';
+import { ConvNormActivation, SqueezeExcitation, initConvNormLinear, makeDivisible, type TorchvisionOptions } from './common.js';
+import { FeaturesClassifier, stageEnds } from './mobilenet.js';
 
 class MBConv extends Layer {
   readonly block: Sequential;
@@ -52,14 +44,14 @@ const B0: [number, number, number, number, number, number][] = [
 /** width multiplier, depth multiplier, dropout. */
 const SCALING = { b0: [1.0, 1.0, 0.2], b1: [1.0, 1.1, 0.2], b2: [1.1, 1.2, 0.3], b3: [1.2, 1.4, 0.3] } as const;
 
-export class TorchvisionEfficientNet extends TorchvisionModel {
+export class TorchvisionEfficientNet extends FeaturesClassifier {
   readonly architecture: string;
   readonly classifierPaths = ['classifier'];
   readonly featChannels: number[];
   readonly pooledDim: number;
   readonly features: Sequential;
   readonly classifier: Sequential;
-  private readonly taps: number[];
+  protected readonly taps: number[];
 
   constructor(variant: keyof typeof SCALING, options: TorchvisionOptions = {}) {
     super();
@@ -94,12 +86,6 @@ export class TorchvisionEfficientNet extends TorchvisionModel {
     this.taps = stageEnds(strides);
     this.featChannels = this.taps.map((i) => outChannels[i]!);
     initConvNormLinear(this, 'uniform-out');
-  }
-
-  forward(x: Tensor): ModelOutput {
-    const { feats, last } = tappedForward(this.features, x, this.taps);
-    const pooled = F.adaptiveAvgPool2d(last, 1).flatten(1);
-    return { logits: this.classifier.forward(pooled), feats, preactFeats: feats, pooled, pooledMap: last };
   }
 }
 

@@ -36,6 +36,22 @@ export function stageEnds(strides: number[]): number[] {
   return ends;
 }
 
+/**
+ * torchvision's features -> global average pool -> classifier networks (MobileNets,
+ * EfficientNets): `feats` are the outputs of the `features` layers at `taps`.
+ */
+export abstract class FeaturesClassifier extends TorchvisionModel {
+  abstract readonly features: Sequential;
+  abstract readonly classifier: Sequential;
+  protected abstract readonly taps: number[];
+
+  forward(x: Tensor): ModelOutput {
+    const { feats, last } = tappedForward(this.features, x, this.taps);
+    const pooled = F.adaptiveAvgPool2d(last, 1).flatten(1);
+    return { logits: this.classifier.forward(pooled), feats, preactFeats: feats, pooled, pooledMap: last };
+  }
+}
+
 class InvertedResidualV2 extends Layer {
   readonly conv: Sequential;
   readonly useResidual: boolean;
@@ -59,14 +75,14 @@ class InvertedResidualV2 extends Layer {
   }
 }
 
-export class TorchvisionMobileNetV2 extends TorchvisionModel {
+export class TorchvisionMobileNetV2 extends FeaturesClassifier {
   readonly architecture = 'mobilenet_v2';
   readonly classifierPaths = ['classifier'];
   readonly featChannels: number[];
   readonly pooledDim = 1280;
   readonly features: Sequential;
   readonly classifier: Sequential;
-  private readonly taps: number[];
+  protected readonly taps: number[];
 
   constructor(options: TorchvisionOptions = {}) {
     super();
@@ -102,12 +118,6 @@ export class TorchvisionMobileNetV2 extends TorchvisionModel {
     this.taps = stageEnds(strides);
     this.featChannels = this.taps.map((i) => channels[i]!);
     initConvNormLinear(this, 'normal');
-  }
-
-  forward(x: Tensor): ModelOutput {
-    const { feats, last } = tappedForward(this.features, x, this.taps);
-    const pooled = F.adaptiveAvgPool2d(last, 1).flatten(1);
-    return { logits: this.classifier.forward(pooled), feats, preactFeats: feats, pooled, pooledMap: last };
   }
 }
 
@@ -174,14 +184,14 @@ const V3: Record<'small' | 'large', { blocks: V3Block[]; lastChannel: number }> 
   },
 };
 
-export class TorchvisionMobileNetV3 extends TorchvisionModel {
+export class TorchvisionMobileNetV3 extends FeaturesClassifier {
   readonly architecture: string;
   readonly classifierPaths = ['classifier.3'];
   readonly featChannels: number[];
   readonly pooledDim: number;
   readonly features: Sequential;
   readonly classifier: Sequential;
-  private readonly taps: number[];
+  protected readonly taps: number[];
 
   constructor(size: 'small' | 'large', options: TorchvisionOptions = {}) {
     super();
@@ -218,12 +228,6 @@ export class TorchvisionMobileNetV3 extends TorchvisionModel {
     this.taps = stageEnds(strides);
     this.featChannels = this.taps.map((i) => channels[i]!);
     initConvNormLinear(this, 'normal');
-  }
-
-  forward(x: Tensor): ModelOutput {
-    const { feats, last } = tappedForward(this.features, x, this.taps);
-    const pooled = F.adaptiveAvgPool2d(last, 1).flatten(1);
-    return { logits: this.classifier.forward(pooled), feats, preactFeats: feats, pooled, pooledMap: last };
   }
 }
 

@@ -3,39 +3,9 @@
 import type { Tensor } from '../../tensor/index.js';
 import * as F from '../../tensor/functional.js';
 import { BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../../nn/layers.js';
-import { BasicBlock, Block, Stage, lastBlockBatchNorms } from '../resnet.js';
-import { runStages, type ModelOutput, type StageOutput } from '../model.js';
+import { BasicBlock, Bottleneck, Stage, lastBlockBatchNorms, type Block } from '../resnet.js';
+import { runStages, type ModelOutput } from '../model.js';
 import { TorchvisionModel, initConvNormLinear, type TorchvisionOptions } from './common.js';
-
-/** torchvision's Bottleneck: 1x1 (width), 3x3 (stride), 1x1 (4 x planes); width = planes x baseWidth / 64. */
-export class WideBottleneck extends Block {
-  readonly conv1: Conv2d;
-  readonly bn1: BatchNorm2d;
-  readonly conv2: Conv2d;
-  readonly bn2: BatchNorm2d;
-  readonly conv3: Conv2d;
-  readonly bn3: BatchNorm2d;
-  readonly downsample: Sequential | null;
-  constructor(inplanes: number, planes: number, stride: number, downsample: Sequential | null, baseWidth: number) {
-    super();
-    const width = Math.floor((planes * baseWidth) / 64);
-    this.conv1 = this.registerModule('conv1', new Conv2d(inplanes, width, 1, { bias: false }));
-    this.bn1 = this.registerModule('bn1', new BatchNorm2d(width));
-    this.conv2 = this.registerModule('conv2', new Conv2d(width, width, 3, { stride, padding: 1, bias: false }));
-    this.bn2 = this.registerModule('bn2', new BatchNorm2d(width));
-    this.conv3 = this.registerModule('conv3', new Conv2d(width, planes * 4, 1, { bias: false }));
-    this.bn3 = this.registerModule('bn3', new BatchNorm2d(planes * 4));
-    this.registerModule('relu', new ReLU());
-    this.downsample = this.registerModule('downsample', downsample);
-  }
-  forward(x: Tensor): StageOutput {
-    let h = F.relu(this.bn1.forward(this.conv1.forward(x)));
-    h = F.relu(this.bn2.forward(this.conv2.forward(h)));
-    const residual = this.downsample ? this.downsample.forward(x) : x;
-    const preact = this.bn3.forward(this.conv3.forward(h)).add(residual);
-    return { out: F.relu(preact), preact };
-  }
-}
 
 export class TorchvisionResNet extends TorchvisionModel {
   readonly featChannels: number[];
@@ -71,7 +41,7 @@ export class TorchvisionResNet extends TorchvisionModel {
         blocks.push(
           kind === 'basic'
             ? new BasicBlock(inplanes, planes, stride, downsample)
-            : new WideBottleneck(inplanes, planes, stride, downsample, baseWidth),
+            : new Bottleneck(inplanes, planes, stride, downsample, 'downsample', Math.floor((planes * baseWidth) / 64)),
         );
         inplanes = planes * e;
       }
