@@ -104,6 +104,19 @@ for (const [name, ref] of Object.entries(fixture.networks)) {
         assert.equal(out.feats.length, model.featChannels.length);
         out.feats.forEach((f, i) => assert.equal(f.shape[1], model.featChannels[i], `feats[${i}] channels`));
         assert.deepEqual(out.pooled.shape, [2, model.pooledDim]);
+        // pooledMap pools into pooled, except where a LayerNorm follows the pool (ConvNeXt) or the
+        // class token is the vector (ViT, DeiT).
+        if (!/convnext|vit|deit/.test(name)) {
+          const gap = out.pooledMap.mean([2, 3]).sub(out.pooled).abs().max().item();
+          assert.ok(gap < 1e-4 * Math.max(1, out.pooled.abs().max().item()), `pooledMap vs pooled: ${gap}`);
+        }
+        const bns = model.batchNormsBeforeRelu();
+        if (/resnet/.test(name)) {
+          assert.equal(bns!.length, 4);
+          bns!.forEach((p, i) =>
+            assert.equal((model.getSubmodule(p) as torch.nn.BatchNorm2d).numFeatures, model.featChannels[i + 1]),
+          );
+        } else assert.equal(bns, null);
         return relativeError(out.logits, ref.eval);
       });
       model.train();

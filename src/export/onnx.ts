@@ -68,6 +68,11 @@ class GraphBuilder {
     return name;
   }
 
+  constantInt64Scalar(value: number, name = this.fresh('const')): string {
+    this.initializers.set(name, { dims: [], dataType: INT64, data: BigInt64Array.of(BigInt(value)) });
+    return name;
+  }
+
   constantFloat(value: number, name = this.fresh('const')): string {
     this.initializers.set(name, { dims: [], dataType: FLOAT, data: Float32Array.of(value) });
     return name;
@@ -240,6 +245,25 @@ const MAPPERS: Record<string, Mapper> = {
       nearest_mode: 'floor',
     }),
   'aten::sigmoid': (g, [x], name) => g.node('Sigmoid', [name(x)]),
+  // x.select(dim, i): Gather with a scalar index drops the dimension, as select does.
+  'aten::select.int': (g, [x, dim, index], name) => {
+    const rank = (x as Tensor).shape.length;
+    const d = normaliseDim(Number(dim), rank);
+    const size = (x as Tensor).shape[d]!;
+    const i = Number(index) < 0 ? Number(index) + size : Number(index);
+    return g.node('Gather', [name(x), g.constantInt64Scalar(i)], { axis: d });
+  },
+  'aten::silu': (g, [x], name) => g.node('Mul', [name(x), g.node('Sigmoid', [name(x)])]),
+  'aten::hardswish': (g, [x], name) => g.node('HardSwish', [name(x)]),
+  'aten::hardsigmoid': (g, [x], name) => g.node('HardSigmoid', [name(x)], { alpha: 1 / 6, beta: 0.5 }),
+  'aten::layer_norm': (g, [x, shape, w, b, eps], name) => {
+    const rank = (x as Tensor).shape.length;
+    const axis = rank - (shape as number[]).length;
+    const inputs = [name(x), w instanceof Tensor ? name(w) : g.constantFrom(ones(shape as number[]), g.fresh('ln_scale'))];
+    if (b instanceof Tensor) inputs.push(name(b));
+    if (g.opset >= 17) return g.node('LayerNormalization', inputs, { axis, epsilon: Number(eps ?? 1e-5) });
+    throw new Error('layer_norm is exported from opset 17 (LayerNormalization); use opset 17 or later');
+  },
   'aten::mul.Tensor': (g, [a, b], name) => g.node('Mul', [name(a), name(b)]),
   'aten::hardtanh': (g, [x, lo, hi], name) =>
     g.node('Clip', [name(x), g.constantFloat(Number(lo ?? -1)), g.constantFloat(Number(hi ?? 1))]),

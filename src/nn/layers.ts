@@ -356,7 +356,9 @@ export class MultiheadAttention extends Module {
     const heads = (t: Tensor) => t.reshape(n, -1, this.numHeads, this.headDim).transpose(1, 2);
     let q: Tensor, k: Tensor, v: Tensor;
     if (query === key && key === value) {
-      [q, k, v] = F.linear(query, w, { bias: b }).chunk(3, -1) as [Tensor, Tensor, Tensor];
+      // One projection, split by narrows (single-output ops: the module exports to ONNX).
+      const qkv = F.linear(query, w, { bias: b });
+      [q, k, v] = [0, 1, 2].map((i) => qkv.narrow(-1, i * e, e)) as [Tensor, Tensor, Tensor];
     } else {
       const [wq, wk, wv] = w.chunk(3, 0) as [Tensor, Tensor, Tensor];
       const [bq, bk, bv] = b.chunk(3, 0) as [Tensor, Tensor, Tensor];

@@ -56,8 +56,9 @@ class ShuffleUnit extends Layer {
   forward(x: Tensor): Tensor {
     let out: Tensor;
     if (this.stride === 1) {
-      const [x1, x2] = x.chunk(2, 1) as [Tensor, Tensor];
-      out = cat([x1, this.branch2.forward(x2)], 1);
+      // x.chunk(2, dim=1) as two narrows (one output each, so the network exports to ONNX).
+      const half = x.shape[1]! / 2;
+      out = cat([x.narrow(1, 0, half), this.branch2.forward(x.narrow(1, half, half))], 1);
     } else out = cat([this.branch1.forward(x), this.branch2.forward(x)], 1);
     return channelShuffle(out, 2);
   }
