@@ -7,6 +7,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 need=()
 [ -e /usr/include/ATen/ATen.h ] || [ -n "${LIBTORCH:-}" ] || need+=(libtorch-dev)
+[ -e /usr/include/jpeglib.h ] || need+=(libjpeg62-turbo-dev) # the loader decodes JPEGs with libjpeg-turbo, as Pillow
 [ -e /usr/include/gloo/algorithm.h ] || need+=(libgloo-dev) # distributed training (c10d with Gloo) builds against its headers
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)

@@ -80,7 +80,7 @@ runtime: { threads: 2, workers: 1 }
   assert.match(said, /student\.pretrained: fc\.weight, fc\.bias replaced/);
   assert.match(
     said,
-    /epoch 1: skipped 1 image that did not decode, e\.g\. .*truncated\.jpg: (corrupt or truncated image data|.*premature end)/,
+    /epoch 1: skipped 1 image that did not decode, e\.g\. .*truncated\.jpg: (corrupt or truncated image data|.*premature end)/i,
   );
   const teacherCkpt = path.join(dir, 'runs', 'teacher', 'student.pt');
   assert.ok(existsSync(teacherCkpt));

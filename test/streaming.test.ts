@@ -11,7 +11,14 @@ import tar from 'tar-stream';
 import * as torch from '../src/index.js';
 import { data, engine } from '../src/index.js';
 import { adjustHue } from '../src/data/autoaugment.js';
-import { decodeImage, decodeResizedCrop, indexTarShards, randomResizedCropBox, scanImageFolder } from '../src/data/encoded.js';
+import {
+  decodeImage,
+  decodeResizedCrop,
+  indexTarShards,
+  randomResizedCropBox,
+  scanImageFolder,
+  toPlanar,
+} from '../src/data/encoded.js';
 import { createSplit } from '../src/data/registry.js';
 import { fixtureDir, readFixture } from './helpers.js';
 
@@ -35,19 +42,25 @@ function compare(got: Uint8Array, want: Uint8Array): { mean: number; max: number
   return { mean: sum / got.length, max };
 }
 
-test("Resize + CenterCrop and resized_crop decoded by sharp match torchvision's on PIL (bilinear, antialiased)", async () => {
+test("JPEGs: Resize + CenterCrop and resized_crop equal torchvision's on PIL exactly (libjpeg-turbo, Pillow's resampling)", async () => {
   const rc = fixture.resizeCenterCrop;
-  const a = await decodeImage(
-    jpeg,
-    { size: rc.size, resize: rc.resize, interpolation: 'bilinear', randomResizedCrop: null },
-    Math.random,
-  );
-  const ea = compare(a, bytes(rc.chw));
+  const spec = { size: rc.size, resize: rc.resize, interpolation: 'bilinear' as const, randomResizedCrop: null };
+  const a = toPlanar(await decodeImage(jpeg, spec, Math.random));
+  assert.deepEqual(compare(a, bytes(rc.chw)), { mean: 0, max: 0 });
   const { box, size } = fixture.resizedCrop;
-  const b = await decodeResizedCrop(jpeg, box, size);
-  const eb = compare(b, bytes(fixture.resizedCrop.chw));
+  const b = toPlanar(await decodeResizedCrop(jpeg, box, size));
+  assert.deepEqual(compare(b, bytes(fixture.resizedCrop.chw)), { mean: 0, max: 0 });
+});
+
+test('other formats (here the same photo as PNG) go through sharp: within a grey level of PIL on average', async () => {
+  const png = await sharp(jpeg).png().toBuffer();
+  const rc = fixture.resizeCenterCrop;
+  const spec = { size: rc.size, resize: rc.resize, interpolation: 'bilinear' as const, randomResizedCrop: null };
+  const ea = compare(toPlanar(await decodeImage(png, spec, Math.random)), bytes(rc.chw));
+  const { box, size } = fixture.resizedCrop;
+  const eb = compare(toPlanar(await decodeResizedCrop(png, box, size)), bytes(fixture.resizedCrop.chw));
   console.log(
-    `resize+center crop: mean |diff| ${ea.mean.toFixed(2)}, max ${ea.max}; resized crop: ${eb.mean.toFixed(2)}, ${eb.max}`,
+    `sharp: resize+center crop: mean |diff| ${ea.mean.toFixed(2)}, max ${ea.max}; resized crop: ${eb.mean.toFixed(2)}, ${eb.max}`,
   );
   // Two resamplers (libvips' reduce and Pillow's) agree to under a grey level on average; a box
   // one pixel off differs by 7 on this image, a wrong scale or orientation by tens.
@@ -160,6 +173,20 @@ test('a streaming image folder and the same images as WebDataset shards give the
   assert.deepEqual(b, a, 'the same pixels from a folder on the main thread and from shards in two workers');
   const again = await batches(folder, 2);
   assert.deepEqual(again, a, 'the same seed, the same augmentations');
+  // The one-pass path (crop and flip only) equals the general one (a policy that does nothing).
+  const plain = async (extra: object) => {
+    const loader = new data.DataLoader(folder, {
+      batchSize: 12,
+      seed: 5,
+      augment: { randomResizedCrop: {}, hflip: true, ...extra },
+    });
+    const b = (await loader.epoch(0).next()).value as data.Batch;
+    const v = b.images.toArray() as Float32Array;
+    b.dispose();
+    await loader.close();
+    return v;
+  };
+  assert.deepEqual(await plain({ randAugment: { numOps: 0 } }), await plain({}));
   assert.throws(() => [...new data.DataLoader(folder, { batchSize: 4 }).epochSync(0)], /streaming dataset.*epoch\(\)/);
   assert.throws(
     () => new data.DataLoader(data.syntheticDataset({ length: 8 }), { batchSize: 4, augment: { randomResizedCrop: {} } }),

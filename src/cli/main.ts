@@ -7,6 +7,7 @@ import path from 'node:path';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setNumThreads, zeros } from '../tensor/index.js';
+import { sizeThreadPool } from '../data/encoded.js';
 import { exportOnnx } from '../export/onnx.js';
 import { startDashboard } from '../dashboard/server.js';
 import {
@@ -33,6 +34,8 @@ import { launch, type LaunchOptions } from './launch.js';
 import { initFromEnv, launchEnv, type ProcessGroup } from '../distributed/index.js';
 import { availableParallelism } from 'node:os';
 import { listing, type ListKind } from './list.js';
+
+sizeThreadPool();
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 

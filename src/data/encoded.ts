@@ -2,10 +2,13 @@
 // workers with sharp (libvips): image folders in ImageNet's layout and WebDataset tar shards.
 // Only an index (paths, or shard offsets, and labels) is held in memory; pixels exist for the
 // batches in flight, so memory stays flat whatever the data set's size.
-import { closeSync, openSync, readdirSync, readSync, statSync, fstatSync } from 'node:fs';
-import { open as openAsync, readFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, fstatSync } from 'node:fs';
+import { open as openAsync, type FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import sharp from 'sharp';
+import { findBuilt } from '../util/built.js';
 
 /**
  * libvips for a loader: no operation cache (memory stays flat across millions of images) and one
@@ -14,6 +17,15 @@ import sharp from 'sharp';
 export function configureSharp(): void {
   sharp.cache(false);
   sharp.concurrency(1);
+}
+
+/**
+ * libuv's thread pool (where sharp decodes) sized to the cores unless UV_THREADPOOL_SIZE says
+ * otherwise: its default of 4 oversubscribes a 2-core machine (−14% img/s measured). Effective
+ * only before the pool's first use, so the CLI calls it first thing.
+ */
+export function sizeThreadPool(): void {
+  process.env.UV_THREADPOOL_SIZE ??= String(Math.max(2, availableParallelism()));
 }
 
 /** Where each sample's encoded bytes are: one file per sample, or a member of a tar shard. */
@@ -237,7 +249,9 @@ export class EncodedReader {
 
   async read(i: number): Promise<Buffer> {
     const s = this.source;
-    if (s.kind === 'files') return readFile(s.files[i]!);
+    // Synchronous: a loader worker's thread is free to block, and libuv's pool stays for decoding
+    // (an async readFile is four pool tasks per file).
+    if (s.kind === 'files') return readFileSync(s.files[i]!);
     const shard = s.shard[i]!;
     let handle = this.handles.get(shard);
     if (!handle) {
@@ -256,6 +270,76 @@ export class EncodedReader {
     this.handles.clear();
     await Promise.all(handles.map(async (h) => (await h).close()));
   }
+}
+
+/**
+ * libjpeg-turbo and Pillow's resampling (native/image.cc, no libtorch: it loads in workers), for
+ * JPEGs with bilinear interpolation, torchvision's default: the pixels PIL gives, 3-4x faster than
+ * libvips' decoder here. Other formats and interpolations, and CMYK JPEGs, go through sharp.
+ */
+interface ImageAddon {
+  decodeJpeg(bytes: Buffer, maxPixels: number): { width: number; height: number; data: Buffer };
+  resizeRgb(
+    data: Buffer,
+    width: number,
+    height: number,
+    left: number,
+    top: number,
+    cropWidth: number,
+    cropHeight: number,
+    outWidth: number,
+    outHeight: number,
+  ): Buffer;
+  normalizeRgb(
+    data: Uint8Array,
+    size: number,
+    scale: number[],
+    shift: number[],
+    flip: boolean,
+    out: Float32Array,
+    offset: number,
+  ): void;
+}
+const imageAddon: ImageAddon | null = (() => {
+  const file = findBuilt('distill_image.node');
+  return file ? (createRequire(import.meta.url)(file) as ImageAddon) : null;
+})();
+
+const isJpeg = (b: Buffer) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+
+/** Decode and geometry through the native path; null when it does not apply (then sharp decodes). */
+function decodeNative(bytes: Buffer, spec: DecodeSpec, rand: () => number): Buffer | null {
+  if (!imageAddon || spec.interpolation !== 'bilinear' || !isJpeg(bytes)) return null;
+  let img: { width: number; height: number; data: Buffer };
+  try {
+    img = imageAddon.decodeJpeg(bytes, MAX_IMAGE_PIXELS);
+  } catch (err) {
+    if ((err as Error).message === 'CMYK JPEG') return null;
+    throw err;
+  }
+  const { width, height, data } = img;
+  const { size } = spec;
+  if (spec.randomResizedCrop) {
+    const b = randomResizedCropBox(width, height, spec.randomResizedCrop.scale, spec.randomResizedCrop.ratio, rand);
+    return imageAddon.resizeRgb(data, width, height, b.left, b.top, b.width, b.height, size, size);
+  }
+  const [w, h] = resizeShape(width, height, spec.resize, size);
+  const resized = imageAddon.resizeRgb(data, width, height, 0, 0, width, height, w, h);
+  const left = roundHalfEven((w - size) / 2);
+  const top = roundHalfEven((h - size) / 2);
+  const out = Buffer.allocUnsafe(size * size * 3);
+  for (let y = 0; y < size; y++) resized.copy(out, y * size * 3, ((top + y) * w + left) * 3, ((top + y) * w + left + size) * 3);
+  return out;
+}
+
+/** Resize(resize)'s output: the shorter side to `resize`, the longer int(resize × long / short). */
+function resizeShape(width: number, height: number, resize: number, size: number): [number, number] {
+  const short = Math.min(width, height);
+  const long = Math.max(width, height);
+  const newLong = Math.floor((resize * long) / short);
+  const [w, h] = width <= height ? [resize, newLong] : [newLong, resize];
+  if (w < size || h < size) throw new Error(`resize ${resize} is smaller than the crop ${size}`);
+  return [w, h];
 }
 
 const KERNELS = { nearest: 'nearest', bilinear: 'linear', bicubic: 'cubic', lanczos: 'lanczos3' } as const;
@@ -290,11 +374,13 @@ export function randomResizedCropBox(
 }
 
 /**
- * Decodes one image into uint8 [3, size, size] (planar), taking the geometry while decoding:
+ * Decodes one image into uint8 [size, size, 3] (interleaved RGB), taking the geometry while decoding:
  * RandomResizedCrop, or Resize (shorter side) + CenterCrop as torchvision computes them. EXIF
  * orientation is ignored and alpha dropped, as PIL's convert('RGB').
  */
-export async function decodeImage(bytes: Buffer, spec: DecodeSpec, rand: () => number): Promise<Uint8Array> {
+export async function decodeImage(bytes: Buffer, spec: DecodeSpec, rand: () => number): Promise<Buffer> {
+  const native = decodeNative(bytes, spec, rand);
+  if (native) return native;
   const image = openImage(bytes);
   const meta = await image.metadata();
   const width = meta.width;
@@ -304,17 +390,13 @@ export async function decodeImage(bytes: Buffer, spec: DecodeSpec, rand: () => n
   const { size } = spec;
   if (spec.randomResizedCrop) {
     const box = randomResizedCropBox(width, height, spec.randomResizedCrop.scale, spec.randomResizedCrop.ratio, rand);
-    return planar(image.extract(box).resize(size, size, { fit: 'fill', kernel, fastShrinkOnLoad: false }), size);
+    return rgb(image.extract(box).resize(size, size, { fit: 'fill', kernel, fastShrinkOnLoad: false }), size);
   }
-  // Resize(resize): the shorter side to `resize`, the longer int(resize × long / short); then CenterCrop(size).
-  const short = Math.min(width, height);
-  const long = Math.max(width, height);
-  const newLong = Math.floor((spec.resize * long) / short);
-  const [w, h] = width <= height ? [spec.resize, newLong] : [newLong, spec.resize];
-  if (w < size || h < size) throw new Error(`resize ${spec.resize} is smaller than the crop ${size}`);
+  // Resize(resize), then CenterCrop(size).
+  const [w, h] = resizeShape(width, height, spec.resize, size);
   // CenterCrop: int(round((h - size) / 2.0)), Python's round (half to even).
   const crop = { left: roundHalfEven((w - size) / 2), top: roundHalfEven((h - size) / 2), width: size, height: size };
-  return planar(image.resize(w, h, { fit: 'fill', kernel, fastShrinkOnLoad: false }).extract(crop), size);
+  return rgb(image.resize(w, h, { fit: 'fill', kernel, fastShrinkOnLoad: false }).extract(crop), size);
 }
 
 /** torchvision's resized_crop(img, top, left, height, width, size): the box, resized to size x size. */
@@ -323,28 +405,71 @@ export async function decodeResizedCrop(
   box: { left: number; top: number; width: number; height: number },
   size: number,
   interpolation: Interpolation = 'bilinear',
-): Promise<Uint8Array> {
+): Promise<Buffer> {
+  if (imageAddon && interpolation === 'bilinear' && isJpeg(bytes)) {
+    const img = imageAddon.decodeJpeg(bytes, MAX_IMAGE_PIXELS);
+    return imageAddon.resizeRgb(img.data, img.width, img.height, box.left, box.top, box.width, box.height, size, size);
+  }
   const kernel = KERNELS[interpolation];
-  return planar(openImage(bytes).extract(box).resize(size, size, { fit: 'fill', kernel, fastShrinkOnLoad: false }), size);
+  return rgb(openImage(bytes).extract(box).resize(size, size, { fit: 'fill', kernel, fastShrinkOnLoad: false }), size);
 }
 
 const roundHalfEven = (v: number) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v));
 
 const openImage = (bytes: Buffer) => sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'truncated' });
 
-/** Runs the pipeline to sRGB without alpha and returns it planar, [3, size, size]. */
-async function planar(pipeline: ReturnType<typeof sharp>, size: number): Promise<Uint8Array> {
+/** Runs the pipeline to sRGB without alpha: interleaved [size, size, 3]. */
+async function rgb(pipeline: ReturnType<typeof sharp>, size: number): Promise<Buffer> {
   const { data, info } = await pipeline.toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3 || info.width !== size || info.height !== size)
     throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
-  const plane = size * size;
-  const out = new Uint8Array(3 * plane);
+  return data;
+}
+
+/** Interleaved RGB [H, W, 3] to planar [3, H, W]. */
+export function toPlanar(data: Uint8Array): Uint8Array {
+  const plane = data.length / 3;
+  const out = new Uint8Array(data.length);
   for (let p = 0, i = 0; p < plane; p++, i += 3) {
     out[p] = data[i]!;
     out[plane + p] = data[i + 1]!;
     out[2 * plane + p] = data[i + 2]!;
   }
   return out;
+}
+
+/**
+ * Interleaved RGB [size, size, 3] straight into normalised float32 [3, size, size] with an
+ * optional horizontal flip: one pass, for augmentations with nothing else after the crop.
+ */
+export function normalizeInterleaved(
+  data: Uint8Array,
+  size: number,
+  mean: number[],
+  std: number[],
+  flip: boolean,
+  out: Float32Array,
+  offset: number,
+): void {
+  const plane = size * size;
+  const scale = [0, 1, 2].map((c) => 1 / (255 * std[c]!));
+  const shift = [0, 1, 2].map((c) => mean[c]! / std[c]!);
+  if (imageAddon && Buffer.isBuffer(data)) {
+    imageAddon.normalizeRgb(data, size, scale, shift, flip, out, offset);
+    return;
+  }
+  const [s0, s1, s2] = scale as [number, number, number];
+  const [h0, h1, h2] = shift as [number, number, number];
+  for (let y = 0; y < size; y++) {
+    const row = y * size;
+    for (let x = 0; x < size; x++) {
+      const i = 3 * (row + (flip ? size - 1 - x : x));
+      const o = offset + row + x;
+      out[o] = data[i]! * s0 - h0;
+      out[o + plane] = data[i + 1]! * s1 - h1;
+      out[o + 2 * plane] = data[i + 2]! * s2 - h2;
+    }
+  }
 }
 
 /** Why a sample could not be decoded, kept short for reports. */

@@ -128,6 +128,8 @@ export class DataLoader {
   }
   private corruptSeen = { epoch: -1, count: 0, examples: [] as string[] };
   private mainReader: EncodedReader | null = null;
+  /** Per worker: buffers of batches already copied into tensors, sent back with its next request. */
+  private returned: ArrayBuffer[][] = [];
 
   /**
    * Drops the samples that failed to decode (with their class partners, or the anchors whose
@@ -275,8 +277,11 @@ export class DataLoader {
     const pending = new Map<number, { indices: Int32Array; views: Promise<EncodedBatch> }>();
     const total = this.length;
     let next = from;
+    const returned = this.returned;
     const request = (b: number) => {
-      const worker = this.workers[b % this.workers.length]!;
+      const w = b % this.workers.length;
+      const worker = this.workers[w]!;
+      const recycle = returned[w]!.splice(0);
       const { indices, positions } = this.batchIndices(order, epoch, b);
       pending.set(b, {
         indices,
@@ -290,7 +295,7 @@ export class DataLoader {
           };
           worker.on('message', onMessage);
           worker.once('error', reject);
-          worker.postMessage({ id: b, indices, positions, seed: this.seedOf(epoch, b) });
+          worker.postMessage({ id: b, indices, positions, seed: this.seedOf(epoch, b), recycle }, recycle);
         }),
       });
     };
@@ -300,10 +305,14 @@ export class DataLoader {
       const { indices, views } = pending.get(b)!;
       pending.delete(b);
       if (next < total) request(next++);
-      const kept = this.dropFailed(epoch, indices, await views);
+      const rendered = await views;
+      const kept = this.dropFailed(epoch, indices, rendered);
       // An empty batch (every sample failed) is skipped; in data-parallel runs every rank keeps
       // its steps in lockstep, so it goes on (as a batch of none).
-      if (kept.indices.length || this.shard.worldSize > 1) yield this.makeBatch(kept.views, kept.indices, b);
+      const batch = kept.indices.length || this.shard.worldSize > 1 ? this.makeBatch(kept.views, kept.indices, b) : null;
+      // makeBatch copied the pixels into tensors: the buffers can be filled again.
+      returned[b % this.workers.length]!.push(...rendered.views.map((v) => v.buffer as ArrayBuffer));
+      if (batch) yield batch;
     }
   }
 
@@ -315,6 +324,7 @@ export class DataLoader {
       w.unref();
       w.setMaxListeners(0);
       this.workers.push(w);
+      this.returned.push([]);
     }
   }
 
@@ -322,6 +332,7 @@ export class DataLoader {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers = [];
+    this.returned = [];
     await this.mainReader?.close();
     this.mainReader = null;
   }

@@ -1,5 +1,6 @@
 // Loads the native addon (native/*.cc) and describes what it exports.
 import { createRequire } from 'node:module';
+import { findBuilt } from '../util/built.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -65,12 +66,8 @@ export interface NativeAddon {
 }
 
 function findAddon(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, 'build', 'Release', 'distill_native.node');
-    if (existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
+  const found = findBuilt('distill_native.node');
+  if (found) return found;
   throw new Error(
     "distill-ts: the native addon is not built (build/Release/distill_native.node missing): run 'npm ci' or 'npm run build:native' (needs libtorch: 'apt-get install libtorch-dev' or LIBTORCH=/path)",
   );
