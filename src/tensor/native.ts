@@ -1,9 +1,6 @@
 // Loads the native addon (native/*.cc) and describes what it exports.
 import { createRequire } from 'node:module';
 import { findBuilt } from '../util/built.js';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 
 export interface OpInfo {
   id: number;
