@@ -93,11 +93,6 @@ registerMethodClass('kd', KD, {
   paper: 'https://arxiv.org/abs/1503.02531',
   example: 'method: {name: kd, options: {T: 4, ceWeight: 0.1, kdWeight: 0.9}}',
 });
-registerMethodClass('deit', DeiT, {
-  description: "DeiT's distillation through the distillation token (Touvron et al. 2021); hard or soft",
-  paper: 'https://arxiv.org/abs/2012.12877',
-  example: 'student: {model: torchvision.deit_tiny_distilled}\nmethod: {name: deit, options: {type: hard, alpha: 0.5}}',
-});
 registerMethodClass('dist', DIST, {
   description: 'relation of predictions, inter- and intra-class (Huang et al. 2022)',
   paper: 'https://arxiv.org/abs/2205.10536',
@@ -271,4 +266,9 @@ registerMethodClass('distplus', DISTPlus, {
     "DIST+: DIST with the last maps' channel and spatial relations (Huang et al. TPAMI 2025, torchdistill's DISTPlusLoss)",
   paper: 'https://ieeexplore.ieee.org/document/10938241',
   example: 'method: {name: distplus, options: {beta: 2, gamma: 2, iota: 1, kappa: 1, tau: 1, kdWeight: 2}}',
+});
+registerMethodClass('deit', DeiT, {
+  description: "DeiT's distillation through the distillation token (Touvron et al. 2021); hard or soft",
+  paper: 'https://arxiv.org/abs/2012.12877',
+  example: 'student: {model: torchvision.deit_tiny_distilled}\nmethod: {name: deit, options: {type: hard, alpha: 0.5}}',
 });
