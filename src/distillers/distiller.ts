@@ -192,9 +192,13 @@ export abstract class Distiller extends Module {
     return logitsOf(this.student.forward(x));
   }
 
+  /**
+   * The frozen teacher's logits. Its intermediate maps are released as soon as the logits exist
+   * (a scope of their own), not at the end of the step: they are most of a step's memory.
+   */
   protected teacherLogits(x: Tensor): Tensor {
     const teacher = this.requireTeacher();
-    return noGrad(() => logitsOf(teacher.forward(x)));
+    return noGrad(() => tidy(() => logitsOf(teacher.forward(x))));
   }
 
   /**

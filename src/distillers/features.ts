@@ -2,7 +2,7 @@
 // what a method compares. Without paths, a zoo model's feature contract (feats, preactFeats,
 // pooled) is the default, so every recipe keeps its numbers.
 import { z } from 'zod';
-import { Tensor, noGrad, tidy, zeros } from '../tensor/index.js';
+import { Tensor, keep, noGrad, release, tidy, zeros } from '../tensor/index.js';
 import type { Module, RemovableHandle } from '../nn/module.js';
 import type { ModelOutput, Network } from '../models/model.js';
 
@@ -83,7 +83,11 @@ class Taps {
       }
       this.handles.push(
         module.registerForwardHook((_m, inputs, output) => {
-          if (this.armed) this.captured[i] = pick(io === 'input' ? inputs[0] : output, io, `${role} '${spec}'`);
+          if (!this.armed) return;
+          // Kept: a no-grad forward frees each block's maps when the block returns (models/resnet.ts).
+          const previous = this.captured[i];
+          if (previous) release(previous);
+          this.captured[i] = keep(pick(io === 'input' ? inputs[0] : output, io, `${role} '${spec}'`));
         }),
       );
     });
@@ -97,6 +101,8 @@ class Taps {
       out = forward();
     } finally {
       this.armed = false;
+      // Back to the caller's scope (freed with it, as before).
+      for (const f of this.captured) if (f) release(f);
     }
     const feats = this.specs.map((spec, i) => {
       const f = this.captured[i];

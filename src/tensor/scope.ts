@@ -25,6 +25,13 @@ export function keep<T extends Disposable>(t: T): T {
   return t;
 }
 
+/** Undoes keep(): the tensor belongs to the innermost open scope again (freed when it ends). */
+export function release<T extends Disposable>(t: T): T {
+  kept.delete(t);
+  track(t);
+  return t;
+}
+
 export function isKept(t: Disposable): boolean {
   return kept.has(t);
 }
