@@ -58,6 +58,16 @@ class ResNet(nn.Module):
 MODELS = {'resnet20': (20, [16, 16, 32, 64]), 'resnet8x4': (8, [32, 64, 128, 256])}
 
 
+def timed(step, steps, batch=64):
+    """Images per second of `steps` calls of `step` after 3 warm-up calls."""
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.perf_counter() - start)
+
+
 def train(name, threads, steps, channels_last):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -76,13 +86,7 @@ def train(name, threads, steps, channels_last):
         loss.backward()
         opt.step()
 
-    for _ in range(3):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    elapsed = time.perf_counter() - start
-    return {'img_s': 64 * steps / elapsed}
+    return {'img_s': timed(step, steps)}
 
 
 def overhead(threads):

@@ -9,12 +9,11 @@ The allocator is chosen by the caller's environment (LD_PRELOAD, MALLOC_CONF, GL
 import json
 import resource
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-from engine_torch import ResNet
+from engine_torch import ResNet, timed
 
 
 def kd_loss(logits_student, logits_teacher, temperature):
@@ -46,14 +45,9 @@ def main(threads, steps, channels_last):
         loss.backward()
         opt.step()
 
-    for _ in range(3):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    elapsed = time.perf_counter() - start
+    img_s = timed(step, steps)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"img_s": 64 * steps / elapsed, "peak_rss_mb": peak}
+    return {"img_s": img_s, "peak_rss_mb": peak}
 
 
 if __name__ == "__main__":

@@ -110,7 +110,8 @@ function sharpness(img: Image, factor: number): Image {
   return blend(img, (i) => blurred[i]!, factor);
 }
 
-const roundHalfEven = (v: number) => {
+/** Python's round(): halves to the even neighbour. */
+export const roundHalfEven = (v: number) => {
   const r = Math.round(v);
   return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 };

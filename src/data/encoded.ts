@@ -3,12 +3,12 @@
 // Only an index (paths, or shard offsets, and labels) is held in memory; pixels exist for the
 // batches in flight, so memory stays flat whatever the data set's size.
 import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, fstatSync } from 'node:fs';
-import { open as openAsync, type FileHandle } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import sharp from 'sharp';
 import { findBuilt } from '../util/built.js';
+import { roundHalfEven } from './autoaugment.js';
 
 /**
  * libvips for a loader: no operation cache (memory stays flat across millions of images) and one
@@ -244,31 +244,32 @@ export function subsetSource(source: EncodedSource, indices: ArrayLike<number>):
 
 /** Reads encoded bytes; tar shards stay open (one handle per shard and reader). */
 export class EncodedReader {
-  private readonly handles = new Map<number, Promise<FileHandle>>();
+  private readonly fds = new Map<number, number>();
   constructor(readonly source: EncodedSource) {}
 
+  /**
+   * Synchronous, files and shard members alike: a loader worker's thread is free to block, and
+   * libuv's pool stays for decoding (an async readFile is four pool tasks per file).
+   */
   async read(i: number): Promise<Buffer> {
     const s = this.source;
-    // Synchronous: a loader worker's thread is free to block, and libuv's pool stays for decoding
-    // (an async readFile is four pool tasks per file).
     if (s.kind === 'files') return readFileSync(s.files[i]!);
     const shard = s.shard[i]!;
-    let handle = this.handles.get(shard);
-    if (!handle) {
-      handle = openAsync(s.shards[shard]!, 'r');
-      this.handles.set(shard, handle);
+    let fd = this.fds.get(shard);
+    if (fd === undefined) {
+      fd = openSync(s.shards[shard]!, 'r');
+      this.fds.set(shard, fd);
     }
     const size = s.size[i]!;
     const buf = Buffer.alloc(size);
-    const { bytesRead } = await (await handle).read(buf, 0, size, s.offset[i]!);
+    const bytesRead = readSync(fd, buf, 0, size, s.offset[i]!);
     if (bytesRead !== size) throw new Error(`the shard ended after ${bytesRead} of ${size} bytes`);
     return buf;
   }
 
   async close(): Promise<void> {
-    const handles = [...this.handles.values()];
-    this.handles.clear();
-    await Promise.all(handles.map(async (h) => (await h).close()));
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
   }
 }
 
@@ -413,8 +414,6 @@ export async function decodeResizedCrop(
   const kernel = KERNELS[interpolation];
   return rgb(openImage(bytes).extract(box).resize(size, size, { fit: 'fill', kernel, fastShrinkOnLoad: false }), size);
 }
-
-const roundHalfEven = (v: number) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v));
 
 const openImage = (bytes: Buffer) => sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'truncated' });
 

@@ -6,18 +6,18 @@ import path from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import type { ImageDataset } from './datasets.js';
-import { scanImageFolder } from './encoded.js';
+import { MAX_IMAGE_PIXELS, scanImageFolder } from './encoded.js';
 
-const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+export { MAX_IMAGE_PIXELS };
+
+/** torchvision's ImageNet normalisation. */
+export const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 interface Rgba {
   width: number;
   height: number;
   data: Uint8Array;
 }
-
-/** Pillow's MAX_IMAGE_PIXELS: larger images are refused before their pixels are allocated. */
-export const MAX_IMAGE_PIXELS = 89_478_485;
 
 function checkPixels(file: string, width: number, height: number): void {
   if (width * height > MAX_IMAGE_PIXELS) {

@@ -1,9 +1,9 @@
 // Datasets by name: one entry each (how to load its training and test sets, what it is), open to
 // user code. Configs, the CLI's listings and createDataset read it.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { loadCifar10, loadCifar100, loadFashionMnist, loadMnist, syntheticDataset, type ImageDataset } from './datasets.js';
-import { loadImageFolder } from './imagefolder.js';
+import { IMAGENET, loadImageFolder } from './imagefolder.js';
 import { indexTarShards, scanImageFolder, shardsIn, type EncodedSource, type Interpolation } from './encoded.js';
 import { Registry } from '../util/registry.js';
 
@@ -167,8 +167,6 @@ function loadImageFolderSplit(spec: DatasetSpec, split: Split): ImageDataset {
   return ds;
 }
 
-const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
-
 /** A dataset decoded by the loader's workers: geometry from the spec, ImageNet's normalisation. */
 function streamingDataset(
   name: string,
@@ -204,13 +202,20 @@ function streamingDataset(
  * (.jpg/.jpeg/.png/.webp) and its .cls class index. The number of classes is the training
  * split's largest index + 1, or dataset.numClasses.
  */
+/** Training labels by shard files (path, size, mtime), for the test split's class count. */
+const trainLabelsByShards = new Map<string, Int32Array>();
+
 function loadWebDatasetSplit(spec: DatasetSpec, split: Split): ImageDataset {
   const root = need(spec, 'webdataset', 'folder with train/ and val/ holding .tar shards');
   const dirs = split === 'train' ? ['train'] : ['val', 'test'];
   const dir = dirs.map((d) => path.join(root, d)).find((d) => existsSync(d));
   if (!dir) throw new Error(`dataset webdataset: ${root} must hold ${dirs.join(' or ')}/ with .tar shards`);
   const { labels, ...source } = indexTarShards(shardsIn(dir));
-  const trainLabels = split === 'train' ? labels : indexTarShards(shardsIn(path.join(root, 'train'))).labels;
+  // The test split's classes are the training split's: their index, made once for these files.
+  const trainShards = split === 'train' ? shardsIn(dir) : shardsIn(path.join(root, 'train'));
+  const key = trainShards.map((f) => `${f}:${statSync(f).size}:${statSync(f).mtimeMs}`).join('\n');
+  if (split === 'train') trainLabelsByShards.set(key, labels);
+  const trainLabels = trainLabelsByShards.get(key) ?? indexTarShards(trainShards).labels;
   const numClasses = trainLabels.reduce((m, l) => Math.max(m, l), 0) + 1;
   const bad = labels.findIndex((l) => l >= numClasses);
   if (bad >= 0)
