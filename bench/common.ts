@@ -30,3 +30,13 @@ export function trainJs(name: string, threads: number, channelsLast: boolean, st
   model.dispose();
   return { img_s: (64 * steps) / elapsed, peak_mb: peak };
 }
+
+/**
+ * PyTorch's allocator settings (anchors.md section 11): glibc as is, jemalloc with decay off, glibc
+ * tunables that keep freed memory. A PyTorch baseline is the fastest of them.
+ */
+export const TORCH_ALLOCATORS: Record<string, NodeJS.ProcessEnv> = {
+  glibc: {},
+  jemalloc: { LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', MALLOC_CONF: 'dirty_decay_ms:-1,muzzy_decay_ms:-1' },
+  'glibc tunables': { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295' },
+};

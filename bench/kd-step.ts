@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../src/index.js';
 import { createDistiller, createZooModel, engine, optim } from '../src/index.js';
+import { TORCH_ALLOCATORS } from './common.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,12 +21,6 @@ const steps = Number(arg('steps', '20'));
 const rounds = Number(arg('rounds', '3'));
 const here = path.dirname(fileURLToPath(import.meta.url));
 const script = path.join(here, '..', '..', 'bench', 'kd_step_torch.py');
-
-const ALLOCATORS: Record<string, NodeJS.ProcessEnv> = {
-  glibc: {},
-  jemalloc: { LD_PRELOAD: '/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', MALLOC_CONF: 'dirty_decay_ms:-1,muzzy_decay_ms:-1' },
-  'glibc tunables': { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295' },
-};
 
 function pytorch(threads: number, channelsLast: boolean, env: NodeJS.ProcessEnv): { imgPerSec: number; peakMb: number } {
   const out = execFileSync('/usr/bin/python3', [script, String(threads), String(steps), channelsLast ? '1' : '0'], {
@@ -96,7 +91,7 @@ if (process.argv[2] === '--child') {
     for (let round = 0; round < rounds; round++) {
       for (const cl of [false, true]) {
         keep(`ours${cl ? ', channels-last' : ''}`, ours(threads, cl));
-        for (const [name, env] of Object.entries(ALLOCATORS))
+        for (const [name, env] of Object.entries(TORCH_ALLOCATORS))
           keep(`torch ${name}${cl ? ', channels-last' : ''}`, pytorch(threads, cl, env));
       }
     }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { noGrad, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Distiller, type TrainBatch, type TrainOutput } from './distiller.js';
-import type { Network } from './features.js';
+import { logitsOf, type Network } from './features.js';
 
 const options = z
   .object({
@@ -26,7 +26,7 @@ export class DeiT extends Distiller {
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const out = this.student.forward(batch.images);
-    const zS = out instanceof Object && 'logits' in out ? out.logits : (out as Tensor);
+    const zS = logitsOf(out);
     const zDist = (out as { distLogits?: Tensor }).distLogits ?? zS;
     const zT = this.teacherLogits(batch.images);
     const { alpha, tau } = this.options;
