@@ -14,6 +14,7 @@
 #include "common.h"
 
 #ifdef DISTILL_DISTRIBUTED
+#include <thread>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/engine.h>
 #include <torch/csrc/autograd/function_hook.h>
@@ -85,6 +86,7 @@ void Set(c10d::Store& store, const std::string& key, const std::string& value) {
 // states its world size on the store and rank 0 rules: a disagreement or a rank taken twice ends
 // every rank at once with the same message.
 void CheckWorld(c10d::Store& store, int rank, int size) {
+  store.add("distill/world/joined", 1);
   int64_t claims = store.add("distill/rank/" + std::to_string(rank), 1);
   Set(store, "distill/world/" + std::to_string(rank), std::to_string(size));
   if (claims > 1) {
@@ -101,7 +103,20 @@ void CheckWorld(c10d::Store& store, int rank, int size) {
     if (!store.check({"distill/world/verdict"})) Set(store, "distill/world/verdict", verdict);
   }
   std::string verdict = Get(store, "distill/world/verdict");
-  if (verdict != "ok") throw std::runtime_error("world check: " + verdict);
+  if (verdict == "ok") return;
+  if (rank != 0) {
+    store.add("distill/world/read", 1);
+  } else {
+    // Rank 0 serves the store: leaving before the others have read the verdict would hand them a
+    // broken pipe instead of the reason. Wait (briefly, bounded) until every rank that joined read it.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      int64_t joined = store.add("distill/world/joined", 0);
+      if (store.add("distill/world/read", 0) >= joined - 1) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  throw std::runtime_error("world check: " + verdict);
 }
 
 // initProcessGroup(backend, host, port, rank, worldSize, timeoutMs): the TCPStore (served by rank

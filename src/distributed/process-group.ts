@@ -182,6 +182,8 @@ function explainInitFailure(err: Error, o: InitOptions, timeoutMs: number): stri
     return `distributed: rank 0 cannot serve the rendezvous on ${where}: the port is in use; choose another --master-port (MASTER_PORT)`;
   if (/timed out|timeout|connect/i.test(m) && o.rank !== 0)
     return `distributed: rank ${o.rank} could not reach the master at ${where} within ${timeoutMs / 1000} s; check MASTER_ADDR and MASTER_PORT and that rank 0 is running (${firstLine(m)})`;
+  if (/broken pipe|connection reset|end of file/i.test(m) && o.rank !== 0)
+    return `distributed: rank 0 (the master at ${where}) went away during the rendezvous; see its output for the reason (${firstLine(m)})`;
   if (/timed out|timeout/i.test(m))
     return `distributed: not all ${o.worldSize} ranks joined at ${where} within ${timeoutMs / 1000} s; check that WORLD_SIZE matches the number of workers started (${firstLine(m)})`;
   return `distributed: could not start the process group at ${where} (rank ${o.rank} of ${o.worldSize}): ${firstLine(m)}`;
