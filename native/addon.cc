@@ -1,6 +1,8 @@
 // Entry point of the distill-ts native addon: tensor creation, global state and module init.
 #include "common.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <ATen/Parallel.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
@@ -61,6 +63,42 @@ Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
 }
 Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), c10::GradMode::is_enabled());
+}
+// autocastEnter(deviceType, dtypeCode) -> [enabled before, dtype code before];
+// autocastExit(deviceType, enabled, dtypeCode) restores them. JS pairs the two (src/tensor/global.ts
+// autocast()), so regions nest like torch.autocast; the cast cache is cleared when the outermost ends.
+bool IsCuda(const Napi::CallbackInfo& info) {
+  std::string device = info[0].As<Napi::String>();
+  if (device != "cuda" && device != "cpu")
+    throw Napi::Error::New(info.Env(), "autocast: device type must be cpu or cuda, got " + device);
+  return device == "cuda";
+}
+void SetAutocastState(bool cuda, bool enabled, c10::ScalarType dtype) {
+  if (cuda) {
+    at::autocast::set_autocast_gpu_dtype(dtype);
+    at::autocast::set_enabled(enabled);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(dtype);
+    at::autocast::set_cpu_enabled(enabled);
+  }
+}
+Napi::Value AutocastEnter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool cuda = IsCuda(info);
+  bool before = cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+  auto dtypeBefore = cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+  SetAutocastState(cuda, true, c10::ScalarType(info[1].As<Napi::Number>().Int32Value()));
+  at::autocast::increment_nesting();
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Boolean::New(env, before));
+  out.Set(1u, Napi::Number::New(env, int(dtypeBefore)));
+  return out;
+}
+Napi::Value AutocastExit(const Napi::CallbackInfo& info) {
+  bool cuda = IsCuda(info);
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  SetAutocastState(cuda, info[1].ToBoolean().Value(), c10::ScalarType(info[2].As<Napi::Number>().Int32Value()));
+  return info.Env().Undefined();
 }
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   uint64_t seed = uint64_t(info[0].As<Napi::Number>().Int64Value());
@@ -127,6 +165,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setTensorClass", Napi::Function::New(env, SetTensorClass));
   exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer));
   exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
+  exports.Set("autocastEnter", Napi::Function::New(env, AutocastEnter));
+  exports.Set("autocastExit", Napi::Function::New(env, AutocastExit));
   exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("getRngState", Napi::Function::New(env, GetRngState));

@@ -187,6 +187,11 @@ Napi::Value Data(const Napi::CallbackInfo& info) {
 }
 
 // Identity of the underlying storage, so tests can tell views from copies.
+// The in-place modification counter (derived values such as folded weights check it to stay current).
+Napi::Value Version(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(Live(info)._version()));
+}
+
 Napi::Value StorageId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(reinterpret_cast<uintptr_t>(Live(info).storage().data())));
 }
@@ -239,6 +244,7 @@ void InitTensor(Napi::Env env, Napi::Object exports) {
       {"tensorRetainGrad", RetainGrad}, {"tensorGradFnName", GradFnName},
       {"tensorBackward", Backward},     {"tensorItem", Item},
       {"tensorData", Data},             {"tensorStorageId", StorageId},
+      {"tensorVersion", Version},
   };
   for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn));
 }

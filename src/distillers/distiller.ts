@@ -2,9 +2,10 @@
 // extra modules, and forwardTrain() returning the student's logits and named, weighted losses.
 // Student and teacher are any networks whose forward(x) gives logits; feature methods read
 // named modules through hooks (features.ts).
-import { Tensor, noGrad, tidy, zeros } from '../tensor/index.js';
+import { Tensor, autocast, noGrad, tidy, zeros, type DType } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
+import { foldBatchNorm, type FoldResult } from '../nn/fold.js';
 import { Model, inputChannels, type ModelOutput } from '../models/model.js';
 import { FeatureSource, logitsOf, type FeaturePaths, type Network } from './features.js';
 
@@ -120,6 +121,21 @@ export abstract class Distiller extends Module {
    * statistics, as OFD's authors run it); its weights stay frozen either way.
    */
   teacherInTrainMode = false;
+  /**
+   * Whether the frozen teacher's BatchNorms are folded into its convolutions on its first forward
+   * (nn.foldBatchNorm: the same outputs up to rounding, one pass less over every map). Config:
+   * `teacher.foldBatchNorm`.
+   */
+  foldTeacherBatchNorm = true;
+  /**
+   * The frozen teacher's arithmetic: 'float32' (as the input: the default) or reduced precision
+   * under autocast ('bfloat16', 'float16' on CUDA), its logits and features handed back in the
+   * input's dtype. Opt-in; its effect on the loss is measured in bench/steps.ts. Config:
+   * `teacher.precision`.
+   */
+  teacherPrecision: 'float32' | 'bfloat16' | 'float16' = 'float32';
+  /** What folding did (null until the teacher's first forward). */
+  teacherFold: FoldResult | null = null;
   private readonly sources: FeatureSource[] = [];
 
   constructor(student: Network, teacher: Network | null) {
@@ -197,8 +213,24 @@ export abstract class Distiller extends Module {
    * (a scope of their own), not at the end of the step: they are most of a step's memory.
    */
   protected teacherLogits(x: Tensor): Tensor {
+    const teacher = this.prepareTeacher(x);
+    return this.runTeacher(x, () => tidy(() => logitsOf(teacher.forward(x))));
+  }
+
+  /** Runs `forward` (the teacher on x) without gradient, in teacherPrecision; its tensors come back in x's dtype. */
+  protected runTeacher<T>(x: Tensor, forward: () => T): T {
+    if (this.teacherPrecision === 'float32') return noGrad(forward);
+    const device = x.device.startsWith('cuda') ? 'cuda' : 'cpu';
+    return noGrad(() => castTensors(autocast(device, this.teacherPrecision as 'bfloat16', forward), x.dtype));
+  }
+
+  /** The teacher, its BatchNorms folded before its first forward in eval mode (foldTeacherBatchNorm). */
+  protected prepareTeacher(x: Tensor): Network {
     const teacher = this.requireTeacher();
-    return noGrad(() => tidy(() => logitsOf(teacher.forward(x))));
+    if (!this.teacherFold && this.foldTeacherBatchNorm && !teacher.training) {
+      this.teacherFold = foldBatchNorm(teacher, x.narrow(0, 0, Math.min(2, x.shape[0]!)));
+    }
+    return teacher;
   }
 
   /**
@@ -251,7 +283,8 @@ export abstract class Distiller extends Module {
     x: Tensor,
   ): { s: { logits: Tensor; feats: Tensor[] }; t: { logits: Tensor; feats: Tensor[] } } {
     const s = pair.student.forward(x);
-    const t = noGrad(() => pair.teacher.forward(x));
+    this.prepareTeacher(x);
+    const t = this.runTeacher(x, () => pair.teacher.forward(x));
     return { s, t };
   }
 
@@ -295,4 +328,18 @@ export abstract class Distiller extends Module {
     for (const s of this.sources) s.remove();
     super.dispose();
   }
+}
+
+/** `value` with every floating tensor in it (arrays and plain objects walked) cast to `dtype`. */
+function castTensors<T>(value: T, dtype: DType): T {
+  if (value instanceof Tensor) {
+    if (value.dtype === dtype || (!value.dtype.startsWith('float') && value.dtype !== 'bfloat16')) return value;
+    const cast = value.to(dtype);
+    value.dispose();
+    return cast as T;
+  }
+  if (Array.isArray(value)) return value.map((v: unknown) => castTensors(v, dtype)) as T;
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, castTensors(v, dtype)])) as T;
+  return value;
 }

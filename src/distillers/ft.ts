@@ -120,7 +120,8 @@ export class FT extends Distiller {
           this.decoder.train();
         },
         step: (batch) => {
-          const fT = noGrad(() => this.feats.teacher.forward(batch.images).feats[0]!);
+          this.prepareTeacher(batch.images);
+          const fT = this.runTeacher(batch.images, () => this.feats.teacher.forward(batch.images).feats[0]!);
           const reconstructed = this.decoder.forward(this.encoder.forward(fT));
           const loss = this.options.variant === 'repdistiller' ? F.mseLoss(reconstructed, fT) : F.l1Loss(reconstructed, fT);
           return { reconstruction: loss };

@@ -105,7 +105,17 @@ export const configSchema = z
         std: z.array(z.number().positive()).min(1).optional(),
       })
       .strict(),
-    teacher: z.object({ model: modelName, checkpoint: z.string().optional() }).strict().optional(),
+    teacher: z
+      .object({
+        model: modelName,
+        checkpoint: z.string().optional(),
+        /** Fold the frozen teacher's BatchNorms into its convolutions (same outputs up to rounding). */
+        foldBatchNorm: z.boolean().default(true),
+        /** The teacher's arithmetic: float32, or reduced precision under autocast (opt-in; see docs/methods.md). */
+        precision: z.enum(['float32', 'bfloat16', 'float16']).default('float32'),
+      })
+      .strict()
+      .optional(),
     student: z
       .object({
         model: modelName,

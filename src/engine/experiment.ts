@@ -151,6 +151,10 @@ async function prepare(
     // The method's own modules and buffers (connectors, memories) join the networks' device.
     distiller.to(c.runtime.device);
     distiller.labelSmoothing = c.solver.labelSmoothing;
+    if (c.teacher) {
+      distiller.foldTeacherBatchNorm = c.teacher.foldBatchNorm;
+      distiller.teacherPrecision = c.teacher.precision;
+    }
     // The trained networks and the method's modules; the teacher stays in eval mode.
     if (group && c.runtime.syncBatchNorm) for (const m of [s, ...distiller.extraModules()]) convertSyncBatchNorm(m, group);
     return { train, test, teacher, teacherTop1, student, distiller, notes };

@@ -1,5 +1,5 @@
 // The layers of torch.nn with PyTorch's parameter names, shapes and default initialisation.
-import { Tensor, cat, empty, full, noGrad, ones, rand, zeros, tensor, type DType } from '../tensor/index.js';
+import { Tensor, cat, empty, full, keep, noGrad, ones, rand, tidy, zeros, tensor, type DType } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from './module.js';
 import { fanInOut, kaimingUniform_, uniform_, xavierUniform_ } from './init.js';
@@ -72,9 +72,26 @@ export class Conv2d extends WeightBiasLayer {
     const [kh, kw] = pair(kernelSize);
     this.initWeightBias([outChannels, inChannels / groups, kh, kw], outChannels, bias, dtype, device);
   }
+  private folded: FoldedBatchNorm | null = null;
+
+  /**
+   * Folds `bn` (an eval-mode BatchNorm that reads this convolution's output) into this
+   * convolution's weight and bias while both are in eval mode with frozen parameters; null undoes
+   * it. Used by nn.foldBatchNorm, which checks that the pair reads as assumed.
+   */
+  foldBatchNorm(bn: BatchNorm2d | null): void {
+    if (this.folded) {
+      this.folded.bn.foldedInto = null;
+      this.folded.release();
+    }
+    this.folded = bn ? new FoldedBatchNorm(this, bn) : null;
+    if (bn) bn.foldedInto = this;
+  }
+
   forward(x: Tensor): Tensor {
-    return F.conv2d(x, this.weight, {
-      bias: this.bias,
+    const folded = this.folded?.active() ? this.folded.current() : null;
+    return F.conv2d(x, folded?.weight ?? this.weight, {
+      bias: folded ? folded.bias : this.bias,
       stride: this.stride,
       padding: this.padding,
       dilation: this.dilation,
@@ -147,6 +164,52 @@ export interface BatchNormOptions {
  * Sums a tensor over the processes of a data-parallel group, differentiably (the gradient is the
  * sum of every process's gradient): what SyncBatchNorm needs from a process group.
  */
+/** A BatchNorm folded into a convolution: W·s and (b − μ)·s + β with s = γ / √(σ² + ε). */
+class FoldedBatchNorm {
+  private weight: Tensor | null = null;
+  private bias: Tensor | null = null;
+  private sources: (Tensor | null)[] = [];
+  private versions: number[] = [];
+
+  constructor(
+    readonly conv: Conv2d,
+    readonly bn: BatchNorm2d,
+  ) {}
+
+  active(): boolean {
+    return !this.conv.training && !this.bn.training && !this.conv.weight.requiresGrad;
+  }
+
+  /** The folded weight and bias, recomputed when a source tensor was replaced or changed in place. */
+  current(): { weight: Tensor; bias: Tensor } {
+    const sources = [this.conv.weight, this.conv.bias, this.bn.weight, this.bn.bias, this.bn.runningMean, this.bn.runningVar];
+    const versions = sources.map((t) => t?._version() ?? -1);
+    const stale = sources.some((t, i) => t !== this.sources[i] || versions[i] !== this.versions[i]);
+    if (stale || !this.weight || !this.bias) {
+      this.release();
+      noGrad(() =>
+        tidy(() => {
+          const { conv, bn } = this;
+          let scale = bn.runningVar!.add(bn.eps).rsqrt();
+          if (bn.weight) scale = scale.mul(bn.weight);
+          const shift = (conv.bias ? conv.bias.sub(bn.runningMean!) : bn.runningMean!.neg()).mul(scale);
+          this.weight = keep(conv.weight.mul(scale.view([-1, 1, 1, 1])));
+          this.bias = keep(bn.bias ? shift.add(bn.bias) : shift);
+        }),
+      );
+      [this.sources, this.versions] = [sources, versions];
+    }
+    return { weight: this.weight!, bias: this.bias! };
+  }
+
+  release(): void {
+    this.weight?.dispose();
+    this.bias?.dispose();
+    this.weight = this.bias = null;
+    this.sources = [];
+  }
+}
+
 export interface CrossReplicaSum {
   readonly worldSize: number;
   allReduceDifferentiable(t: Tensor): Tensor;
@@ -160,6 +223,8 @@ abstract class BatchNormBase extends Layer {
    * statistics of the global batch across the group's processes, as torch.nn.SyncBatchNorm.
    */
   syncGroup: CrossReplicaSum | null = null;
+  /** Set by Conv2d.foldBatchNorm: in eval mode the convolution applies this normalisation. */
+  foldedInto: Conv2d | null = null;
 
   constructor(
     readonly numFeatures: number,
@@ -190,6 +255,7 @@ abstract class BatchNormBase extends Layer {
   }
   forward(x: Tensor): Tensor {
     this.checkInput(x);
+    if (this.foldedInto && !this.training && !this.foldedInto.training && !this.foldedInto.weight.requiresGrad) return x;
     const runningMean = this.runningMean;
     let momentum = this.momentum ?? 0;
     if (this.training && runningMean) {

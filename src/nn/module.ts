@@ -164,6 +164,11 @@ export abstract class Module {
     return this.addHook(this._forwardPreHooks, hook as ForwardPreHook);
   }
 
+  /** Whether forward hooks or pre-hooks are registered on this module. */
+  hasForwardHooks(): boolean {
+    return this._forwardHooks.size + this._forwardPreHooks.size > 0;
+  }
+
   private addHook<H>(hooks: Map<number, H>, hook: H): RemovableHandle {
     if (typeof hook !== 'function') throw new Error(`${this.constructor.name}: a hook must be a function`);
     this.wrapForward();

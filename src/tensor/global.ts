@@ -1,5 +1,6 @@
 // Process-wide engine settings: grad mode, seeds, threads, determinism, devices, memory.
 import { native, type AllocatorStats } from './native.js';
+import { dtypeCode } from './dtype.js';
 import type { Tensor } from './tensor.js';
 
 function withGradMode<T>(on: boolean, fn: () => T): T {
@@ -16,6 +17,22 @@ export const noGrad = <T>(fn: () => T): T => withGradMode(false, fn);
 /** Runs `fn` with gradient recording on (torch.enable_grad). */
 export const enableGrad = <T>(fn: () => T): T => withGradMode(true, fn);
 export const isGradEnabled = (): boolean => native.isGradEnabled();
+
+/**
+ * Runs `fn` under automatic mixed precision (torch.autocast): on `deviceType` ('cpu' or 'cuda'),
+ * convolutions and matrix products run in `dtype` (bfloat16 or float16) and the ops PyTorch keeps
+ * in float32 stay there; outputs may be in `dtype`. Regions nest.
+ */
+export function autocast<T>(deviceType: 'cpu' | 'cuda', dtype: 'bfloat16' | 'float16', fn: () => T): T {
+  if (dtype !== 'bfloat16' && dtype !== 'float16')
+    throw new Error(`autocast: dtype must be bfloat16 or float16, got ${String(dtype)}`);
+  const [enabled, previous] = native.autocastEnter(deviceType, dtypeCode(dtype));
+  try {
+    return fn();
+  } finally {
+    native.autocastExit(deviceType, enabled, previous);
+  }
+}
 export const setGradEnabled = (on: boolean): void => native.setGradEnabled(on);
 
 export function manualSeed(seed: number): void {

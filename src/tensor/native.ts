@@ -41,10 +41,13 @@ export interface NativeAddon {
   tensorItem(h: number): number | boolean;
   tensorData(h: number): Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
   tensorStorageId(h: number): number;
+  tensorVersion(h: number): number;
   resolveOp(name: string, overload: string): OpInfo;
   callOp(id: number, args: unknown[]): unknown;
   callOpInplace(id: number, args: unknown[]): void;
   setGradEnabled(on: boolean): void;
+  autocastEnter(deviceType: string, dtype: number): [boolean, number];
+  autocastExit(deviceType: string, enabled: boolean, dtype: number): void;
   isGradEnabled(): boolean;
   manualSeed(seed: number): void;
   getRngState(): unknown;

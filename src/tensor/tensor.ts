@@ -216,6 +216,10 @@ class TensorHandle {
   _storageId(): number {
     return native.tensorStorageId(this._h);
   }
+  /** The in-place modification counter (torch's `_version`): it grows with every in-place op. */
+  _version(): number {
+    return native.tensorVersion(this._h);
+  }
 }
 
 export class Tensor extends TensorHandle {
