@@ -4,7 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../src/index.js';
-import { Tensor, nn, createZooModel, createModel, noGrad, tidy } from '../src/index.js';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Tensor, nn, createZooModel, createModel, engine, noGrad, tidy } from '../src/index.js';
 
 type Net = nn.Module & { forward(x: Tensor): unknown };
 
@@ -208,4 +212,45 @@ test('teacher.precision bfloat16: the teacher runs under autocast, its logits an
     );
     assert.ok(change > 0 && change < 0.02, `${method}: ${change} (0: the teacher did not run in bfloat16)`);
   }
+});
+
+test('config: teacher.foldBatchNorm and teacher.precision (float16 only on CUDA); a run with runtime.channelsLast and a bfloat16 teacher trains', () => {
+  const base = {
+    name: 'fast-teacher',
+    dataset: { name: 'synthetic', trainSubset: 128, testSubset: 64 },
+    teacher: { model: 'resnet8', checkpoint: 'teacher.pt' },
+    student: { model: 'resnet8' },
+    method: { name: 'kd' },
+    solver: { epochs: 1, batchSize: 32, lr: 0.05 },
+  };
+  const check = { checkTeacherCheckpoint: false };
+  const parsed = engine.validateConfig(base, 'fast', check);
+  assert.equal(parsed.teacher!.foldBatchNorm, true);
+  assert.equal(parsed.teacher!.precision, 'float32');
+  assert.equal(parsed.runtime.channelsLast, false);
+  assert.throws(
+    () => engine.validateConfig({ ...base, teacher: { ...base.teacher, precision: 'float16' } }, 'fast', check),
+    /float16 autocast needs a CUDA device; on the CPU use teacher.precision: bfloat16/,
+  );
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'distill-fast-teacher-'));
+  torch.manualSeed(1);
+  torch.save(createZooModel('resnet8', { numClasses: 10, inChannels: 1 }).stateDict(), path.join(dir, 'teacher.pt'));
+  const config = {
+    ...base,
+    teacher: { ...base.teacher, checkpoint: path.join(dir, 'teacher.pt'), precision: 'bfloat16' },
+    runtime: { channelsLast: true, workers: 0 },
+    output: dir,
+  };
+  writeFileSync(path.join(dir, 'fast.yaml'), JSON.stringify(config));
+  const cli = path.join(import.meta.dirname, '..', 'src', 'cli', 'main.js');
+  const r = spawnSync(process.execPath, [cli, 'run', path.join(dir, 'fast.yaml')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const epochs = readFileSync(path.join(dir, 'fast-teacher', 'log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type?: string; event?: string; record?: { losses: Record<string, number> } })
+    .filter((e) => e.type === 'epoch' || e.event === 'epoch');
+  assert.ok(epochs.length >= 1, 'an epoch was recorded');
+  rmSync(dir, { recursive: true, force: true });
 });

@@ -31,6 +31,8 @@ export interface LoaderOptions {
   prefetch?: number;
   /** Device for the batch tensors. */
   device?: string;
+  /** Memory format of the image tensors (channelsLast: for networks converted to it). */
+  memoryFormat?: 'contiguous' | 'channelsLast';
   /**
    * This process's part of each batch in data-parallel training: `batchSize` is the global batch,
    * and rank r takes the samples at positions r, r + W, r + 2W, ... of every global batch (with
@@ -56,7 +58,8 @@ export interface Batch {
 
 export class DataLoader {
   readonly batchSize: number;
-  private readonly opts: Required<Omit<LoaderOptions, 'augment' | 'strongAugment' | 'device' | 'shard'>> & {
+  private readonly opts: Required<Omit<LoaderOptions, 'augment' | 'strongAugment' | 'device' | 'shard' | 'memoryFormat'>> & {
+    memoryFormat?: LoaderOptions['memoryFormat'];
     augment: AugmentConfig | null;
     strongAugment: AugmentConfig | null;
     device: string;
@@ -106,6 +109,7 @@ export class DataLoader {
       numWorkers: options.numWorkers ?? 0,
       prefetch: options.prefetch ?? 4,
       device: options.device ?? 'cpu',
+      memoryFormat: options.memoryFormat,
     };
     const d = dataset;
     this.classMembers = this.opts.classPairs ? membersByClass(d.labels) : null;
@@ -210,7 +214,14 @@ export class DataLoader {
     const { channels, height, width } = this.dataset;
     const shape = [indices.length, channels, height, width];
     const device = this.opts.device;
-    const viewTensors = views.map((v) => tensor(v, shape, { device }));
+    const channelsLast = this.opts.memoryFormat === 'channelsLast';
+    const viewTensors = views.map((v) => {
+      const t = tensor(v, shape, { device });
+      if (!channelsLast) return t;
+      const converted = t.contiguous({ memoryFormat: 'channelsLast' });
+      t.dispose();
+      return converted;
+    });
     const labels = tensor(
       BigInt64Array.from(indices, (i) => BigInt(this.dataset.labels[i]!)),
       [indices.length],

@@ -107,8 +107,9 @@ export class CTKD extends Distiller {
 
   forwardTrain(batch: TrainBatch, ctx: TrainContext): TrainOutput {
     const o = this.options;
-    const zS = this.studentLogits(batch.images);
+    // The teacher first: its maps are freed before the student's activations exist (lower peak).
     const zT = this.teacherLogits(batch.images);
+    const zS = this.studentLogits(batch.images);
     const t = this.temperatureOf(zS, zT, ctx.epoch);
     const [kS, kT] = L.standardizedPair(zS, zT, o.logitStandardization);
     const losses: Record<string, Tensor> = { ce: this.ce(zS, batch.labels).mul(o.ceWeight) };

@@ -25,10 +25,10 @@ export class DeiT extends Distiller {
     this.options = options.parse(opts);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
+    const zT = this.teacherLogits(batch.images); // first: its maps are freed before the student's exist
     const out = this.student.forward(batch.images);
     const zS = logitsOf(out);
     const zDist = (out as { distLogits?: Tensor }).distLogits ?? zS;
-    const zT = this.teacherLogits(batch.images);
     const { alpha, tau } = this.options;
     let distill: Tensor;
     if (this.options.type === 'hard')

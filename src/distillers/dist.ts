@@ -25,8 +25,9 @@ export class DIST extends Distiller {
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { beta, gamma, tau, ceWeight, kdWeight } = this.options;
-    const zS = this.studentLogits(batch.images);
+    // The teacher first: its maps are freed before the student's activations exist (lower peak).
     const zT = this.teacherLogits(batch.images);
+    const zS = this.studentLogits(batch.images);
     const [kS, kT] = L.standardizedPair(zS, zT, this.options.logitStandardization);
     return {
       logits: zS,

@@ -221,6 +221,8 @@ export abstract class Distiller extends Module {
   protected runTeacher<T>(x: Tensor, forward: () => T): T {
     if (this.teacherPrecision === 'float32') return noGrad(forward);
     const device = x.device.startsWith('cuda') ? 'cuda' : 'cpu';
+    if (device === 'cpu' && this.teacherPrecision === 'float16')
+      throw new Error('teacherPrecision float16 needs a CUDA device; on the CPU use bfloat16');
     return noGrad(() => castTensors(autocast(device, this.teacherPrecision as 'bfloat16', forward), x.dtype));
   }
 
@@ -282,9 +284,16 @@ export abstract class Distiller extends Module {
     pair: FeaturePair,
     x: Tensor,
   ): { s: { logits: Tensor; feats: Tensor[] }; t: { logits: Tensor; feats: Tensor[] } } {
-    const s = pair.student.forward(x);
+    // A frozen teacher runs first, so that its transient maps are freed before the student's
+    // activations exist (the step's peak memory); one in train mode (OFD) keeps the reference's
+    // order, since its dropout would draw from the random stream.
+    const teacherFirst = !this.teacherInTrainMode;
     this.prepareTeacher(x);
-    const t = this.runTeacher(x, () => pair.teacher.forward(x));
+    // In a scope of its own: the teacher's maps that are not the chosen features go at once.
+    const teacher = () => this.runTeacher(x, () => tidy(() => pair.teacher.forward(x)));
+    const t0 = teacherFirst ? teacher() : null;
+    const s = pair.student.forward(x);
+    const t = t0 ?? teacher();
     return { s, t };
   }
 

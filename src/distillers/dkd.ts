@@ -25,8 +25,9 @@ export class DKD extends Distiller {
   }
   forwardTrain(batch: TrainBatch, ctx: TrainContext): TrainOutput {
     const { alpha, beta, T, ceWeight, warmupEpochs } = this.options;
-    const zS = this.studentLogits(batch.images);
+    // The teacher first: its maps are freed before the student's activations exist (lower peak).
     const zT = this.teacherLogits(batch.images);
+    const zS = this.studentLogits(batch.images);
     const [kS, kT] = L.standardizedPair(zS, zT, this.options.logitStandardization);
     // mdistiller counts epochs from 1.
     const ramp = warmupEpochs > 0 ? Math.min((ctx.epoch + 1) / warmupEpochs, 1) : 1;

@@ -22,8 +22,9 @@ export class KD extends Distiller {
     this.options = options.parse(opts);
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
-    const zS = this.studentLogits(batch.images);
+    // The teacher first: its maps are freed before the student's activations exist (lower peak).
     const zT = this.teacherLogits(batch.images);
+    const zS = this.studentLogits(batch.images);
     const [kS, kT] = L.standardizedPair(zS, zT, this.options.logitStandardization);
     return {
       logits: zS,

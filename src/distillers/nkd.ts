@@ -28,8 +28,9 @@ export class NKD extends Distiller {
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { T, gamma, ceWeight } = this.options;
-    const zS = this.studentLogits(batch.images);
+    // The teacher first: its maps are freed before the student's activations exist (lower peak).
     const zT = this.teacherLogits(batch.images);
+    const zS = this.studentLogits(batch.images);
     return {
       logits: zS,
       losses: { ce: this.ce(zS, batch.labels).mul(ceWeight), nkd: L.nkd(zS, zT, batch.labels, { T, gamma }) },

@@ -58,8 +58,9 @@ export class TfKDSelf extends Distiller {
   }
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { alpha, T, multiplier } = this.options;
-    const zS = this.studentLogits(batch.images);
+    // The teacher first: its maps are freed before the student's activations exist (lower peak).
     const zT = this.teacherLogits(batch.images);
+    const zS = this.studentLogits(batch.images);
     return {
       logits: zS,
       losses: {

@@ -37,8 +37,9 @@ export class TTM extends Distiller {
   forwardTrain(batch: TrainBatch): TrainOutput {
     const { gamma, beta, ceWeight } = this.options;
     const weighted = (this.constructor as typeof TTM).weighted;
-    const zS = this.studentLogits(batch.images);
+    // The teacher first: its maps are freed before the student's activations exist (lower peak).
     const zT = this.teacherLogits(batch.images);
+    const zS = this.studentLogits(batch.images);
     return {
       logits: zS,
       losses: {

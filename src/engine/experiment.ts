@@ -150,6 +150,7 @@ async function prepare(
     );
     // The method's own modules and buffers (connectors, memories) join the networks' device.
     distiller.to(c.runtime.device);
+    if (c.runtime.channelsLast) distiller.to({ memoryFormat: 'channelsLast' });
     distiller.labelSmoothing = c.solver.labelSmoothing;
     if (c.teacher) {
       distiller.foldTeacherBatchNorm = c.teacher.foldBatchNorm;
@@ -295,6 +296,7 @@ async function runInFolder(
       tensorboard: c.logging.tensorboard,
       resume: options.resume,
       device: c.runtime.device,
+      channelsLast: c.runtime.channelsLast,
       onEvent: options.onEvent,
       group: options.group,
     });

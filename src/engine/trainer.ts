@@ -89,6 +89,8 @@ export interface RunSpec {
   tensorboard?: boolean;
   resume?: boolean;
   device?: string;
+  /** Batches in the channels-last memory format (the networks were converted to it). */
+  channelsLast?: boolean;
   /** Called with each progress event (console output, progress bars). */
   onEvent?: (event: TrainEvent) => void;
   /**
@@ -426,6 +428,7 @@ function openRun(spec: RunSpec): Run {
     classPairs: distiller.classPairs,
     numWorkers: spec.numWorkers ?? 1,
     device: spec.device,
+    memoryFormat: spec.channelsLast ? 'channelsLast' : 'contiguous',
     shard: group ? { rank: group.rank, worldSize: group.worldSize } : undefined,
   });
   const stepsPerEpoch = Math.min(loader.length, spec.maxStepsPerEpoch ?? Infinity);

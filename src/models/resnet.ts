@@ -1,7 +1,7 @@
 // CIFAR ResNets of mdistiller/RepDistiller: resnet8..110 (16-32-64 channels), resnet8x4 and
 // resnet32x4 (32-64-128-256). Same modules, names and initialisation as mdistiller's resnet.py;
 // global average pooling in place of AvgPool2d(8), identical at 32x32 and valid for other sizes.
-import { isGradEnabled, tidy, type Tensor } from '../tensor/index.js';
+import { sequence, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, Linear, ReLU, Sequential } from '../nn/layers.js';
@@ -88,17 +88,15 @@ export class Stage extends Module {
     blocks.forEach((b, i) => this.registerModule(String(i), b));
   }
   forward(x: Tensor): StageOutput {
-    let r: StageOutput = { out: x, preact: x };
-    for (const b of this.blocks) {
-      const step = (): StageOutput => {
+    // Each block's maps are freed when it returns and its output once the next block has run, as
+    // PyTorch frees them (autograd holds what backward needs), not at the end of the step.
+    return sequence(
+      { out: x, preact: x } as StageOutput,
+      this.blocks.map((b) => (r: StageOutput): StageOutput => {
         const y = b.forward(r.out);
         return 'out' in y && 'preact' in y ? (y as StageOutput) : { out: y as Tensor, preact: y as Tensor };
-      };
-      // Without autograd (a frozen teacher, evaluation) nothing inside a block outlives it: each
-      // block's maps are freed when it returns, as PyTorch frees them, not at the step's end.
-      r = isGradEnabled() ? step() : tidy(step);
-    }
-    return r;
+      }),
+    );
   }
 }
 

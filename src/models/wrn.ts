@@ -2,7 +2,7 @@
 // blocks, same module names and initialisation. The pre-activation features are the BN outputs
 // that the following stage computes anyway (mdistiller calls those BNs a second time instead,
 // which updates their running statistics twice per step).
-import type { Tensor } from '../tensor/index.js';
+import { sequence, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, Linear, ModuleList, ReLU } from '../nn/layers.js';
@@ -54,10 +54,12 @@ class NetworkBlock extends Module {
     this.layer = this.registerModule('layer', new ModuleList(blocks));
   }
   forward(x: Tensor): { out: Tensor; inputBn: Tensor } {
-    let r = this.layer.at(0).forward(x);
-    const inputBn = r.inputBn;
-    for (let i = 1; i < this.layer.length; i++) r = this.layer.at(i).forward(r.out);
-    return { out: r.out, inputBn };
+    // Block by block, each block's maps freed as PyTorch frees them (models/resnet.ts Stage).
+    const blocks = [...this.layer];
+    return sequence({ out: x, inputBn: x }, [
+      (r) => blocks[0]!.forward(r.out),
+      ...blocks.slice(1).map((b) => (r: { out: Tensor; inputBn: Tensor }) => ({ out: b.forward(r.out).out, inputBn: r.inputBn })),
+    ]);
   }
 }
 

@@ -1,5 +1,19 @@
 // The layers of torch.nn with PyTorch's parameter names, shapes and default initialisation.
-import { Tensor, cat, empty, full, keep, noGrad, ones, rand, tidy, zeros, tensor, type DType } from '../tensor/index.js';
+import {
+  Tensor,
+  cat,
+  empty,
+  full,
+  keep,
+  noGrad,
+  ones,
+  rand,
+  sequence,
+  tidy,
+  zeros,
+  tensor,
+  type DType,
+} from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from './module.js';
 import { fanInOut, kaimingUniform_, uniform_, xavierUniform_ } from './init.js';
@@ -518,9 +532,11 @@ export class Sequential extends Layer {
     return this.layers[i < 0 ? i + this.layers.length : i]!;
   }
   forward(x: Tensor): Tensor {
-    let h = x;
-    for (const layer of this.layers) h = layer.forward(h);
-    return h;
+    // Each layer's output is freed once the next layer has run (scope.ts sequence), as in PyTorch.
+    return sequence(
+      x,
+      this.layers.map((layer) => (h: Tensor) => layer.forward(h)),
+    );
   }
 }
 

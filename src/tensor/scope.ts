@@ -86,3 +86,28 @@ export function dispose(value: unknown): void {
 export function scopeDepth(): number {
   return scopes.length;
 }
+
+/**
+ * Runs `steps` one after another, each on the previous one's result, as PyTorch frees a network's
+ * maps: what a step creates and does not return is freed when it returns, and a step's result is
+ * freed once the next step has returned (unless kept, or handed on inside the next result). The
+ * first input and the last result are the caller's. Autograd keeps what backward needs by its own
+ * references, so this holds with gradients on as well.
+ */
+export function sequence<T>(input: T, steps: Iterable<(value: T) => T>): T {
+  let current = input;
+  let first = true;
+  for (const step of steps) {
+    const next = tidy(() => step(current));
+    if (!first) {
+      const mine = new Set<Disposable>();
+      collect(current, mine);
+      const onward = new Set<Disposable>();
+      collect(next, onward);
+      for (const t of mine) if (!onward.has(t) && !kept.has(t)) t.dispose();
+    }
+    current = next;
+    first = false;
+  }
+  return current;
+}
