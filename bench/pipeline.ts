@@ -62,8 +62,8 @@ function oursPipeline(dir: string, threads: number): number {
   const log = readFileSync(path.join(out, 'pipeline', 'log.jsonl'), 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { type: string; record?: { epoch: number; imgPerSec: number } });
-  return log.filter((e) => e.type === 'epoch').at(-1)!.record!.imgPerSec;
+    .map((l) => JSON.parse(l) as { event?: string; imgPerSec?: number });
+  return log.filter((e) => e.event === 'epoch').at(-1)!.imgPerSec!;
 }
 
 function oursBare(threads: number): number {
