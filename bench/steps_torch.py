@@ -20,24 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from engine_torch import timed
+from engine_torch import Block, timed  # Block: mdistiller's BasicBlock, returning (out, preact)
 
 # --- mdistiller's CIFAR networks (models/cifar/resnet.py, wrn.py), with their feature dicts ---
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = downsample
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        preact = self.bn2(self.conv2(out)) + (x if self.downsample is None else self.downsample(x))
-        return F.relu(preact), preact
 
 
 class CifarResNet(nn.Module):
@@ -48,10 +33,7 @@ class CifarResNet(nn.Module):
         self.bn1 = nn.BatchNorm2d(filters[0])
         stages, inplanes = [], filters[0]
         for planes, stride in zip(filters[1:], [1, 2, 2]):
-            down = None
-            if stride != 1 or inplanes != planes:
-                down = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-            stages.append(nn.ModuleList([BasicBlock(inplanes, planes, stride, down)] + [BasicBlock(planes, planes) for _ in range(n - 1)]))
+            stages.append(nn.ModuleList([Block(inplanes, planes, stride)] + [Block(planes, planes) for _ in range(n - 1)]))
             inplanes = planes
         self.stages = nn.ModuleList(stages)
         self.fc = nn.Linear(filters[3], num_classes)
