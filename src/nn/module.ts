@@ -1,6 +1,6 @@
 // Module: the shape of torch.nn.Module. Parameters, buffers and submodules are registered by
 // name in order, so state-dict keys are PyTorch's (`layer1.0.conv1.weight`, `bn1.running_mean`).
-import { Tensor, keep, noGrad, tidy, isFloatingPoint, type MemoryFormat } from '../tensor/index.js';
+import { Tensor, expose, keep, noGrad, tidy, isFloatingPoint, type MemoryFormat } from '../tensor/index.js';
 import { closestNames } from '../util/names.js';
 
 const floatNames = new Set(['float32', 'float64', 'float16', 'bfloat16']);
@@ -199,11 +199,15 @@ export abstract class Module {
         const r = pre(this, inputs);
         if (r !== undefined) inputs = Array.isArray(r) ? r : [r];
       }
+      if (this._forwardPreHooks.size) expose(inputs);
       let output = forward.apply(this, inputs);
       for (const hook of [...this._forwardHooks.values()]) {
         const r = hook(this, inputs, output);
         if (r !== undefined) output = r;
       }
+      // What a hook saw may be kept by it: such maps live to the end of the outer scope, as
+      // before blocks freed their maps early (scope.ts expose).
+      if (this._forwardHooks.size) expose([inputs, output]);
       return output;
     };
     Object.defineProperty(this, 'forward', { value: hooked, configurable: true, writable: true, enumerable: false });

@@ -12,6 +12,8 @@ export interface Disposable {
 
 const scopes: Disposable[][] = [];
 const kept = new WeakSet<Disposable>();
+/** Tensors a forward hook has seen (the hook may hold them): a scope hands them on instead of freeing them. */
+const exposed = new WeakSet<Disposable>();
 
 /** Called by the Tensor constructor: registers a new tensor with the innermost scope. */
 export function track(t: Disposable): void {
@@ -69,10 +71,21 @@ export function tidy<T>(fn: () => T): T {
   collect(result, returned);
   const parent = scopes[scopes.length - 1];
   for (const t of created) {
-    if (returned.has(t)) parent?.push(t);
+    if (returned.has(t) || exposed.has(t)) parent?.push(t);
     else if (!kept.has(t)) t.dispose();
   }
   return result;
+}
+
+/**
+ * Marks the tensors in `value` as seen by a forward hook: tidy() moves them to the enclosing scope
+ * instead of freeing them and sequence() does not free them early, so a hook that stores a map
+ * (PyTorch's feature-extraction idiom) can use it until the outermost scope ends.
+ */
+export function expose(value: unknown): void {
+  const found = new Set<Disposable>();
+  collect(value, found);
+  for (const t of found) exposed.add(t);
 }
 
 /** Disposes every tensor found in a value (a tensor, or arrays/objects/Maps of tensors). */
@@ -104,7 +117,7 @@ export function sequence<T>(input: T, steps: Iterable<(value: T) => T>): T {
       collect(current, mine);
       const onward = new Set<Disposable>();
       collect(next, onward);
-      for (const t of mine) if (!onward.has(t) && !kept.has(t)) t.dispose();
+      for (const t of mine) if (!onward.has(t) && !kept.has(t) && !exposed.has(t)) t.dispose();
     }
     current = next;
     first = false;

@@ -1,4 +1,4 @@
-// BatchNorm folding of a frozen teacher: the folded network gives the unfolded one's outputs (every
+// The fast step of issue 16. BatchNorm folding of a frozen teacher: the folded network gives the unfolded one's outputs (every
 // output tensor: logits, features, pre-activations) up to rounding, follows later changes of its
 // weights, leaves train mode and the state dict alone, and refuses networks it cannot fold.
 import { test } from 'node:test';
@@ -253,4 +253,37 @@ test('config: teacher.foldBatchNorm and teacher.precision (float16 only on CUDA)
     .filter((e) => e.type === 'epoch' || e.event === 'epoch');
   assert.ok(epochs.length >= 1, 'an epoch was recorded');
   rmSync(dir, { recursive: true, force: true });
+});
+
+test('maps are freed block by block, yet a forward hook may keep the map it saw (PyTorch’s feature-extraction idiom), with and without gradients', () => {
+  torch.manualSeed(9);
+  const net = createZooModel('resnet32x4', { numClasses: 10 });
+  const x = torch.randn(4, 3, 32, 32);
+  let seen: Tensor | null = null;
+  const conv = [...net.namedModules()].find(([n]) => n === 'layer1.2.conv1')![1];
+  const handle = conv.registerForwardHook((_m, _i, out) => {
+    seen = out as Tensor;
+  });
+  for (const grad of [true, false]) {
+    const sum = tidy(() => {
+      const run = () => net.forward(x).logits;
+      const logits = grad ? run() : noGrad(run);
+      assert.ok(logits.shape[0] === 4);
+      return (seen as Tensor | null)!.sum().item() as number;
+    });
+    assert.ok(Number.isFinite(sum), `the hooked map is alive after the forward (grad ${grad})`);
+  }
+  handle.remove();
+  // Without hooks, a no-grad forward of resnet32x4 holds far less than all its maps at once.
+  const live = () => torch.memory.stats().liveBytes;
+  const big = torch.randn(32, 3, 32, 32);
+  torch.memory.resetPeak();
+  const before = live();
+  noGrad(() => tidy(() => void net.forward(big).logits));
+  const peak = torch.memory.stats().peakLiveBytes - before;
+  const oneMap = 32 * 64 * 32 * 32 * 4; // layer1's maps: 64 channels at 32x32
+  assert.ok(
+    peak < 12 * oneMap,
+    `peak ${(peak / 2 ** 20).toFixed(0)} MB for ${(oneMap / 2 ** 20).toFixed(0)} MB maps (layer1 alone has 5 blocks of about 3 of them)`,
+  );
 });
