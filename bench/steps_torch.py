@@ -130,7 +130,7 @@ def dist_loss(z_s, z_t, beta=1.0, gamma=1.0, tau=4.0):
 
 def sp_loss(g_s, g_t):  # mdistiller SP.py
     bsz = g_s.shape[0]
-    g_s, g_t = g_s.view(bsz, -1), g_t.view(bsz, -1)
+    g_s, g_t = g_s.reshape(bsz, -1), g_t.reshape(bsz, -1)
     G_s = F.normalize(torch.mm(g_s, g_s.t()))
     G_t = F.normalize(torch.mm(g_t, g_t.t()))
     return (G_t - G_s).pow(2).view(-1, 1).sum(0) / (bsz * bsz)
@@ -165,7 +165,7 @@ class ABF(nn.Module):  # mdistiller ReviewKD.py
         if self.att_conv is not None:
             y = F.interpolate(y, (shape, shape), mode="nearest")
             z = self.att_conv(torch.cat([x, y], dim=1))
-            x = x * z[:, 0].view(n, 1, h, w) + y * z[:, 1].view(n, 1, h, w)
+            x = x * z[:, 0].reshape(n, 1, h, w) + y * z[:, 1].reshape(n, 1, h, w)
         if x.shape[-1] != out_shape:
             x = F.interpolate(x, (out_shape, out_shape), mode="nearest")
         return self.conv2(x), x
@@ -187,7 +187,7 @@ class Embed(nn.Module):  # RepDistiller crd/criterion.py
         self.linear = nn.Linear(dim_in, dim_out)
 
     def forward(self, x):
-        x = self.linear(x.view(x.shape[0], -1))
+        x = self.linear(x.reshape(x.shape[0], -1))
         return x.div(x.pow(2).sum(1, keepdim=True).pow(0.5))
 
 
@@ -271,7 +271,7 @@ def build(method, pair, x):
         paraphraser = nn.Sequential(*conv_lrelu(m, m), *conv_lrelu(m, k), *conv_lrelu(k, k)).eval()
         translator = nn.Sequential(*conv_lrelu(cs, cs), *conv_lrelu(cs, k), *conv_lrelu(k, k))
         extra.append(translator)
-        factor = lambda f: F.normalize(f.view(f.size(0), -1))
+        factor = lambda f: F.normalize(f.reshape(f.size(0), -1))
 
         def loss():
             zs, f_s = student(x)
