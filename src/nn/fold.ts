@@ -3,7 +3,7 @@
 // an affine map per channel, so it folds into that convolution's weight and bias and the network
 // skips one pass over every feature map. The parameters and state dict stay as they are; the folded
 // weights live beside them and are recomputed when a parameter or running statistic changes.
-import { Tensor, keep, noGrad, tidy } from '../tensor/index.js';
+import { Tensor, keep, noGrad, tensorsIn, tidy } from '../tensor/index.js';
 import { BatchNorm2d, Conv2d } from './layers.js';
 import type { Module } from './module.js';
 
@@ -151,9 +151,4 @@ function tracePairs(module: Forwardable, probe: Tensor, skipped: string[], names
   return pairs;
 }
 
-function flatTensors(out: unknown, into: Tensor[] = []): Tensor[] {
-  if (out instanceof Tensor) into.push(out);
-  else if (Array.isArray(out)) for (const o of out) flatTensors(o, into);
-  else if (out && typeof out === 'object') for (const v of Object.values(out)) flatTensors(v, into);
-  return into;
-}
+const flatTensors = (value: unknown): Tensor[] => tensorsIn<Tensor>(value);

@@ -49,6 +49,13 @@ function collect(value: unknown, out: Set<Disposable>, depth = 0): void {
   else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collect(v, out, depth + 1);
 }
 
+/** The tensors in a value (a tensor, or arrays/plain objects/Maps of them), in the order met. */
+export function tensorsIn<T extends Disposable = Disposable>(value: unknown): T[] {
+  const found = new Set<Disposable>();
+  collect(value, found);
+  return [...found] as T[];
+}
+
 /**
  * Runs `fn` and disposes every tensor created during it, except those it returns (found in
  * arrays, plain objects and Maps of the result) and those marked with keep().
