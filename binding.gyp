@@ -8,7 +8,8 @@
         "native/ops.cc",
         "native/allocator.cc",
         "native/serialize.cc",
-        "native/distributed.cc"
+        "native/distributed.cc",
+        "native/onednn.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

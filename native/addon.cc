@@ -183,6 +183,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAllocator(env, exports);
   InitSerialize(env, exports);
   InitDistributed(env, exports);
+  InitOneDnn(env, exports);
   return exports;
 }
 

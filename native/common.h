@@ -43,5 +43,6 @@ void InitOps(Napi::Env env, Napi::Object exports);
 void InitAllocator(Napi::Env env, Napi::Object exports);
 void InitSerialize(Napi::Env env, Napi::Object exports);
 void InitDistributed(Napi::Env env, Napi::Object exports);
+void InitOneDnn(Napi::Env env, Napi::Object exports);
 
 }  // namespace distill

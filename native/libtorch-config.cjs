@@ -46,13 +46,24 @@ function distributedDefines(found) {
   return defines;
 }
 
+// Winograd convolutions for frozen networks (native/onednn.cc) build against oneDNN's headers
+// (Debian's libdnnl-dev) and the libdnnl that libtorch itself loads: Debian's libtorch links the
+// shared library, so both use one oneDNN. A libtorch with oneDNN built in (pytorch.org's) gets its
+// own copy only if the headers are there; without them every convolution runs through libtorch.
+function oneDnn(found) {
+  const header = ['/usr/include/dnnl.hpp', '/usr/include/oneapi/dnnl/dnnl.hpp'].some((f) => fs.existsSync(f));
+  const lib = ['/usr/lib/x86_64-linux-gnu', found.libdir].some((d) => fs.existsSync(path.join(d, 'libdnnl.so')));
+  return header && lib;
+}
+
 const what = process.argv[2];
 const found = locate();
 if (what === 'check') process.exit(0);
 if (what === 'includes') console.log(found.includes.join(' '));
-else if (what === 'defines') console.log(distributedDefines(found).join(' '));
+else if (what === 'defines') console.log([...distributedDefines(found), ...(oneDnn(found) ? ['DISTILL_ONEDNN'] : [])].join(' '));
 else if (what === 'libs') {
   const libs = ['torch', 'torch_cpu', 'c10'];
+  if (oneDnn(found)) libs.push('dnnl');
   for (const extra of ['torch_cuda', 'c10_cuda']) {
     if (fs.existsSync(path.join(found.libdir, `lib${extra}.so`))) libs.push(extra);
   }

@@ -9,6 +9,7 @@ need=()
 [ -e /usr/include/ATen/ATen.h ] || [ -n "${LIBTORCH:-}" ] || need+=(libtorch-dev)
 [ -e /usr/include/jpeglib.h ] || need+=(libjpeg62-turbo-dev) # the loader decodes JPEGs with libjpeg-turbo, as Pillow
 [ -e /usr/include/gloo/algorithm.h ] || need+=(libgloo-dev) # distributed training (c10d with Gloo) builds against its headers
+[ -e /usr/include/dnnl.hpp ] || need+=(libdnnl-dev) # the frozen teacher's Winograd convolutions (native/onednn.cc)
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || need+=(libopenblas0-pthread)
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core) # text in the PNG plots

@@ -113,6 +113,11 @@ export const configSchema = z
         foldBatchNorm: z.boolean().default(true),
         /** The teacher's arithmetic: float32, or reduced precision under autocast (opt-in; see docs/methods.md). */
         precision: z.enum(['float32', 'bfloat16', 'float16']).default('float32'),
+        /**
+         * How its 3x3 convolutions run: auto (oneDNN's Winograd kernels where they pay, float32 on
+         * the CPU, ~1e-6 relative on the logits), direct (libtorch's) or winograd (wherever they apply).
+         */
+        convAlgorithm: z.enum(['auto', 'direct', 'winograd']).default('auto'),
       })
       .strict()
       .optional(),

@@ -155,6 +155,7 @@ async function prepare(
     if (c.teacher) {
       distiller.foldTeacherBatchNorm = c.teacher.foldBatchNorm;
       distiller.teacherPrecision = c.teacher.precision;
+      distiller.teacherConvAlgorithm = c.teacher.convAlgorithm;
     }
     // The trained networks and the method's modules; the teacher stays in eval mode.
     if (group && c.runtime.syncBatchNorm) for (const m of [s, ...distiller.extraModules()]) convertSyncBatchNorm(m, group);

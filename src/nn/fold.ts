@@ -4,7 +4,7 @@
 // skips one pass over every feature map. The parameters and state dict stay as they are; the folded
 // weights live beside them and are recomputed when a parameter or running statistic changes.
 import { Tensor, keep, noGrad, tensorsIn, tidy } from '../tensor/index.js';
-import { BatchNorm2d, Conv2d } from './layers.js';
+import { BatchNorm2d, Conv2d, type ConvAlgorithm } from './layers.js';
 import type { Module } from './module.js';
 
 type Forwardable = Module & { forward(x: Tensor): unknown };
@@ -152,3 +152,21 @@ function tracePairs(module: Forwardable, probe: Tensor, skipped: string[], names
 }
 
 const flatTensors = (value: unknown): Tensor[] => tensorsIn<Tensor>(value);
+
+/**
+ * Sets how every Conv2d of `module` runs when no gradient flows through it (Conv2d's
+ * inferenceAlgorithm): 'auto' gives a frozen network oneDNN's Winograd kernels where they pay.
+ * Returns the number of convolutions set. 'direct' also releases their packed kernels.
+ */
+export function setInferenceAlgorithm(module: Module, algorithm: ConvAlgorithm): number {
+  if (!['direct', 'winograd', 'auto'].includes(algorithm))
+    throw new Error(`setInferenceAlgorithm: algorithm must be direct, winograd or auto, got ${String(algorithm)}`);
+  let count = 0;
+  for (const m of module.modules()) {
+    if (!(m instanceof Conv2d)) continue;
+    m.inferenceAlgorithm = algorithm;
+    if (algorithm === 'direct') m.releaseDerived();
+    count++;
+  }
+  return count;
+}

@@ -347,9 +347,16 @@ export abstract class Module {
     return this._buffers.get(name) ?? null;
   }
 
-  /** Releases every parameter and buffer of this module tree. */
+  /** Releases every parameter and buffer of this module tree, and what was derived from them. */
   dispose(): void {
+    for (const m of this.modules()) m.releaseDerived();
     for (const p of this.parameters()) p.dispose();
     for (const b of this.buffers()) b.dispose();
   }
+
+  /**
+   * Releases what this module computed from its parameters to run faster (folded BatchNorm
+   * weights, packed Winograd kernels); it is computed again when next needed.
+   */
+  releaseDerived(): void {}
 }

@@ -7,3 +7,4 @@ export * from './global.js';
 export { save, load, saveToBuffer, loadFromBuffer, writeFileAtomic, type LoadOptions, type Saveable } from './serialize.js';
 export { type DType, type MemoryFormat, isFloatingPoint } from './dtype.js';
 export { Op, op, observeOps, type OpObserver } from './ops.js';
+export { WinogradConvolution, winogradAvailable } from './winograd.js';

@@ -63,6 +63,12 @@ export interface NativeAddon {
   resetPeakMemory(): void;
   emptyCache(): void;
   save(value: unknown): Buffer;
+  /** Present when the addon was built with oneDNN's headers (native/onednn.cc). */
+  winograd?: {
+    create(weight: unknown, bias: unknown, stride: number[], padding: number[]): number;
+    forward(id: number, input: unknown): unknown;
+    dispose(id: number): void;
+  };
 }
 
 function findAddon(): string {

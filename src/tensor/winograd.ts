@@ -1,0 +1,39 @@
+// Winograd convolution for frozen networks (native/onednn.cc): oneDNN's F(4x4, 3x3) kernels, which
+// libtorch's own convolution never asks for. A convolution whose output needs no gradient (a frozen
+// teacher's) can run through one; nn.Conv2d does when its `inferenceAlgorithm` says so.
+import { native } from './native.js';
+import { Tensor } from './tensor.js';
+
+const unreleased = new FinalizationRegistry<number>((id) => native.winograd?.dispose(id));
+
+/** Whether the addon was built with oneDNN (Debian's libdnnl-dev); without it convolutions run through libtorch only. */
+export const winogradAvailable = (): boolean => native.winograd !== undefined;
+
+/**
+ * A 3x3 convolution with fixed weights, its weights packed once in Winograd's layout (one packing
+ * per input shape oneDNN blocks differently: about 4x the weight's memory). Float32 on the CPU;
+ * the output comes back in the input's memory format. Dispose it when done.
+ */
+export class WinogradConvolution {
+  private id: number | null;
+
+  constructor(weight: Tensor, bias: Tensor | null, stride: [number, number], padding: [number, number]) {
+    if (!native.winograd)
+      throw new Error('winograd: the addon was built without oneDNN (apt-get install libdnnl-dev, then npm run build:native)');
+    this.id = native.winograd.create(weight, bias, stride, padding);
+    unreleased.register(this, this.id, this);
+  }
+
+  /** The convolution of x, or null where oneDNN has no Winograd kernel for its shape (run the direct one). */
+  forward(x: Tensor): Tensor | null {
+    if (this.id === null) throw new Error('winograd: the convolution was disposed');
+    return native.winograd!.forward(this.id, x) as Tensor | null;
+  }
+
+  dispose(): void {
+    if (this.id === null) return;
+    native.winograd?.dispose(this.id);
+    unreleased.unregister(this);
+    this.id = null;
+  }
+}

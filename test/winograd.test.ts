@@ -1,0 +1,245 @@
+// Winograd convolutions for a frozen network (native/onednn.cc, nn.Conv2d.inferenceAlgorithm): the
+// same convolution as libtorch's up to float32 rounding (checked against a float64 direct
+// convolution), used only where no gradient flows, repacked when the weights change, and refusing
+// bad arguments with a JS error. A distiller's teacher uses them by default ('auto').
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as torch from '../src/index.js';
+import { F, Tensor, WinogradConvolution, createZooModel, nn, noGrad, tidy, winogradAvailable } from '../src/index.js';
+import { KD } from '../src/distillers/index.js';
+
+/** max |a − b| / max |b|, computed in float64. */
+function relativeError(a: Tensor, b: Tensor): number {
+  return tidy(() => {
+    const ref = b.to('float64');
+    return a.to('float64').sub(ref).abs().max().item() / ref.abs().max().item();
+  });
+}
+
+function frozenConv(inC: number, outC: number, options: nn.Conv2dOptions = {}): nn.Conv2d {
+  const conv = new nn.Conv2d(inC, outC, 3, { padding: 1, ...options });
+  for (const p of conv.parameters()) p.requiresGrad = false;
+  return conv.eval();
+}
+
+test('the addon is built with oneDNN (scripts/setup.sh installs libdnnl-dev)', () => {
+  assert.equal(winogradAvailable(), true);
+});
+
+test('Winograd convolution equals the direct one up to float32 rounding (float64 reference)', () => {
+  torch.manualSeed(1);
+  const shapes: [number, number, number, number, boolean, number][] = [
+    // [batch, in, out, size, bias, padding]
+    [4, 64, 64, 32, true, 1],
+    [3, 128, 64, 16, false, 1],
+    [2, 256, 256, 8, true, 1],
+    [5, 64, 128, 7, true, 1], // odd size: partial tiles
+    [2, 64, 64, 12, true, 0],
+    [1, 16, 32, 9, true, 1],
+  ];
+  for (const [n, inC, outC, size, bias, padding] of shapes) {
+    for (const channelsLast of [false, true]) {
+      tidy(() => {
+        const conv = frozenConv(inC, outC, { bias, padding });
+        let x = torch.randn(n, inC, size, size);
+        if (channelsLast) x = x.contiguous({ memoryFormat: 'channelsLast' });
+        const direct = conv.forward(x);
+        const reference = F.conv2d(x.to('float64'), conv.weight.to('float64'), {
+          bias: conv.bias?.to('float64') ?? null,
+          padding,
+        });
+        conv.inferenceAlgorithm = 'winograd';
+        const wino = noGrad(() => conv.forward(x));
+        const what = `${JSON.stringify([n, inC, outC, size, bias, padding])} channelsLast=${channelsLast}`;
+        assert.deepEqual(wino.shape, direct.shape, what);
+        assert.equal(wino.isContiguous(channelsLast ? 'channelsLast' : 'contiguous'), true, what);
+        const errWino = relativeError(wino, reference);
+        const errDirect = relativeError(direct, reference);
+        assert.ok(errWino < 1e-5, `${what}: Winograd is ${errWino} from the float64 convolution`);
+        assert.ok(errWino < 50 * Math.max(errDirect, 1e-7), `${what}: Winograd ${errWino}, direct ${errDirect}`);
+        // It did run: Winograd rounds differently from the direct kernel.
+        assert.ok(relativeError(wino, direct) > 0, `${what}: the output is the direct convolution's`);
+        conv.releaseDerived();
+      });
+    }
+  }
+});
+
+test('the Winograd path runs only where no gradient flows, and never under autocast or in float64', () => {
+  torch.manualSeed(2);
+  tidy(() => {
+    const conv = frozenConv(64, 64);
+    conv.inferenceAlgorithm = 'winograd';
+    // A trainable convolution (gradients on) takes the direct path: its output has a grad_fn.
+    for (const p of conv.parameters()) p.requiresGrad = true;
+    const x = torch.randn(2, 64, 8, 8);
+    const y = conv.forward(x);
+    assert.equal(y.requiresGrad, true);
+    assert.ok(y.gradFn !== null && /Convolution/.test(y.gradFn), `grad_fn ${y.gradFn}`);
+    y.sum().backward();
+    assert.ok(conv.weight.grad !== null);
+    // An input that needs its gradient takes the direct path too (a frozen net differentiated w.r.t. its input).
+    for (const p of conv.parameters()) p.requiresGrad = false;
+    const xg = torch.randn(2, 64, 8, 8).requiresGrad_();
+    const yg = conv.forward(xg);
+    yg.sum().backward();
+    const expected = F.convTranspose2d(torch.ones(2, 64, 8, 8), conv.weight, { padding: 1 });
+    assert.ok(relativeError(xg.grad!, expected) < 1e-6);
+    // float64 and autocast: the direct convolution, exactly.
+    const x64 = torch.randn(1, 64, 6, 6, { dtype: 'float64' });
+    const w64 = conv.weight.to('float64');
+    const b64 = conv.bias!.to('float64');
+    const direct64 = F.conv2d(x64, w64, { bias: b64, padding: 1 });
+    const conv64 = frozenConv(64, 64).to('float64');
+    noGrad(() => {
+      conv64.weight.copy_(w64);
+      conv64.bias!.copy_(b64);
+    });
+    conv64.inferenceAlgorithm = 'winograd';
+    assert.equal(
+      noGrad(() => conv64.forward(x64))
+        .sub(direct64)
+        .abs()
+        .max()
+        .item(),
+      0,
+    );
+    const bf = noGrad(() => torch.autocast('cpu', 'bfloat16', () => conv.forward(x)));
+    assert.equal(bf.dtype, 'bfloat16');
+    conv.releaseDerived();
+  });
+});
+
+test('the packed kernels follow the weights: replaced, changed in place, folded with a BatchNorm', () => {
+  torch.manualSeed(3);
+  tidy(() => {
+    const conv = frozenConv(64, 64);
+    conv.inferenceAlgorithm = 'winograd';
+    const x = torch.randn(2, 64, 8, 8);
+    const run = () => noGrad(() => conv.forward(x));
+    const direct = () => F.conv2d(x, conv.weight, { bias: conv.bias, padding: 1 });
+    assert.ok(relativeError(run(), direct()) < 1e-5);
+    assert.ok(relativeError(run(), direct()) > 0, 'Winograd ran');
+    noGrad(() => conv.weight.mul_(2)); // in place: the version counter moves
+    assert.ok(relativeError(run(), direct()) < 1e-5);
+    noGrad(() => conv.bias!.add_(1));
+    assert.ok(relativeError(run(), direct()) < 1e-5);
+    conv.loadStateDict({ weight: torch.randn(64, 64, 3, 3), bias: torch.zeros(64) });
+    assert.ok(relativeError(run(), direct()) < 1e-5);
+    // With a folded BatchNorm the Winograd kernel packs the folded weights.
+    const bn = new nn.BatchNorm2d(64).eval();
+    noGrad(() => {
+      bn.runningMean!.copy_(torch.randn(64));
+      bn.runningVar!.copy_(torch.rand(64).add(0.5));
+      bn.weight!.copy_(torch.rand(64).add(0.5));
+    });
+    for (const p of bn.parameters()) p.requiresGrad = false;
+    const unfolded = noGrad(() => bn.forward(direct()));
+    conv.foldBatchNorm(bn);
+    assert.ok(
+      relativeError(
+        noGrad(() => bn.forward(run())),
+        unfolded,
+      ) < 1e-5,
+    );
+    noGrad(() => bn.runningMean!.add_(0.5));
+    const moved = noGrad(() => {
+      conv.foldBatchNorm(null);
+      const r = bn.forward(direct());
+      conv.foldBatchNorm(bn);
+      return r;
+    });
+    assert.ok(
+      relativeError(
+        noGrad(() => bn.forward(run())),
+        moved,
+      ) < 1e-5,
+    );
+    conv.foldBatchNorm(null);
+    conv.releaseDerived();
+  });
+});
+
+test("setInferenceAlgorithm: 'auto' takes 64+ channel layers only; a frozen resnet32x4 keeps its logits", () => {
+  torch.manualSeed(4);
+  const net = createZooModel('resnet32x4', { numClasses: 10 }).eval();
+  for (const p of net.parameters()) p.requiresGrad = false;
+  const convs = [...net.modules()].filter((m): m is nn.Conv2d => m instanceof nn.Conv2d);
+  assert.equal(nn.setInferenceAlgorithm(net, 'auto'), convs.length);
+  assert.ok(convs.every((c) => c.inferenceAlgorithm === 'auto'));
+  assert.equal(nn.winogradPays(32, 64), false);
+  assert.equal(nn.winogradPays(64, 64), true);
+  const x = torch.randn(3, 3, 32, 32).keep();
+  const logits = (alg: nn.ConvAlgorithm) => {
+    nn.setInferenceAlgorithm(net, alg);
+    return noGrad(() => tidy(() => net.forward(x).logits.keep()));
+  };
+  const direct = logits('direct');
+  const auto = logits('auto');
+  const rel = relativeError(auto, direct);
+  assert.ok(rel > 0 && rel < 1e-5, `auto vs direct logits: ${rel}`);
+  assert.throws(() => nn.setInferenceAlgorithm(net, 'fast' as nn.ConvAlgorithm), /direct, winograd or auto/);
+  nn.setInferenceAlgorithm(net, 'direct');
+  for (const t of [x, direct, auto]) t.dispose();
+  net.dispose();
+});
+
+test("a distiller's teacher runs 'auto' by default; the KD loss moves by rounding only; 'direct' is the reference", () => {
+  torch.manualSeed(5);
+  const make = () => {
+    torch.manualSeed(6);
+    const teacher = createZooModel('resnet8x4', { numClasses: 10 });
+    const student = createZooModel('resnet8', { numClasses: 10 });
+    return new KD(student, teacher, { T: 4, ceWeight: 0.1, kdWeight: 0.9 });
+  };
+  const x = torch.randn(4, 3, 32, 32).keep();
+  const y = torch.tensor([1, 2, 3, 4], { dtype: 'int64' }).keep();
+  const losses = (alg: nn.ConvAlgorithm | null) => {
+    const d = make();
+    if (alg) d.teacherConvAlgorithm = alg;
+    assert.equal(d.teacherConvAlgorithm, alg ?? 'auto');
+    const out = tidy(() => {
+      const o = d.forwardTrain({ images: x, views: [x], labels: y, indices: new Int32Array(4) });
+      return Object.fromEntries(Object.entries(o.losses).map(([k, v]) => [k, (v as Tensor).item()]));
+    });
+    const teacherLogits = tidy(() => (d as unknown as { teacherLogits(x: Tensor): Tensor }).teacherLogits(x).keep());
+    const teacherConvs = [...d.teacher!.modules()].filter((m): m is nn.Conv2d => m instanceof nn.Conv2d);
+    assert.ok(teacherConvs.every((c) => c.inferenceAlgorithm === (alg ?? 'auto')));
+    d.dispose();
+    return { out, teacherLogits };
+  };
+  const { out: auto, teacherLogits: autoLogits } = losses(null);
+  const { out: direct, teacherLogits: directLogits } = losses('direct');
+  const rel = relativeError(autoLogits, directLogits);
+  assert.ok(rel > 0 && rel < 1e-5, `teacher logits auto vs direct: ${rel}`);
+  autoLogits.dispose();
+  directLogits.dispose();
+  for (const k of Object.keys(direct)) {
+    const rel = Math.abs(auto[k]! - direct[k]!) / Math.abs(direct[k]!);
+    assert.ok(rel < 1e-5, `${k}: ${auto[k]} vs ${direct[k]}`);
+  }
+  x.dispose();
+  y.dispose();
+});
+
+test('WinogradConvolution refuses bad arguments with a JS error', () => {
+  tidy(() => {
+    const w = torch.randn(64, 64, 3, 3);
+    assert.throws(() => new WinogradConvolution(torch.randn(64, 64, 5, 5), null, [1, 1], [1, 1]), /\[out, in, 3, 3\]/);
+    assert.throws(() => new WinogradConvolution(w.to('float64'), null, [1, 1], [1, 1]), /float32/);
+    assert.throws(() => new WinogradConvolution(w, torch.randn(3), [1, 1], [1, 1]), /bias/);
+    assert.throws(() => new WinogradConvolution(w, null, [0, 1], [1, 1]), /stride/);
+    assert.throws(() => new WinogradConvolution(w, null, [1, 1], [7, 1]), /padding/);
+    const conv = new WinogradConvolution(w, null, [1, 1], [1, 1]);
+    assert.throws(() => conv.forward(torch.randn(2, 32, 8, 8)), /input must be a float32 CPU tensor of shape \[N, 64, H, W\]/);
+    assert.throws(() => conv.forward(torch.randn(64, 8, 8)), /input must be/);
+    assert.throws(() => conv.forward(torch.randn(1, 64, 8, 8, { dtype: 'float64' })), /float32/);
+    // Stride 2 has no Winograd kernel: null, and the caller runs the direct convolution.
+    const strided = new WinogradConvolution(w, null, [2, 2], [1, 1]);
+    assert.equal(strided.forward(torch.randn(1, 64, 8, 8)), null);
+    strided.dispose();
+    conv.dispose();
+    conv.dispose();
+    assert.throws(() => conv.forward(torch.randn(1, 64, 8, 8)), /disposed/);
+  });
+});
