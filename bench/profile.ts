@@ -1,8 +1,10 @@
 // Where a KD step's time goes (issue 16): teacher forward, student forward, losses, backward,
 // optimizer, and what is left (the binding, JS), per step, for distill-ts and for PyTorch
 // (bench/profile_torch.py, jemalloc with decay off), resnet32x4 -> resnet8x4, batch 64 at 32x32.
-// distill-ts runs three ways: the teacher as written (before issue 16), with its BatchNorms
-// folded (the default now), and folded under bfloat16 autocast (opt-in).
+// distill-ts runs five ways: the teacher as written (before issue 16), with its BatchNorms folded,
+// folded with Winograd convolutions (teacher.convAlgorithm: auto, the default now), the same with
+// the student's convolutions through Winograd too (student.convAlgorithm: auto, opt-in), and
+// folded under bfloat16 autocast (opt-in).
 // Usage: npm run bench:profile [-- --steps 8 --threads 1,2 --channels-last 1]
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -32,6 +34,8 @@ function child(threads: number, channelsLast: boolean, mode: string): Phases {
     x = x.contiguous({ memoryFormat: 'channelsLast' }).keep();
   }
   if (mode !== 'as written') nn.foldBatchNorm(teacher, x.narrow(0, 0, 2));
+  if (mode.startsWith('folded, Winograd')) nn.setConvAlgorithm(teacher, 'auto');
+  if (mode.endsWith('student Winograd')) nn.setConvAlgorithm(student, 'auto');
   const y = torch.randint(0, 100, [64]).keep();
   const opt = new optim.SGD(student.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
   const sum: Phases = { teacher: 0, studentForward: 0, losses: 0, backward: 0, optimizer: 0, other: 0, total: 0 };
@@ -82,7 +86,7 @@ function main(): void {
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const threads of arg('threads', '1,2').split(',').map(Number)) {
     const rows: [string, Phases][] = [];
-    for (const mode of ['as written', 'folded', 'folded, bfloat16']) {
+    for (const mode of ['as written', 'folded', 'folded, Winograd', 'folded, Winograd, student Winograd', 'folded, bfloat16']) {
       const out = execFileSync(
         process.execPath,
         [fileURLToPath(import.meta.url), '--child', String(threads), cl ? '1' : '0', mode, '--steps', String(steps)],

@@ -10,13 +10,17 @@
 // every other method then runs with the winning setting of each side, again interleaved. The KD
 // rows list every setting's figure. Peak RSS of each process is reported beside img/s.
 // `--teacher-precision bfloat16` adds rows with distill-ts's teacher under autocast (opt-in), and
-// the relative change of the distillation loss it causes on the same batch.
+// the relative change of the distillation loss it causes on the same batch. distill-ts's teacher
+// runs its default convolutions (teacher.convAlgorithm: auto, Winograd where it pays);
+// `--teacher-conv direct` measures it with libtorch's direct convolutions only. `--student-conv
+// auto` adds rows (or joins the bfloat16 ones) with the student's convolutions through Winograd
+// in training (student.convAlgorithm, opt-in).
 // Usage: npm run bench:steps [-- --methods kd,dkd --pairs resnet32x4-resnet8x4 --threads 1,2 --steps 10 --rounds 2]
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../src/index.js';
-import { createDistiller, createZooModel, engine, optim, tidy, type Tensor } from '../src/index.js';
+import { createDistiller, createZooModel, engine, nn, optim, tidy, type Tensor } from '../src/index.js';
 import { TORCH_ALLOCATORS } from './common.js';
 
 const arg = (name: string, fallback: string) => {
@@ -26,6 +30,8 @@ const arg = (name: string, fallback: string) => {
 const METHODS = ['kd', 'dkd', 'dist', 'sp', 'ft', 'ab', 'dlb', 'reviewkd', 'crd'];
 const PAIRS = ['resnet32x4-resnet8x4', 'wrn_40_2-wrn_16_2'];
 const steps = Number(arg('steps', '10'));
+type ConvAlgorithm = 'auto' | 'direct' | 'winograd';
+const teacherConv = arg('teacher-conv', 'auto') as ConvAlgorithm;
 const rounds = Number(arg('rounds', '2'));
 const here = path.dirname(fileURLToPath(import.meta.url));
 const script = path.join(here, '..', '..', 'bench', 'steps_torch.py');
@@ -48,7 +54,14 @@ function pytorch(method: string, pair: string, threads: number, channelsLast: bo
 }
 
 /** distill-ts's step, in a child process of its own (peak RSS per setting, like PyTorch's). */
-function ours(method: string, pair: string, threads: number, channelsLast: boolean, precision: string): Measure {
+function ours(
+  method: string,
+  pair: string,
+  threads: number,
+  channelsLast: boolean,
+  precision: string,
+  studentConv: ConvAlgorithm = 'direct',
+): Measure {
   const out = execFileSync(
     process.execPath,
     [
@@ -59,15 +72,25 @@ function ours(method: string, pair: string, threads: number, channelsLast: boole
       String(threads),
       channelsLast ? '1' : '0',
       precision,
+      studentConv,
       '--steps',
       String(steps),
+      '--teacher-conv',
+      teacherConv,
     ],
     { encoding: 'utf8' },
   );
   return JSON.parse(out.trim().split('\n').at(-1)!) as Measure;
 }
 
-function child(method: string, pair: string, threads: number, channelsLast: boolean, precision: string): void {
+function child(
+  method: string,
+  pair: string,
+  threads: number,
+  channelsLast: boolean,
+  precision: string,
+  studentConv: ConvAlgorithm,
+): void {
   torch.setNumThreads(threads);
   torch.manualSeed(0);
   const [teacherName, studentName] = pair.split('-') as [string, string];
@@ -80,6 +103,8 @@ function child(method: string, pair: string, threads: number, channelsLast: bool
   const trainLabels = Int32Array.from({ length: 50000 }, (_, i) => i % 100);
   const d = createDistiller(method, student, teacher, {}, { inputShape: [3, 32, 32], trainLabels, studentModel: studentName });
   d.teacherPrecision = precision as 'float32' | 'bfloat16';
+  d.teacherConvAlgorithm = teacherConv;
+  nn.setConvAlgorithm(student, studentConv);
   if (channelsLast) {
     d.to({ memoryFormat: 'channelsLast' });
     images = images.contiguous({ memoryFormat: 'channelsLast' }).keep();
@@ -123,14 +148,18 @@ function main(): void {
   const pairs = arg('pairs', PAIRS.join(',')).split(',');
   const threadCounts = arg('threads', '1,2').split(',').map(Number);
   const precision = arg('teacher-precision', '');
+  const studentConv = arg('student-conv', '') as ConvAlgorithm | '';
+  const variant = [precision && `${precision} teacher`, studentConv && `student convolutions ${studentConv}`]
+    .filter(Boolean)
+    .join(', ');
   console.log(
-    `Whole training steps, batch 64 at 32x32, ${steps} steps after 3 warm-up steps, best of ${rounds} interleaved rounds\n`,
+    `Whole training steps, batch 64 at 32x32, ${steps} steps after 3 warm-up steps, best of ${rounds} interleaved rounds; distill-ts's teacher convolutions: ${teacherConv}\n`,
   );
   console.log(
     '| method | pair | threads | distill-ts img/s (setting) | peak MB | PyTorch best img/s (setting) | peak MB | ratio |' +
-      (precision ? ` distill-ts, ${precision} teacher: img/s, ratio, distillation loss change |` : ''),
+      (variant ? ` distill-ts, ${variant}: img/s, ratio, distillation loss change |` : ''),
   );
-  console.log('|---|---|---|---|---|---|---|---|' + (precision ? '---|' : ''));
+  console.log('|---|---|---|---|---|---|---|---|' + (variant ? '---|' : ''));
   const notes: string[] = [];
   for (const pair of pairs) {
     for (const threads of threadCounts) {
@@ -161,10 +190,11 @@ function main(): void {
             keep(best, torchSetting, pytorch(method, pair, threads, torchCl, torchEnv));
           }
         let reduced = '';
-        if (precision) {
+        if (variant) {
           const base = best.get(oursSetting)!;
           const r: Best = new Map();
-          for (let round = 0; round < rounds; round++) keep(r, 'ours', ours(method, pair, threads, oursCl, precision));
+          for (let round = 0; round < rounds; round++)
+            keep(r, 'ours', ours(method, pair, threads, oursCl, precision || 'float32', studentConv || 'direct'));
           const m = r.get('ours')!;
           const change = Math.abs(m.distillLoss! - base.distillLoss!) / Math.abs(base.distillLoss!);
           reduced = ` ${m.imgPerSec.toFixed(1)}, ${(m.imgPerSec / best.get(torchSetting)!.imgPerSec).toFixed(2)}x, ${change.toExponential(1)} |`;
@@ -181,8 +211,8 @@ function main(): void {
 }
 
 if (process.argv[2] === '--child') {
-  const [method, pair, threads, cl, precision] = process.argv.slice(3);
-  child(method!, pair!, Number(threads), cl === '1', precision!);
+  const [method, pair, threads, cl, precision, studentConv] = process.argv.slice(3);
+  child(method!, pair!, Number(threads), cl === '1', precision!, studentConv as ConvAlgorithm);
 } else {
   main();
 }

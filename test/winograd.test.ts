@@ -1,4 +1,4 @@
-// Winograd convolutions for a frozen network (native/onednn.cc, nn.Conv2d.inferenceAlgorithm): the
+// Winograd convolutions for a frozen network (native/onednn.cc, nn.Conv2d.algorithm): the
 // same convolution as libtorch's up to float32 rounding (checked against a float64 direct
 // convolution), used only where no gradient flows, repacked when the weights change, and refusing
 // bad arguments with a JS error. A distiller's teacher uses them by default ('auto').
@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import * as torch from '../src/index.js';
 import { F, Tensor, WinogradConvolution, createZooModel, nn, noGrad, tidy, winogradAvailable } from '../src/index.js';
 import { KD } from '../src/distillers/index.js';
+import { validateConfig } from '../src/engine/config.js';
+import { toOnnx } from '../src/export/onnx.js';
 
 /** max |a − b| / max |b|, computed in float64. */
 function relativeError(a: Tensor, b: Tensor): number {
@@ -48,7 +50,7 @@ test('Winograd convolution equals the direct one up to float32 rounding (float64
           bias: conv.bias?.to('float64') ?? null,
           padding,
         });
-        conv.inferenceAlgorithm = 'winograd';
+        conv.algorithm = 'winograd';
         const wino = noGrad(() => conv.forward(x));
         const what = `${JSON.stringify([n, inC, outC, size, bias, padding])} channelsLast=${channelsLast}`;
         assert.deepEqual(wino.shape, direct.shape, what);
@@ -65,26 +67,20 @@ test('Winograd convolution equals the direct one up to float32 rounding (float64
   }
 });
 
-test('the Winograd path runs only where no gradient flows, and never under autocast or in float64', () => {
+test('a frozen network differentiated with respect to its input goes through Winograd; float64 and autocast never do', () => {
   torch.manualSeed(2);
   tidy(() => {
     const conv = frozenConv(64, 64);
-    conv.inferenceAlgorithm = 'winograd';
-    // A trainable convolution (gradients on) takes the direct path: its output has a grad_fn.
-    for (const p of conv.parameters()) p.requiresGrad = true;
+    conv.algorithm = 'winograd';
     const x = torch.randn(2, 64, 8, 8);
-    const y = conv.forward(x);
-    assert.equal(y.requiresGrad, true);
-    assert.ok(y.gradFn !== null && /Convolution/.test(y.gradFn), `grad_fn ${y.gradFn}`);
-    y.sum().backward();
-    assert.ok(conv.weight.grad !== null);
-    // An input that needs its gradient takes the direct path too (a frozen net differentiated w.r.t. its input).
-    for (const p of conv.parameters()) p.requiresGrad = false;
+    // An input that needs its gradient (a generator trained through a frozen teacher): the training path.
     const xg = torch.randn(2, 64, 8, 8).requiresGrad_();
     const yg = conv.forward(xg);
+    assert.ok(/WinogradFunction/.test(yg.gradFn ?? ''), `grad_fn ${yg.gradFn}`);
     yg.sum().backward();
+    assert.equal(conv.weight.grad, null);
     const expected = F.convTranspose2d(torch.ones(2, 64, 8, 8), conv.weight, { padding: 1 });
-    assert.ok(relativeError(xg.grad!, expected) < 1e-6);
+    assert.ok(relativeError(xg.grad!, expected) < 1e-5);
     // float64 and autocast: the direct convolution, exactly.
     const x64 = torch.randn(1, 64, 6, 6, { dtype: 'float64' });
     const w64 = conv.weight.to('float64');
@@ -95,7 +91,7 @@ test('the Winograd path runs only where no gradient flows, and never under autoc
       conv64.weight.copy_(w64);
       conv64.bias!.copy_(b64);
     });
-    conv64.inferenceAlgorithm = 'winograd';
+    conv64.algorithm = 'winograd';
     assert.equal(
       noGrad(() => conv64.forward(x64))
         .sub(direct64)
@@ -114,7 +110,7 @@ test('the packed kernels follow the weights: replaced, changed in place, folded 
   torch.manualSeed(3);
   tidy(() => {
     const conv = frozenConv(64, 64);
-    conv.inferenceAlgorithm = 'winograd';
+    conv.algorithm = 'winograd';
     const x = torch.randn(2, 64, 8, 8);
     const run = () => noGrad(() => conv.forward(x));
     const direct = () => F.conv2d(x, conv.weight, { bias: conv.bias, padding: 1 });
@@ -160,26 +156,26 @@ test('the packed kernels follow the weights: replaced, changed in place, folded 
   });
 });
 
-test("setInferenceAlgorithm: 'auto' takes 64+ channel layers only; a frozen resnet32x4 keeps its logits", () => {
+test("setConvAlgorithm: 'auto' takes 64+ channel layers only; a frozen resnet32x4 keeps its logits", () => {
   torch.manualSeed(4);
   const net = createZooModel('resnet32x4', { numClasses: 10 }).eval();
   for (const p of net.parameters()) p.requiresGrad = false;
   const convs = [...net.modules()].filter((m): m is nn.Conv2d => m instanceof nn.Conv2d);
-  assert.equal(nn.setInferenceAlgorithm(net, 'auto'), convs.length);
-  assert.ok(convs.every((c) => c.inferenceAlgorithm === 'auto'));
+  assert.equal(nn.setConvAlgorithm(net, 'auto'), convs.length);
+  assert.ok(convs.every((c) => c.algorithm === 'auto'));
   assert.equal(nn.winogradPays(32, 64), false);
   assert.equal(nn.winogradPays(64, 64), true);
   const x = torch.randn(3, 3, 32, 32).keep();
   const logits = (alg: nn.ConvAlgorithm) => {
-    nn.setInferenceAlgorithm(net, alg);
+    nn.setConvAlgorithm(net, alg);
     return noGrad(() => tidy(() => net.forward(x).logits.keep()));
   };
   const direct = logits('direct');
   const auto = logits('auto');
   const rel = relativeError(auto, direct);
   assert.ok(rel > 0 && rel < 1e-5, `auto vs direct logits: ${rel}`);
-  assert.throws(() => nn.setInferenceAlgorithm(net, 'fast' as nn.ConvAlgorithm), /direct, winograd or auto/);
-  nn.setInferenceAlgorithm(net, 'direct');
+  assert.throws(() => nn.setConvAlgorithm(net, 'fast' as nn.ConvAlgorithm), /direct, winograd or auto/);
+  nn.setConvAlgorithm(net, 'direct');
   for (const t of [x, direct, auto]) t.dispose();
   net.dispose();
 });
@@ -204,7 +200,7 @@ test("a distiller's teacher runs 'auto' by default; the KD loss moves by roundin
     });
     const teacherLogits = tidy(() => (d as unknown as { teacherLogits(x: Tensor): Tensor }).teacherLogits(x).keep());
     const teacherConvs = [...d.teacher!.modules()].filter((m): m is nn.Conv2d => m instanceof nn.Conv2d);
-    assert.ok(teacherConvs.every((c) => c.inferenceAlgorithm === (alg ?? 'auto')));
+    assert.ok(teacherConvs.every((c) => c.algorithm === (alg ?? 'auto')));
     d.dispose();
     return { out, teacherLogits };
   };
@@ -242,4 +238,140 @@ test('WinogradConvolution refuses bad arguments with a JS error', () => {
     conv.dispose();
     assert.throws(() => conv.forward(torch.randn(1, 64, 8, 8)), /disposed/);
   });
+});
+
+test('training through Winograd: the output and the gradients of input, weight and bias match a float64 direct convolution', () => {
+  torch.manualSeed(7);
+  const shapes: [number, number, number, number, boolean][] = [
+    [4, 64, 64, 16, true],
+    [2, 128, 128, 8, false],
+    [3, 64, 128, 12, true],
+    [2, 64, 64, 7, true],
+  ];
+  for (const [n, inC, outC, size, bias] of shapes) {
+    for (const channelsLast of [false, true]) {
+      tidy(() => {
+        const what = `${JSON.stringify([n, inC, outC, size, bias])} channelsLast=${channelsLast}`;
+        const conv = new nn.Conv2d(inC, outC, 3, { padding: 1, bias });
+        if (channelsLast) conv.to({ memoryFormat: 'channelsLast' });
+        conv.algorithm = 'winograd';
+        let x = torch.randn(n, inC, size, size);
+        if (channelsLast) x = x.contiguous({ memoryFormat: 'channelsLast' });
+        x.requiresGrad = true;
+        const r = torch.randn(n, outC, size, size);
+        const y = conv.forward(x);
+        assert.ok(/WinogradFunction/.test(y.gradFn ?? ''), `${what}: grad_fn ${y.gradFn}`);
+        assert.equal(y.isContiguous(channelsLast ? 'channelsLast' : 'contiguous'), true, what);
+        y.mul(r).sum().backward();
+        // The reference: libtorch's direct convolution in float64, through its own autograd.
+        const x64 = x.detach().to('float64').requiresGrad_();
+        const w64 = conv.weight.detach().to('float64').requiresGrad_();
+        const b64 = bias ? conv.bias!.detach().to('float64').requiresGrad_() : null;
+        const y64 = F.conv2d(x64, w64, { bias: b64, padding: 1 });
+        y64.mul(r.to('float64')).sum().backward();
+        const checks: [string, Tensor, Tensor][] = [
+          ['output', y, y64],
+          ['input gradient', x.grad!, x64.grad!],
+          ['weight gradient', conv.weight.grad!, w64.grad!],
+        ];
+        if (bias) checks.push(['bias gradient', conv.bias!.grad!, b64!.grad!]);
+        for (const [name, got, want] of checks) {
+          const err = relativeError(got, want);
+          assert.ok(err < 2e-5, `${what}: ${name} is ${err} from the float64 reference`);
+        }
+        assert.ok(relativeError(y, y64.to('float32')) > 0, `${what}: the output is the direct convolution's`);
+      });
+    }
+  }
+});
+
+test('training through Winograd: no input gradient is computed when the input needs none; stride 2 runs direct', () => {
+  torch.manualSeed(8);
+  tidy(() => {
+    const conv = new nn.Conv2d(64, 64, 3, { padding: 1 });
+    conv.algorithm = 'winograd';
+    const x = torch.randn(2, 64, 8, 8);
+    const y = conv.forward(x);
+    assert.ok(/WinogradFunction/.test(y.gradFn ?? ''));
+    y.sum().backward();
+    assert.equal(x.grad, null);
+    const w64 = conv.weight.detach().to('float64').requiresGrad_();
+    F.conv2d(x.to('float64'), w64, { bias: conv.bias!.detach().to('float64'), padding: 1 })
+      .sum()
+      .backward();
+    assert.ok(relativeError(conv.weight.grad!, w64.grad!) < 2e-5);
+    const strided = new nn.Conv2d(64, 64, 3, { padding: 1, stride: 2 });
+    strided.algorithm = 'winograd';
+    const ys = strided.forward(x);
+    assert.ok(/Convolution/.test(ys.gradFn ?? ''), `stride 2: ${ys.gradFn}`);
+  });
+});
+
+test("a student trained with convAlgorithm 'auto' follows the direct student's losses to rounding over SGD steps", () => {
+  const run = (alg: nn.ConvAlgorithm) => {
+    torch.manualSeed(9);
+    const net = createZooModel('resnet8x4', { numClasses: 10 });
+    assert.equal(nn.setConvAlgorithm(net, alg), [...net.modules()].filter((m) => m instanceof nn.Conv2d).length);
+    const opt = new torch.optim.SGD(net.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4 });
+    const x = torch.randn(8, 3, 32, 32).keep();
+    const y = torch.randint(0, 10, [8]).keep();
+    const losses: number[] = [];
+    for (let i = 0; i < 4; i++)
+      tidy(() => {
+        const loss = F.crossEntropy(net.forward(x).logits, y);
+        opt.zeroGrad();
+        loss.backward();
+        opt.step();
+        losses.push(loss.item());
+      });
+    net.dispose();
+    x.dispose();
+    y.dispose();
+    return losses;
+  };
+  const direct = run('direct');
+  const auto = run('auto');
+  for (let i = 0; i < direct.length; i++) {
+    const rel = Math.abs(auto[i]! - direct[i]!) / Math.abs(direct[i]!);
+    assert.ok(rel < 1e-4, `step ${i}: ${auto[i]} vs ${direct[i]}`);
+  }
+  assert.notDeepEqual(auto, direct, 'the Winograd student ran the direct convolutions');
+});
+
+test('configs: teacher.convAlgorithm defaults to auto, student.convAlgorithm to direct; other values are refused', () => {
+  const base = {
+    name: 'conv',
+    dataset: { name: 'synthetic', trainSubset: 64, testSubset: 32 },
+    teacher: { model: 'resnet8', checkpoint: 'x.pt' },
+    student: { model: 'resnet8' },
+    method: { name: 'kd' },
+    solver: { epochs: 1, batchSize: 32, lr: 0.05 },
+  };
+  const check = { checkTeacherCheckpoint: false };
+  const c = validateConfig(base, 'conv', check);
+  assert.equal(c.teacher!.convAlgorithm, 'auto');
+  assert.equal(c.student.convAlgorithm, 'direct');
+  const set = validateConfig(
+    { ...base, teacher: { ...base.teacher, convAlgorithm: 'direct' }, student: { model: 'resnet8', convAlgorithm: 'auto' } },
+    'conv',
+    check,
+  );
+  assert.equal(set.teacher!.convAlgorithm, 'direct');
+  assert.equal(set.student.convAlgorithm, 'auto');
+  assert.throws(
+    () => validateConfig({ ...base, student: { model: 'resnet8', convAlgorithm: 'fft' } }, 'conv', check),
+    /convAlgorithm/,
+  );
+});
+
+test('ONNX export traces the ATen convolution of a network set to Winograd (the same file as direct)', () => {
+  torch.manualSeed(10);
+  const net = createZooModel('resnet8x4', { numClasses: 10 }).eval();
+  const x = torch.randn(1, 3, 32, 32).keep();
+  const direct = toOnnx(net, x);
+  nn.setConvAlgorithm(net, 'winograd');
+  const wino = toOnnx(net, x);
+  assert.ok(Buffer.from(wino).equals(Buffer.from(direct)), 'the exported files differ');
+  net.dispose();
+  x.dispose();
 });

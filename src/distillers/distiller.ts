@@ -5,7 +5,7 @@
 import { Tensor, autocast, noGrad, tidy, zeros, type DType } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
-import { foldBatchNorm, setInferenceAlgorithm, type FoldResult } from '../nn/fold.js';
+import { foldBatchNorm, setConvAlgorithm, type FoldResult } from '../nn/fold.js';
 import type { ConvAlgorithm } from '../nn/layers.js';
 import { Model, inputChannels, type ModelOutput } from '../models/model.js';
 import { FeatureSource, logitsOf, type FeaturePaths, type Network } from './features.js';
@@ -136,7 +136,7 @@ export abstract class Distiller extends Module {
    */
   teacherPrecision: 'float32' | 'bfloat16' | 'float16' = 'float32';
   /**
-   * How the frozen teacher's 3x3 convolutions run (nn.Conv2d's inferenceAlgorithm): 'auto' (the
+   * How the frozen teacher's 3x3 convolutions run (nn.Conv2d's algorithm): 'auto' (the
    * default) gives those with 64 or more channels oneDNN's Winograd kernels in float32 on the CPU,
    * ~1e-5 relative from the direct ones (what cudnn.benchmark's algorithm choice does on a GPU);
    * 'direct' keeps libtorch's; 'winograd' uses Winograd wherever oneDNN has a kernel. Config:
@@ -243,7 +243,7 @@ export abstract class Distiller extends Module {
       this.teacherFold = foldBatchNorm(teacher, x.narrow(0, 0, Math.min(2, x.shape[0]!)));
     }
     if (this.appliedConvAlgorithm !== this.teacherConvAlgorithm) {
-      setInferenceAlgorithm(teacher, this.teacherConvAlgorithm);
+      setConvAlgorithm(teacher, this.teacherConvAlgorithm);
       this.appliedConvAlgorithm = this.teacherConvAlgorithm;
     }
     return teacher;

@@ -129,6 +129,13 @@ export const configSchema = z
          * torchvision network's classifier may have another number of classes (then replaced).
          */
         pretrained: z.string().optional(),
+        /**
+         * How its 3x3 convolutions run in training and evaluation: direct (libtorch's, the
+         * default), auto (oneDNN's Winograd kernels where they pay) or winograd (wherever they
+         * apply). Opt-in: Winograd rounds differently (~1e-6 relative per layer), as cuDNN's
+         * algorithm choice does on a GPU; float32 on the CPU only.
+         */
+        convAlgorithm: z.enum(['direct', 'auto', 'winograd']).default('direct'),
       })
       .strict(),
     method: z

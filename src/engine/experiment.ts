@@ -6,6 +6,7 @@ import { writeText } from './results.js';
 import path from 'node:path';
 import { cuda, dispose, load, manualSeed, save, setNumThreads, tidy, type Tensor } from '../tensor/index.js';
 import { createModel } from '../models/index.js';
+import { setConvAlgorithm } from '../nn/fold.js';
 import { createDistiller, logitsOf, methodEntry, type Distiller, type Network } from '../distillers/index.js';
 import * as data from '../data/datasets.js';
 import type { AugmentConfig } from '../data/transforms.js';
@@ -129,6 +130,7 @@ async function prepare(
     }
     student = asInputError(() => createModel(c.student.model, shape)).to(c.runtime.device);
     const s = student;
+    setConvAlgorithm(s, c.student.convAlgorithm);
     if (c.student.pretrained) {
       const { replaced } = loadWeights(s, c.student.pretrained, {
         role: 'student.pretrained',

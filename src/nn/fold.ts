@@ -154,17 +154,17 @@ function tracePairs(module: Forwardable, probe: Tensor, skipped: string[], names
 const flatTensors = (value: unknown): Tensor[] => tensorsIn<Tensor>(value);
 
 /**
- * Sets how every Conv2d of `module` runs when no gradient flows through it (Conv2d's
- * inferenceAlgorithm): 'auto' gives a frozen network oneDNN's Winograd kernels where they pay.
+ * Sets the algorithm of every Conv2d of `module` (Conv2d.algorithm): 'auto' gives the 3x3 layers
+ * with 64 or more channels oneDNN's Winograd kernels, in a frozen network and in training alike.
  * Returns the number of convolutions set. 'direct' also releases their packed kernels.
  */
-export function setInferenceAlgorithm(module: Module, algorithm: ConvAlgorithm): number {
+export function setConvAlgorithm(module: Module, algorithm: ConvAlgorithm): number {
   if (!['direct', 'winograd', 'auto'].includes(algorithm))
-    throw new Error(`setInferenceAlgorithm: algorithm must be direct, winograd or auto, got ${String(algorithm)}`);
+    throw new Error(`setConvAlgorithm: algorithm must be direct, winograd or auto, got ${String(algorithm)}`);
   let count = 0;
   for (const m of module.modules()) {
     if (!(m instanceof Conv2d)) continue;
-    m.inferenceAlgorithm = algorithm;
+    m.algorithm = algorithm;
     if (algorithm === 'direct') m.releaseDerived();
     count++;
   }

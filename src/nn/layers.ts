@@ -9,6 +9,7 @@ import {
   keep,
   noGrad,
   ones,
+  opsObserved,
   rand,
   sequence,
   tidy,
@@ -16,6 +17,7 @@ import {
   tensor,
   WinogradConvolution,
   winogradAvailable,
+  winogradTrain,
   type DType,
 } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
@@ -107,20 +109,22 @@ export class Conv2d extends WeightBiasLayer {
   }
 
   /**
-   * How this convolution runs when no gradient flows through it (a frozen network, such as the
-   * teacher): 'direct' (libtorch's convolution: the default), 'winograd' (oneDNN's F(4x4, 3x3)
-   * kernels wherever they apply) or 'auto' (Winograd where it pays: winogradPays). Winograd
-   * applies to float32 3x3 convolutions on the CPU outside autocast; everything else runs direct.
-   * Its outputs differ from direct's by rounding (~1e-5 relative). nn.setInferenceAlgorithm sets it.
+   * Which convolution algorithm runs: 'direct' (libtorch's: the default), 'winograd' (oneDNN's
+   * F(4x4, 3x3) kernels wherever they apply) or 'auto' (Winograd where it pays: winogradPays).
+   * Winograd applies to float32 3x3 convolutions on the CPU outside autocast; everything else
+   * runs direct. Without gradients (a frozen network) the weights are packed once; with them
+   * (training) forward, backward-data and backward-weights all run Winograd. Its results differ
+   * from direct's by rounding (~1e-6 relative), as cuDNN's algorithm choice does on a GPU.
+   * nn.setConvAlgorithm sets it on a network.
    */
-  inferenceAlgorithm: ConvAlgorithm = 'direct';
+  algorithm: ConvAlgorithm = 'direct';
   private winograd: { conv: WinogradConvolution; weight: Tensor; bias: Tensor | null; versions: number[] } | null = null;
 
   forward(x: Tensor): Tensor {
     const folded = this.folded?.active() ? this.folded.current() : null;
     const weight = folded?.weight ?? this.weight;
     const bias = folded ? folded.bias : this.bias;
-    const fast = this.inferenceAlgorithm === 'direct' ? null : this.winogradForward(x, weight, bias);
+    const fast = this.algorithm === 'direct' ? null : this.winogradForward(x, weight, bias);
     return (
       fast ??
       F.conv2d(x, weight, { bias, stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups })
@@ -133,9 +137,11 @@ export class Conv2d extends WeightBiasLayer {
     if (typeof padding === 'string' || this.groups !== 1 || dilation[0] !== 1 || dilation[1] !== 1) return null;
     if (weight.shape[2] !== 3 || weight.shape[3] !== 3 || x.ndim !== 4 || x.dtype !== 'float32' || x.device !== 'cpu')
       return null;
-    if (isAutocastEnabled('cpu') || !winogradAvailable()) return null;
-    if (isGradEnabled() && (x.requiresGrad || weight.requiresGrad || bias?.requiresGrad)) return null;
-    if (this.inferenceAlgorithm === 'auto' && !winogradPays(this.inChannels, this.outChannels)) return null;
+    // Under autocast the convolution runs in reduced precision; a trace (ONNX export) must see it.
+    if (isAutocastEnabled('cpu') || opsObserved() || !winogradAvailable()) return null;
+    if (this.algorithm === 'auto' && !winogradPays(this.inChannels, this.outChannels)) return null;
+    if (isGradEnabled() && (x.requiresGrad || weight.requiresGrad || bias?.requiresGrad))
+      return winogradTrain(x, weight, bias, this.stride, padding);
     const versions = [weight._version(), bias?._version() ?? -1];
     const w = this.winograd;
     if (!w || w.weight !== weight || w.bias !== bias || w.versions.some((v, i) => v !== versions[i])) {
@@ -155,10 +161,10 @@ export class Conv2d extends WeightBiasLayer {
 export type ConvAlgorithm = 'direct' | 'winograd' | 'auto';
 
 /**
- * Whether oneDNN's Winograd kernel beats its direct one on a 3x3 convolution: measured on the
- * CIFAR networks' shapes (bench/winograd.ts) at 1 and 2 threads, with the reorders to and from its
- * blocked layout counted. From 64 channels in and out it does (1.1x at 32x32, 1.4x at 16x16, 2.3x
- * at 8x8); at 32 channels it ties or loses.
+ * Whether oneDNN's Winograd kernels beat its direct ones on a 3x3 convolution: measured on the
+ * CIFAR networks' shapes (npm run bench:winograd) at 1 and 2 threads, forward alone and forward +
+ * backward, with the reorders to and from its blocked layout counted. From 64 channels in and out
+ * they do (most at 16x16 and 8x8); at 32 channels they tie or lose.
  */
 export function winogradPays(inChannels: number, outChannels: number): boolean {
   return inChannels >= 64 && outChannels >= 64;

@@ -6,5 +6,5 @@ export { tidy, keep, release, dispose, scopeDepth, sequence, expose, tensorsIn }
 export * from './global.js';
 export { save, load, saveToBuffer, loadFromBuffer, writeFileAtomic, type LoadOptions, type Saveable } from './serialize.js';
 export { type DType, type MemoryFormat, isFloatingPoint } from './dtype.js';
-export { Op, op, observeOps, type OpObserver } from './ops.js';
-export { WinogradConvolution, winogradAvailable } from './winograd.js';
+export { Op, op, observeOps, opsObserved, type OpObserver } from './ops.js';
+export { WinogradConvolution, winogradAvailable, winogradTrain } from './winograd.js';

@@ -68,6 +68,7 @@ export interface NativeAddon {
     create(weight: unknown, bias: unknown, stride: number[], padding: number[]): number;
     forward(id: number, input: unknown): unknown;
     dispose(id: number): void;
+    train(input: unknown, weight: unknown, bias: unknown, stride: number[], padding: number[]): unknown;
   };
 }
 

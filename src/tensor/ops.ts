@@ -33,6 +33,12 @@ export class Op {
 export type OpObserver = (op: Op, args: unknown[], result: unknown, inplace?: boolean) => void;
 let observer: OpObserver | null = null;
 
+/**
+ * Whether an observer is installed: code that can bypass the ATen operators (nn.Conv2d's Winograd
+ * path) takes the operators then, so a trace (the ONNX exporter's) sees every computation.
+ */
+export const opsObserved = (): boolean => observer !== null;
+
 /** Installs `fn` as the operator observer until the returned function restores the previous one. */
 export function observeOps(fn: OpObserver): () => void {
   if (typeof fn !== 'function')

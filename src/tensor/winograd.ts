@@ -1,6 +1,6 @@
-// Winograd convolution for frozen networks (native/onednn.cc): oneDNN's F(4x4, 3x3) kernels, which
-// libtorch's own convolution never asks for. A convolution whose output needs no gradient (a frozen
-// teacher's) can run through one; nn.Conv2d does when its `inferenceAlgorithm` says so.
+// Winograd convolutions (native/onednn.cc): oneDNN's F(4x4, 3x3) kernels, which libtorch's own
+// convolution never asks for. nn.Conv2d runs them when its `algorithm` says so: a frozen network's
+// through WinogradConvolution (weights packed once), a trained one's through winogradTrain.
 import { native } from './native.js';
 import { Tensor } from './tensor.js';
 
@@ -36,4 +36,21 @@ export class WinogradConvolution {
     unreleased.unregister(this);
     this.id = null;
   }
+}
+
+/**
+ * The convolution of x with gradients: forward, backward-data and backward-weights through
+ * oneDNN's Winograd kernels (float32, CPU, 3x3). Null where oneDNN has no Winograd kernel for the
+ * shape (run the direct one). Its backward is not differentiable: a double backward throws.
+ */
+export function winogradTrain(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  stride: [number, number],
+  padding: [number, number],
+): Tensor | null {
+  if (!native.winograd)
+    throw new Error('winograd: the addon was built without oneDNN (apt-get install libdnnl-dev, then npm run build:native)');
+  return native.winograd.train(x, weight, bias, stride, padding) as Tensor | null;
 }
