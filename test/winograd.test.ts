@@ -156,14 +156,16 @@ test('the packed kernels follow the weights: replaced, changed in place, folded 
   });
 });
 
-test("setConvAlgorithm: 'auto' takes 64+ channel layers only; a frozen resnet32x4 keeps its logits", () => {
+test("setConvAlgorithm: 'auto' takes layers of 64+ output channels from 32+ only; a frozen resnet32x4 keeps its logits", () => {
   torch.manualSeed(4);
   const net = createZooModel('resnet32x4', { numClasses: 10 }).eval();
   for (const p of net.parameters()) p.requiresGrad = false;
   const convs = [...net.modules()].filter((m): m is nn.Conv2d => m instanceof nn.Conv2d);
   assert.equal(nn.setConvAlgorithm(net, 'auto'), convs.length);
   assert.ok(convs.every((c) => c.algorithm === 'auto'));
-  assert.equal(nn.winogradPays(32, 64), false);
+  assert.equal(nn.winogradPays(32, 32), false);
+  assert.equal(nn.winogradPays(16, 64), false);
+  assert.equal(nn.winogradPays(32, 64), true);
   assert.equal(nn.winogradPays(64, 64), true);
   const x = torch.randn(3, 3, 32, 32).keep();
   const logits = (alg: nn.ConvAlgorithm) => {

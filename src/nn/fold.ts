@@ -155,7 +155,8 @@ const flatTensors = (value: unknown): Tensor[] => tensorsIn<Tensor>(value);
 
 /**
  * Sets the algorithm of every Conv2d of `module` (Conv2d.algorithm): 'auto' gives the 3x3 layers
- * with 64 or more channels oneDNN's Winograd kernels, in a frozen network and in training alike.
+ * with 64 or more output channels (from 32 or more) oneDNN's Winograd kernels (winogradPays), in a
+ * frozen network and in training alike.
  * Returns the number of convolutions set. 'direct' also releases their packed kernels.
  */
 export function setConvAlgorithm(module: Module, algorithm: ConvAlgorithm): number {
