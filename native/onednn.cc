@@ -6,7 +6,9 @@
 // inference only: a convolution whose output needs a gradient runs libtorch's own.
 //
 // A convolution is a handle (an id, as process groups are: see common.h for why not an
-// ObjectWrap) that keeps its weights packed in Winograd's layout, one plan per input shape.
+// ObjectWrap) that keeps its weights packed in Winograd's layout, one plan per input shape. oneDNN
+// blocks the packed weights differently for some batch sizes; one packing is kept (4.4x the
+// weight's memory), and a batch of another layout (an epoch's last, smaller batch) repacks.
 // Activations stay libtorch tensors: each call reorders the input into oneDNN's blocked layout
 // and the output back into the input's memory format; the buffers come from libtorch's allocator.
 #include "common.h"
@@ -36,7 +38,6 @@ struct Plan {
   dnnl::convolution_forward conv;
   dnnl::reorder toBlocked, fromBlocked;
   memory::desc src, dst, userSrc, userDst, weightsDesc;
-  at::Tensor weights;  // packed for this plan (shared with plans whose layout is the same)
   size_t scratchpad = 0;
 };
 
@@ -46,7 +47,8 @@ struct Convolution {
   using Key = std::tuple<int64_t, int64_t, int64_t, bool>;  // (N, H, W, channels-last)
   std::map<Key, Plan> plans;
   std::set<Key> unsupported;  // shapes oneDNN has no Winograd kernel for
-  std::vector<std::pair<memory::desc, at::Tensor>> packed;
+  memory::desc packedDesc;  // the layout of `packed`, the weights packed for the last plan run
+  at::Tensor packed;
 };
 
 std::map<int, std::unique_ptr<Convolution>>& Convolutions() {
@@ -91,19 +93,24 @@ Plan MakePlan(Convolution& c, int64_t n, int64_t h, int64_t w, bool channelsLast
   p.toBlocked = dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), p.userSrc, Engine(), p.src));
   p.fromBlocked = dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), p.dst, Engine(), p.userDst));
   p.scratchpad = pd.scratchpad_desc().get_size();
-  for (auto& [desc, t] : c.packed)
-    if (desc == pd.weights_desc()) p.weights = t;
-  if (!p.weights.defined()) {
+  return p;
+}
+
+// The weights in the plan's packed layout (packing them again if the last plan run used another).
+const at::Tensor& Packed(Convolution& c, const Plan& p) {
+  if (!c.packed.defined() || c.packedDesc != p.weightsDesc) {
+    c.packed = at::Tensor();  // release the old packing before making the new one
     dnnl::stream s(Engine());
     at::Tensor plain = c.weight.contiguous();
-    memory::desc plainDesc({out, in, 3, 3}, f32, Tag::oihw);
-    p.weights = Bytes(pd.weights_desc().get_size());
-    memory from = Wrap(plainDesc, plain), to = Wrap(pd.weights_desc(), p.weights);
+    memory::desc plainDesc({c.weight.size(0), c.weight.size(1), 3, 3}, memory::data_type::f32, Tag::oihw);
+    at::Tensor packed = Bytes(p.weightsDesc.get_size());
+    memory from = Wrap(plainDesc, plain), to = Wrap(p.weightsDesc, packed);
     dnnl::reorder(from, to).execute(s, from, to);
     s.wait();
-    c.packed.emplace_back(pd.weights_desc(), p.weights);
+    c.packed = packed;
+    c.packedDesc = p.weightsDesc;
   }
-  return p;
+  return c.packed;
 }
 
 // winogradCreate(weight [O, C, 3, 3] float32 CPU, bias [O] | null, stride [2], padding [2]) -> id
@@ -166,7 +173,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
     memory dst = Wrap(p.dst, blockedDst), userDst = Wrap(p.userDst, output);
     p.toBlocked.execute(s, userSrc, src);
     std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, Wrap(p.weightsDesc, p.weights)}, {DNNL_ARG_DST, dst}};
+        {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, Wrap(p.weightsDesc, Packed(c, p))}, {DNNL_ARG_DST, dst}};
     if (p.scratchpad)
       args[DNNL_ARG_SCRATCHPAD] = Wrap(memory::desc({int64_t(p.scratchpad)}, memory::data_type::u8, Tag::a), scratch);
     if (c.bias.defined()) args[DNNL_ARG_BIAS] = Wrap(memory::desc({c.bias.size(0)}, memory::data_type::f32, Tag::a), c.bias);

@@ -377,3 +377,24 @@ test('ONNX export traces the ATen convolution of a network set to Winograd (the 
   net.dispose();
   x.dispose();
 });
+
+test('packed kernels take one packing per convolution whatever the batch sizes, and releaseDerived frees it', () => {
+  torch.manualSeed(11);
+  const conv = frozenConv(256, 256);
+  conv.algorithm = 'winograd';
+  const weightBytes = 256 * 256 * 9 * 4;
+  const live = () => torch.memory.stats().liveBytes;
+  const base = live();
+  const sizes: number[] = [];
+  for (const n of [64, 16, 2, 100, 64, 16]) {
+    tidy(() => {
+      noGrad(() => conv.forward(torch.randn(n, 256, 8, 8)));
+    });
+    sizes.push((live() - base) / weightBytes);
+  }
+  // F(4x4, 3x3) stores 6x6 per 3x3 kernel (4x), plus oneDNN's block padding.
+  for (const s of sizes) assert.ok(s > 3.9 && s < 5, `packed kernels: ${sizes.map((v) => v.toFixed(2)).join(', ')} x the weight`);
+  conv.releaseDerived();
+  assert.equal(live(), base);
+  conv.dispose();
+});
