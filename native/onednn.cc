@@ -7,8 +7,10 @@
 //
 // A convolution is a handle (an id, as process groups are: see common.h for why not an
 // ObjectWrap) that keeps its weights packed in Winograd's layout, one plan per input shape. oneDNN
-// blocks the packed weights differently for some batch sizes; one packing is kept (4.4x the
-// weight's memory), and a batch of another layout (an epoch's last, smaller batch) repacks.
+// blocks the packed weights differently for some batch sizes (an epoch's last, smaller batch; a
+// method that runs the teacher on two batch sizes per step); each layout is packed once (4.4x the
+// weight's memory each: packing is slow, ~0.1 s per million weights, so a method that alternates
+// must not repack every step), at most kMaxPackings of them, the least recently used dropped.
 // Activations stay libtorch tensors: each call reorders the input into oneDNN's blocked layout
 // and the output back into the input's memory format; the buffers come from libtorch's allocator.
 #include "common.h"
@@ -18,6 +20,7 @@
 #include <dnnl.hpp>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <memory>
@@ -47,8 +50,7 @@ struct Convolution {
   using Key = std::tuple<int64_t, int64_t, int64_t, bool>;  // (N, H, W, channels-last)
   std::map<Key, Plan> plans;
   std::set<Key> unsupported;  // shapes oneDNN has no Winograd kernel for
-  memory::desc packedDesc;  // the layout of `packed`, the weights packed for the last plan run
-  at::Tensor packed;
+  std::vector<std::pair<memory::desc, at::Tensor>> packed;  // most recently used first
 };
 
 std::map<int, std::unique_ptr<Convolution>>& Convolutions() {
@@ -96,21 +98,25 @@ Plan MakePlan(Convolution& c, int64_t n, int64_t h, int64_t w, bool channelsLast
   return p;
 }
 
-// The weights in the plan's packed layout (packing them again if the last plan run used another).
-const at::Tensor& Packed(Convolution& c, const Plan& p) {
-  if (!c.packed.defined() || c.packedDesc != p.weightsDesc) {
-    c.packed = at::Tensor();  // release the old packing before making the new one
-    dnnl::stream s(Engine());
-    at::Tensor plain = c.weight.contiguous();
-    memory::desc plainDesc({c.weight.size(0), c.weight.size(1), 3, 3}, memory::data_type::f32, Tag::oihw);
-    at::Tensor packed = Bytes(p.weightsDesc.get_size());
-    memory from = Wrap(plainDesc, plain), to = Wrap(p.weightsDesc, packed);
-    dnnl::reorder(from, to).execute(s, from, to);
-    s.wait();
-    c.packed = packed;
-    c.packedDesc = p.weightsDesc;
+constexpr size_t kMaxPackings = 3;
+
+// The weights in the plan's packed layout, packed on first use.
+at::Tensor Packed(Convolution& c, const Plan& p) {
+  for (size_t i = 0; i < c.packed.size(); i++) {
+    if (c.packed[i].first != p.weightsDesc) continue;
+    std::rotate(c.packed.begin(), c.packed.begin() + i, c.packed.begin() + i + 1);
+    return c.packed.front().second;
   }
-  return c.packed;
+  if (c.packed.size() >= kMaxPackings) c.packed.pop_back();  // released before the new one is made
+  dnnl::stream s(Engine());
+  at::Tensor plain = c.weight.contiguous();
+  memory::desc plainDesc({c.weight.size(0), c.weight.size(1), 3, 3}, memory::data_type::f32, Tag::oihw);
+  at::Tensor packed = Bytes(p.weightsDesc.get_size());
+  memory from = Wrap(plainDesc, plain), to = Wrap(p.weightsDesc, packed);
+  dnnl::reorder(from, to).execute(s, from, to);
+  s.wait();
+  c.packed.insert(c.packed.begin(), {p.weightsDesc, packed});
+  return packed;
 }
 
 // winogradCreate(weight [O, C, 3, 3] float32 CPU, bias [O] | null, stride [2], padding [2]) -> id
