@@ -35,6 +35,10 @@ for (const [teacherName, studentName] of pairs) {
             studentModel: studentName,
           },
         );
+        // 60 fresh teachers taking two steps each: packing their Winograd kernels (~0.1 s per
+        // million weights, once per run in training) would double this test's time. The method
+        // plumbing is what it tests; test/winograd.test.ts tests the algorithm.
+        d.teacherConvAlgorithm = 'direct';
         const before = tidy(() => student.parameters().map((p) => p.detach().clone().keep()));
         const opt = new optim.SGD(d.learnableParameters(), { lr: 0.01, momentum: 0.9 });
         const loader = new data.DataLoader(dataset, {

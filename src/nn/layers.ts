@@ -100,6 +100,9 @@ export class Conv2d extends WeightBiasLayer {
    * it. Used by nn.foldBatchNorm, which checks that the pair reads as assumed.
    */
   foldBatchNorm(bn: BatchNorm2d | null): void {
+    // Folding the same pair again (a teacher shared by several distillers) keeps the folded
+    // weights, and so the Winograd kernels packed from them (packing is slow).
+    if (bn && this.folded?.bn === bn) return;
     if (this.folded) {
       this.folded.bn.foldedInto = null;
       this.folded.release();
