@@ -48,9 +48,11 @@ function distributedDefines(found) {
 
 // Winograd convolutions for frozen networks (native/onednn.cc) build against oneDNN's headers
 // (Debian's libdnnl-dev) and the libdnnl that libtorch itself loads: Debian's libtorch links the
-// shared library, so both use one oneDNN. A libtorch with oneDNN built in (pytorch.org's) gets its
-// own copy only if the headers are there; without them every convolution runs through libtorch.
+// shared library, so both use one oneDNN. Another libtorch (LIBTORCH=/path: pytorch.org's builds
+// carry their own oneDNN, often another major version) builds without it, as does a machine
+// without the headers: then every convolution runs through libtorch.
 function oneDnn(found) {
+  if (process.env.LIBTORCH) return false;
   const header = ['/usr/include/dnnl.hpp', '/usr/include/oneapi/dnnl/dnnl.hpp'].some((f) => fs.existsSync(f));
   const lib = ['/usr/lib/x86_64-linux-gnu', found.libdir].some((d) => fs.existsSync(path.join(d, 'libdnnl.so')));
   return header && lib;
