@@ -100,6 +100,9 @@ Napi::Value AutocastExit(const Napi::CallbackInfo& info) {
   SetAutocastState(cuda, info[1].ToBoolean().Value(), c10::ScalarType(info[2].As<Napi::Number>().Int32Value()));
   return info.Env().Undefined();
 }
+Napi::Value AutocastEnabled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), IsCuda(info) ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled());
+}
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   uint64_t seed = uint64_t(info[0].As<Napi::Number>().Int64Value());
   at::manual_seed(seed);
@@ -166,6 +169,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer));
   exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
   exports.Set("autocastEnter", Napi::Function::New(env, AutocastEnter));
+  exports.Set("autocastEnabled", Napi::Function::New(env, AutocastEnabled));
   exports.Set("autocastExit", Napi::Function::New(env, AutocastExit));
   exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));

@@ -5,7 +5,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as torch from '../src/index.js';
-import { F, Tensor, WinogradConvolution, createZooModel, nn, noGrad, tidy, winogradAvailable } from '../src/index.js';
+import {
+  F,
+  Tensor,
+  WinogradConvolution,
+  createZooModel,
+  engine,
+  nn,
+  noGrad,
+  tidy,
+  winogradAvailable,
+  winogradTrain,
+} from '../src/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { KD } from '../src/distillers/index.js';
 import { validateConfig } from '../src/engine/config.js';
 import { toOnnx } from '../src/export/onnx.js';
@@ -242,6 +256,72 @@ test('WinogradConvolution refuses bad arguments with a JS error', () => {
   });
 });
 
+test('hostile arguments to the native calls: JS errors or null, never a dead process', () => {
+  tidy(() => {
+    const w = torch.randn(64, 64, 3, 3);
+    const x = torch.randn(1, 64, 8, 8);
+    const pairs = [1, [1], [NaN, 1], [1e300, 1], ['a', 'b'], [1.5, 1], null] as unknown as [number, number][];
+    for (const bad of pairs) {
+      assert.throws(() => new WinogradConvolution(w, null, bad, [1, 1]), /stride must be an array of 2 integers/);
+      assert.throws(() => new WinogradConvolution(w, null, [1, 1], bad), /padding must be an array of 2 integers/);
+      assert.throws(() => winogradTrain(x, w, null, bad, [1, 1]), /stride must be an array of 2 integers/);
+    }
+    assert.throws(() => new WinogradConvolution(w, 5 as unknown as Tensor, [1, 1], [1, 1]), /bias.*expected a Tensor/);
+    assert.throws(() => new WinogradConvolution({} as Tensor, null, [1, 1], [1, 1]), /weight.*expected a Tensor/);
+    // Shapes with no Winograd kernel (oneDNN's heuristics divide by them: an empty batch once
+    // killed the process with SIGFPE) answer null, and nn.Conv2d runs libtorch's convolution.
+    const conv = new WinogradConvolution(w, null, [1, 1], [0, 0]);
+    assert.equal(conv.forward(torch.randn(0, 64, 8, 8)), null);
+    assert.equal(conv.forward(torch.randn(1, 64, 2, 2)), null);
+    conv.dispose();
+    assert.equal(new WinogradConvolution(torch.randn(0, 64, 3, 3), null, [1, 1], [1, 1]).forward(x), null);
+    assert.equal(winogradTrain(torch.randn(0, 64, 8, 8).requiresGrad_(), w, null, [1, 1], [1, 1]), null);
+    assert.equal(winogradTrain(torch.randn(1, 64, 1, 1), w, null, [1, 1], [0, 0]), null);
+    const layer = frozenConv(64, 64);
+    layer.algorithm = 'winograd';
+    assert.deepEqual(noGrad(() => layer.forward(torch.randn(0, 64, 8, 8))).shape, [0, 64, 8, 8]);
+    // A weight changed in place between forward and backward is refused by autograd, as in PyTorch.
+    const wg = torch.randn(64, 64, 3, 3).requiresGrad_();
+    const y = winogradTrain(x, wg, null, [1, 1], [1, 1])!;
+    noGrad(() => wg.add_(1));
+    assert.throws(() => y.sum().backward(), /modified by an inplace operation/);
+  });
+});
+
+test('views in other layouts: a transposed input, weight and incoming gradient give the dense results', () => {
+  torch.manualSeed(12);
+  tidy(() => {
+    const x = torch.randn(2, 64, 10, 10).transpose(2, 3).requiresGrad_();
+    const w = torch.randn(64, 64, 3, 3).transpose(2, 3).requiresGrad_();
+    const g = torch.randn(2, 64, 10, 10).transpose(2, 3);
+    const y = winogradTrain(x, w, null, [1, 1], [1, 1])!;
+    y.backward(g);
+    const x64 = x.detach().to('float64').requiresGrad_();
+    const w64 = w.detach().to('float64').requiresGrad_();
+    const y64 = F.conv2d(x64, w64, { padding: 1 });
+    y64.backward(g.to('float64'));
+    for (const [got, want] of [
+      [y, y64],
+      [x.grad!, x64.grad!],
+      [w.grad!, w64.grad!],
+    ] as [Tensor, Tensor][])
+      assert.ok(relativeError(got, want) < 2e-5);
+    const frozen = new WinogradConvolution(w.detach(), null, [1, 1], [1, 1]);
+    assert.ok(relativeError(frozen.forward(x.detach())!, y64) < 1e-5);
+    frozen.dispose();
+  });
+});
+
+test('isAutocastEnabled reads libtorch: on inside autocast, off outside, for the device asked', () => {
+  assert.equal(torch.isAutocastEnabled('cpu'), false);
+  torch.autocast('cpu', 'bfloat16', () => {
+    assert.equal(torch.isAutocastEnabled('cpu'), true);
+    assert.equal(torch.isAutocastEnabled('cuda'), false);
+  });
+  assert.equal(torch.isAutocastEnabled('cpu'), false);
+  assert.throws(() => torch.isAutocastEnabled('tpu' as 'cpu'), /cpu or cuda/);
+});
+
 test('training through Winograd: the output and the gradients of input, weight and bias match a float64 direct convolution', () => {
   torch.manualSeed(7);
   const shapes: [number, number, number, number, boolean][] = [
@@ -400,4 +480,42 @@ test('packed kernels: one packing per layout oneDNN picks (never repacked while 
   conv.releaseDerived();
   assert.equal(live(), base);
   conv.dispose();
+});
+
+test("student.convAlgorithm reaches the run: the trained student's weights follow the direct run's to rounding", async () => {
+  const out = mkdtempSync(path.join(tmpdir(), 'winograd-run-'));
+  try {
+    const run = async (convAlgorithm: string) => {
+      const config = engine.validateConfig(
+        {
+          name: `student-${convAlgorithm}`,
+          dataset: { name: 'synthetic', trainSubset: 64, testSubset: 16 },
+          student: { model: 'resnet8', convAlgorithm },
+          solver: { epochs: 1, batchSize: 32, lr: 0.05 },
+          runtime: { threads: 1, workers: 0 },
+          output: out,
+        },
+        'winograd',
+      );
+      const r = await engine.runExperiment(config);
+      // The losses agree to float32's resolution here; the weights after two SGD steps tell the runs apart.
+      return torch.tensorsIn<Tensor>(torch.load(path.join(r.outDir, 'best.pt'))).filter((t) => t.dtype === 'float32');
+    };
+    const direct = await run('direct');
+    const auto = await run('auto');
+    assert.equal(auto.length, direct.length);
+    let differ = 0;
+    for (let i = 0; i < direct.length; i++) {
+      const rel = relativeError(auto[i]!, direct[i]!);
+      assert.ok(rel < 1e-4, `tensor ${i}: ${rel}`);
+      if (rel > 0) differ++;
+    }
+    assert.ok(
+      differ > direct.length / 2,
+      `only ${differ} of ${direct.length} tensors differ: the student's convolutions ran direct`,
+    );
+    torch.dispose([...direct, ...auto]);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });

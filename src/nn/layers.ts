@@ -57,6 +57,30 @@ abstract class WeightBiasLayer extends Layer {
   }
 }
 
+/**
+ * The tensors a derived value (folded weights, packed kernels) was computed from, by identity and
+ * libtorch's version counter: `changed` says whether one was replaced or modified in place since.
+ */
+class Sources {
+  private tensors: (Tensor | null)[] = [];
+  private versions: number[] = [];
+
+  changed(tensors: (Tensor | null)[]): boolean {
+    return (
+      tensors.length !== this.tensors.length ||
+      tensors.some((t, i) => t !== this.tensors[i] || (t?._version() ?? -1) !== this.versions[i])
+    );
+  }
+  record(tensors: (Tensor | null)[]): void {
+    this.tensors = tensors;
+    this.versions = tensors.map((t) => t?._version() ?? -1);
+  }
+  forget(): void {
+    this.tensors = [];
+    this.versions = [];
+  }
+}
+
 export interface Conv2dOptions {
   stride?: Pair;
   padding?: Pair | 'same' | 'valid';
@@ -121,7 +145,8 @@ export class Conv2d extends WeightBiasLayer {
    * nn.setConvAlgorithm sets it on a network.
    */
   algorithm: ConvAlgorithm = 'direct';
-  private winograd: { conv: WinogradConvolution; weight: Tensor; bias: Tensor | null; versions: number[] } | null = null;
+  private winograd: WinogradConvolution | null = null;
+  private readonly winogradSources = new Sources();
 
   forward(x: Tensor): Tensor {
     const folded = this.folded?.active() ? this.folded.current() : null;
@@ -145,19 +170,19 @@ export class Conv2d extends WeightBiasLayer {
     if (this.algorithm === 'auto' && !winogradPays(this.inChannels, this.outChannels)) return null;
     if (isGradEnabled() && (x.requiresGrad || weight.requiresGrad || bias?.requiresGrad))
       return winogradTrain(x, weight, bias, this.stride, padding);
-    const versions = [weight._version(), bias?._version() ?? -1];
-    const w = this.winograd;
-    if (!w || w.weight !== weight || w.bias !== bias || w.versions.some((v, i) => v !== versions[i])) {
-      w?.conv.dispose();
-      this.winograd = { conv: new WinogradConvolution(weight, bias, this.stride, padding), weight, bias, versions };
+    if (!this.winograd || this.winogradSources.changed([weight, bias])) {
+      this.winograd?.dispose();
+      this.winograd = new WinogradConvolution(weight, bias, this.stride, padding);
+      this.winogradSources.record([weight, bias]);
     }
-    return this.winograd!.conv.forward(x);
+    return this.winograd.forward(x);
   }
 
   override releaseDerived(): void {
     this.folded?.release();
-    this.winograd?.conv.dispose();
+    this.winograd?.dispose();
     this.winograd = null;
+    this.winogradSources.forget();
   }
 }
 
@@ -234,16 +259,11 @@ export interface BatchNormOptions {
   dtype?: DType;
   device?: string;
 }
-/**
- * Sums a tensor over the processes of a data-parallel group, differentiably (the gradient is the
- * sum of every process's gradient): what SyncBatchNorm needs from a process group.
- */
 /** A BatchNorm folded into a convolution: W·s and (b − μ)·s + β with s = γ / √(σ² + ε). */
 class FoldedBatchNorm {
   private weight: Tensor | null = null;
   private bias: Tensor | null = null;
-  private sources: (Tensor | null)[] = [];
-  private versions: number[] = [];
+  private readonly sources = new Sources();
 
   constructor(
     readonly conv: Conv2d,
@@ -257,9 +277,7 @@ class FoldedBatchNorm {
   /** The folded weight and bias, recomputed when a source tensor was replaced or changed in place. */
   current(): { weight: Tensor; bias: Tensor } {
     const sources = [this.conv.weight, this.conv.bias, this.bn.weight, this.bn.bias, this.bn.runningMean, this.bn.runningVar];
-    const versions = sources.map((t) => t?._version() ?? -1);
-    const stale = sources.some((t, i) => t !== this.sources[i] || versions[i] !== this.versions[i]);
-    if (stale || !this.weight || !this.bias) {
+    if (this.sources.changed(sources) || !this.weight || !this.bias) {
       this.release();
       noGrad(() =>
         tidy(() => {
@@ -271,7 +289,7 @@ class FoldedBatchNorm {
           this.bias = keep(bn.bias ? shift.add(bn.bias) : shift);
         }),
       );
-      [this.sources, this.versions] = [sources, versions];
+      this.sources.record(sources);
     }
     return { weight: this.weight!, bias: this.bias! };
   }
@@ -280,10 +298,14 @@ class FoldedBatchNorm {
     this.weight?.dispose();
     this.bias?.dispose();
     this.weight = this.bias = null;
-    this.sources = [];
+    this.sources.forget();
   }
 }
 
+/**
+ * Sums a tensor over the processes of a data-parallel group, differentiably (the gradient is the
+ * sum of every process's gradient): what SyncBatchNorm needs from a process group.
+ */
 export interface CrossReplicaSum {
   readonly worldSize: number;
   allReduceDifferentiable(t: Tensor): Tensor;

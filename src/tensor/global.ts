@@ -27,17 +27,14 @@ export function autocast<T>(deviceType: 'cpu' | 'cuda', dtype: 'bfloat16' | 'flo
   if (dtype !== 'bfloat16' && dtype !== 'float16')
     throw new Error(`autocast: dtype must be bfloat16 or float16, got ${String(dtype)}`);
   const [enabled, previous] = native.autocastEnter(deviceType, dtypeCode(dtype));
-  autocastDepth[deviceType]++;
   try {
     return fn();
   } finally {
-    autocastDepth[deviceType]--;
     native.autocastExit(deviceType, enabled, previous);
   }
 }
-const autocastDepth = { cpu: 0, cuda: 0 };
-/** Whether `fn` of an autocast region on this device type is running (torch.is_autocast_enabled). */
-export const isAutocastEnabled = (deviceType: 'cpu' | 'cuda'): boolean => autocastDepth[deviceType] > 0;
+/** Whether autocast is on for this device type (torch.is_autocast_enabled / is_autocast_cpu_enabled). */
+export const isAutocastEnabled = (deviceType: 'cpu' | 'cuda'): boolean => native.autocastEnabled(deviceType);
 export const setGradEnabled = (on: boolean): void => native.setGradEnabled(on);
 
 export function manualSeed(seed: number): void {

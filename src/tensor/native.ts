@@ -48,6 +48,7 @@ export interface NativeAddon {
   setGradEnabled(on: boolean): void;
   autocastEnter(deviceType: string, dtype: number): [boolean, number];
   autocastExit(deviceType: string, enabled: boolean, dtype: number): void;
+  autocastEnabled(deviceType: string): boolean;
   isGradEnabled(): boolean;
   manualSeed(seed: number): void;
   getRngState(): unknown;
