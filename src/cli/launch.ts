@@ -65,6 +65,9 @@ export async function launch(
   }
 }
 
+/** How long the group waits, after a worker's own non-zero exit, for the others to end by themselves. */
+const PEER_EXIT_GRACE_MS = 2000;
+
 interface Failure {
   rank: number;
   pid: number;
@@ -115,7 +118,9 @@ function runGroup(args: string[], o: LaunchOptions, worldSize: number, attempt: 
         running--;
         if (code !== 0 || signal) {
           failures.push({ rank, pid: child.pid ?? -1, reason: exitReason(code, signal), code });
-          if (failures.length === 1) stopAll();
+          // A worker that exited on its own may have lost a peer that is still on its way out with
+          // the cause (exit 2, bad input): that peer gets a moment before the group is stopped.
+          if (failures.length === 1) setTimeout(stopAll, signal ? 0 : PEER_EXIT_GRACE_MS);
         }
         if (running === 0) {
           process.off('SIGINT', onInt);

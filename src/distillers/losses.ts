@@ -1,7 +1,9 @@
 // The pure distillation losses, each reading like its formula in docs/methods.md.
 // Every function returns a scalar tensor with gradients to its student inputs; teacher inputs
-// are constants (detached), as in the reference implementations.
-import { arange, cat, eye, type Tensor } from '../tensor/index.js';
+// are constants (detached), as in the reference implementations. The losses over feature maps
+// run in a scope of their own, so their full-size intermediates are freed when they return, as
+// PyTorch frees them (autograd holds what backward needs).
+import { arange, cat, eye, tidy, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { matchSpatial } from './util.js';
 
@@ -142,16 +144,18 @@ export function sdd(
 
 /** SP: G = row-normalised Q Qᵀ of the flattened maps (B × B); ‖G_t − G_s‖²_F / B². */
 export function sp(fS: Tensor, fT: Tensor): Tensor {
-  const b = fS.shape[0]!;
-  const gram = (f: Tensor) => {
-    const q = f.reshape(b, -1);
-    return F.normalize(q.mm(q.t()), { dim: 1 });
-  };
-  return gram(fT.detach())
-    .sub(gram(fS))
-    .pow(2)
-    .sum()
-    .div(b * b);
+  return tidy(() => {
+    const b = fS.shape[0]!;
+    const gram = (f: Tensor) => {
+      const q = f.reshape(b, -1);
+      return F.normalize(q.mm(q.t()), { dim: 1 });
+    };
+    return gram(fT.detach())
+      .sub(gram(fS))
+      .pow(2)
+      .sum()
+      .div(b * b);
+  });
 }
 
 /**
@@ -160,9 +164,11 @@ export function sp(fS: Tensor, fT: Tensor): Tensor {
  * FactorTransfer, p1 = 2, p2 = 1).
  */
 export function ft(factorS: Tensor, factorT: Tensor, options: { factor?: 'flatten' | 'attention' } = {}): Tensor {
-  const factor = (x: Tensor) =>
-    F.normalize((options.factor === 'attention' ? x.pow(2).mean(1) : x).reshape(x.shape[0]!, -1), { dim: 1 });
-  return factor(factorS).sub(factor(factorT.detach())).abs().mean();
+  return tidy(() => {
+    const factor = (x: Tensor) =>
+      F.normalize((options.factor === 'attention' ? x.pow(2).mean(1) : x).reshape(x.shape[0]!, -1), { dim: 1 });
+    return factor(factorS).sub(factor(factorT.detach())).abs().mean();
+  });
 }
 
 /**
@@ -170,21 +176,25 @@ export function ft(factorS: Tensor, factorT: Tensor, options: { factor?: 'flatte
  * by the batch. `s` is the student's pre-ReLU map through its connector, `t` the teacher's.
  */
 export function ab(s: Tensor, t: Tensor, options: { margin?: number } = {}): Tensor {
-  const mu = options.margin ?? 1;
-  const tt = t.detach();
-  const teacherOff = tt.le(0);
-  const teacherOn = tt.gt(0);
-  const pushDown = s.add(mu).pow(2).mul(s.gt(-mu).logicalAnd(teacherOff).to(s.dtype));
-  const pushUp = s.sub(mu).pow(2).mul(s.le(mu).logicalAnd(teacherOn).to(s.dtype));
-  return pushDown.add(pushUp).sum().div(s.shape[0]!);
+  return tidy(() => {
+    const mu = options.margin ?? 1;
+    const tt = t.detach();
+    const teacherOff = tt.le(0);
+    const teacherOn = tt.gt(0);
+    const pushDown = s.add(mu).pow(2).mul(s.gt(-mu).logicalAnd(teacherOff).to(s.dtype));
+    const pushUp = s.sub(mu).pow(2).mul(s.le(mu).logicalAnd(teacherOn).to(s.dtype));
+    return pushDown.add(pushUp).sum().div(s.shape[0]!);
+  });
 }
 
 /** AT for one layer pair: mean((a_s − a_t)²), a(f) = l2_normalize(flatten(mean_c(f^p))); pooled to the smaller size. */
 export function at(fS: Tensor, fT: Tensor, options: { p?: number } = {}): Tensor {
-  const p = options.p ?? 2;
-  const [s, t] = matchSpatial(fS, fT.detach());
-  const attention = (f: Tensor) => F.normalize(f.pow(p).mean(1).reshape(f.shape[0]!, -1), { dim: 1 });
-  return attention(s).sub(attention(t)).pow(2).mean();
+  return tidy(() => {
+    const p = options.p ?? 2;
+    const [s, t] = matchSpatial(fS, fT.detach());
+    const attention = (f: Tensor) => F.normalize(f.pow(p).mean(1).reshape(f.shape[0]!, -1), { dim: 1 });
+    return attention(s).sub(attention(t)).pow(2).mean();
+  });
 }
 
 /** Pairwise Euclidean distances (not squared), clamped at eps, zero diagonal. */
@@ -197,22 +207,26 @@ function pairwiseDistances(e: Tensor, eps = 1e-12): Tensor {
 
 /** RKD distance: smooth-L1 between the pairwise-distance matrices, each divided by its mean positive entry. */
 export function rkdDistance(eS: Tensor, eT: Tensor): Tensor {
-  const normalised = (e: Tensor) => {
-    const d = pairwiseDistances(e.reshape(e.shape[0]!, -1));
-    const positive = d.gt(0);
-    return d.div(d.sum().div(positive.sum()));
-  };
-  return F.smoothL1Loss(normalised(eS), normalised(eT.detach()));
+  return tidy(() => {
+    const normalised = (e: Tensor) => {
+      const d = pairwiseDistances(e.reshape(e.shape[0]!, -1));
+      const positive = d.gt(0);
+      return d.div(d.sum().div(positive.sum()));
+    };
+    return F.smoothL1Loss(normalised(eS), normalised(eT.detach()));
+  });
 }
 
 /** RKD angle: smooth-L1 between the cosines of the angles formed by every triplet of embeddings. */
 export function rkdAngle(eS: Tensor, eT: Tensor): Tensor {
-  const angles = (e: Tensor) => {
-    const flat = e.reshape(e.shape[0]!, -1);
-    const diff = F.normalize(flat.unsqueeze(0).sub(flat.unsqueeze(1)), { p: 2, dim: 2 });
-    return diff.bmm(diff.transpose(1, 2)).reshape(-1);
-  };
-  return F.smoothL1Loss(angles(eS), angles(eT.detach()));
+  return tidy(() => {
+    const angles = (e: Tensor) => {
+      const flat = e.reshape(e.shape[0]!, -1);
+      const diff = F.normalize(flat.unsqueeze(0).sub(flat.unsqueeze(1)), { p: 2, dim: 2 });
+      return diff.bmm(diff.transpose(1, 2)).reshape(-1);
+    };
+    return F.smoothL1Loss(angles(eS), angles(eT.detach()));
+  });
 }
 
 /** FitNet: MSE between the (regressed) student hint and the teacher's guided layer. */
@@ -225,17 +239,19 @@ export function fitnet(fS: Tensor, fT: Tensor): Tensor {
  * and the teacher map; Σ (G_s − G_t)² / (C · B). Maps are pooled to the smaller spatial size.
  */
 export function ickd(fS: Tensor, fT: Tensor): Tensor {
-  const [s, t] = matchSpatial(fS, fT.detach());
-  const [b, c] = [s.shape[0]!, s.shape[1]!];
-  const gram = (f: Tensor) => {
-    const q = f.reshape(b, c, -1);
-    return F.normalize(q.bmm(q.transpose(1, 2)), { dim: 2 });
-  };
-  return gram(s)
-    .sub(gram(t))
-    .pow(2)
-    .sum()
-    .div(c * b);
+  return tidy(() => {
+    const [s, t] = matchSpatial(fS, fT.detach());
+    const [b, c] = [s.shape[0]!, s.shape[1]!];
+    const gram = (f: Tensor) => {
+      const q = f.reshape(b, c, -1);
+      return F.normalize(q.bmm(q.transpose(1, 2)), { dim: 2 });
+    };
+    return gram(s)
+      .sub(gram(t))
+      .pow(2)
+      .sum()
+      .div(c * b);
+  });
 }
 
 /**
@@ -243,18 +259,20 @@ export function ickd(fS: Tensor, fT: Tensor): Tensor {
  * pooling to 4×4, 2×2 and 1×1 (levels smaller than the map), with halving weights, normalised.
  */
 export function hcl(fS: Tensor, fT: Tensor): Tensor {
-  const t = fT.detach();
-  const h = fS.shape[2]!;
-  let loss = F.mseLoss(fS, t);
-  let weight = 1;
-  let total = 1;
-  for (const level of [4, 2, 1]) {
-    if (level >= h) continue;
-    weight /= 2;
-    loss = loss.add(F.mseLoss(F.adaptiveAvgPool2d(fS, level), F.adaptiveAvgPool2d(t, level)).mul(weight));
-    total += weight;
-  }
-  return loss.div(total);
+  return tidy(() => {
+    const t = fT.detach();
+    const h = fS.shape[2]!;
+    let loss = F.mseLoss(fS, t);
+    let weight = 1;
+    let total = 1;
+    for (const level of [4, 2, 1]) {
+      if (level >= h) continue;
+      weight /= 2;
+      loss = loss.add(F.mseLoss(F.adaptiveAvgPool2d(fS, level), F.adaptiveAvgPool2d(t, level)).mul(weight));
+      total += weight;
+    }
+    return loss.div(total);
+  });
 }
 
 /**
@@ -262,15 +280,17 @@ export function hcl(fS: Tensor, fT: Tensor): Tensor {
  * batch, each row of (cos + 1) / 2 normalised to sum to 1 (RepDistiller's PKT.py, eps 1e-7).
  */
 export function pkt(fS: Tensor, fT: Tensor, options: { eps?: number } = {}): Tensor {
-  const eps = options.eps ?? 1e-7;
-  const probabilities = (f: Tensor): Tensor => {
-    let unit = f.div(f.pow(2).sum(1, { keepdim: true }).sqrt().add(eps));
-    unit = unit.maskedFill(unit.ne(unit), 0); // NaN -> 0, as the reference does
-    const similarity = unit.mm(unit.t()).add(1).div(2);
-    return similarity.div(similarity.sum(1, { keepdim: true }));
-  };
-  const [pS, pT] = [probabilities(fS), probabilities(fT)];
-  return pT.mul(pT.add(eps).div(pS.add(eps)).log()).mean();
+  return tidy(() => {
+    const eps = options.eps ?? 1e-7;
+    const probabilities = (f: Tensor): Tensor => {
+      let unit = f.div(f.pow(2).sum(1, { keepdim: true }).sqrt().add(eps));
+      unit = unit.maskedFill(unit.ne(unit), 0); // NaN -> 0, as the reference does
+      const similarity = unit.mm(unit.t()).add(1).div(2);
+      return similarity.div(similarity.sum(1, { keepdim: true }));
+    };
+    const [pS, pT] = [probabilities(fS), probabilities(fT)];
+    return pT.mul(pT.add(eps).div(pS.add(eps)).log()).mean();
+  });
 }
 
 /**
@@ -280,13 +300,15 @@ export function pkt(fS: Tensor, fT: Tensor, options: { eps?: number } = {}): Ten
  * as the reference's broadcast without its [B, C, C, HW] intermediate.
  */
 export function nst(fS: Tensor, fT: Tensor): Tensor {
-  const [hS, hT] = [fS.shape[2]!, fT.shape[2]!];
-  if (hS > hT) fS = F.adaptiveAvgPool2d(fS, [hT, hT]);
-  else if (hS < hT) fT = F.adaptiveAvgPool2d(fT, [hS, hS]);
-  const unit = (f: Tensor) => F.normalize(f.reshape(f.shape[0]!, f.shape[1]!, -1), { dim: 2 });
-  const [s, t] = [unit(fS), unit(fT)];
-  const kernel = (a: Tensor, b: Tensor) => b.bmm(a.transpose(1, 2)).pow(2).mean();
-  return kernel(t, t).detach().add(kernel(s, s)).sub(kernel(s, t).mul(2));
+  return tidy(() => {
+    const [hS, hT] = [fS.shape[2]!, fT.shape[2]!];
+    if (hS > hT) fS = F.adaptiveAvgPool2d(fS, [hT, hT]);
+    else if (hS < hT) fT = F.adaptiveAvgPool2d(fT, [hS, hS]);
+    const unit = (f: Tensor) => F.normalize(f.reshape(f.shape[0]!, f.shape[1]!, -1), { dim: 2 });
+    const [s, t] = [unit(fS), unit(fT)];
+    const kernel = (a: Tensor, b: Tensor) => b.bmm(a.transpose(1, 2)).pow(2).mean();
+    return kernel(t, t).detach().add(kernel(s, s)).sub(kernel(s, t).mul(2));
+  });
 }
 
 /** CC: correlation congruence as RepDistiller's CC.py: mean over consecutive samples of Σ |Δ_i| |Δ_i+1|, Δ = e_s − e_t. */
@@ -306,13 +328,15 @@ export function cc(eS: Tensor, eT: Tensor): Tensor {
  * the authors' code): mean(0.5 · ((μ − t)² / σ² + log σ²)).
  */
 export function vid(predMean: Tensor, target: Tensor, logScale: Tensor, options: { eps?: number } = {}): Tensor {
-  const variance = logScale
-    .exp()
-    .add(1)
-    .log()
-    .add(options.eps ?? 1e-5)
-    .view(1, -1, 1, 1);
-  return predMean.sub(target).pow(2).div(variance).add(variance.log()).mul(0.5).mean();
+  return tidy(() => {
+    const variance = logScale
+      .exp()
+      .add(1)
+      .log()
+      .add(options.eps ?? 1e-5)
+      .view(1, -1, 1, 1);
+    return predMean.sub(target).pow(2).div(variance).add(variance.log()).mul(0.5).mean();
+  });
 }
 
 /** Where a value is NaN or ±∞, zero (the reference's `removenan`). */
@@ -349,32 +373,34 @@ function kdsvdBasis(feat: Tensor, n: number, layout: KDSVDLayout): { s: Tensor; 
  * the student's and teacher's kernels (non-finite terms dropped), summed, divided by the batch.
  */
 export function kdsvd(gS: Tensor[], gT: Tensor[], options: { k?: number; layout?: KDSVDLayout } = {}): Tensor {
-  const k = options.k ?? 1;
-  const layout = options.layout ?? 'repdistiller';
-  const n = Math.min(gS.length, gT.length);
-  if (n < 2) throw new Error(`KDSVD compares consecutive feature maps: it needs at least 2 per network, got ${n}`);
-  let previous: { s: Tensor; t: Tensor } | null = null;
-  let total: Tensor | null = null;
-  for (let i = 0; i < n; i++) {
-    const t = kdsvdBasis(gT[i]!, k, layout);
-    const s = kdsvdBasis(gS[i]!, k + 3, layout);
-    if (s.v.shape[1] !== t.v.shape[1])
-      throw new Error(
-        `KDSVD matches singular vectors entry by entry: map ${i} gives ${s.v.shape[1]} (student) and ${t.v.shape[1]} (teacher) ${layout === 'repdistiller' ? 'channels' : 'columns'}; pick features of equal width`,
-      );
-    const cosine = s.v.transpose(1, 2).matmul(t.v);
-    const best = cosine.abs().max(1, { keepdim: true }).values;
-    const alignment = cosine.sign().where(best.eq(cosine.abs()), 0);
-    const scale = t.s.unsqueeze(1);
-    const current = { s: s.v.matmul(alignment).mul(scale), t: t.v.mul(scale) };
-    if (previous) {
-      const rbf = (v: Tensor, before: Tensor) => v.unsqueeze(2).sub(before.unsqueeze(1)).pow(2).div(-8).exp();
-      const term = finiteOrZero(rbf(current.s, previous.s).sub(rbf(current.t, previous.t).detach()).pow(2)).sum();
-      total = total ? total.add(term) : term;
+  return tidy(() => {
+    const k = options.k ?? 1;
+    const layout = options.layout ?? 'repdistiller';
+    const n = Math.min(gS.length, gT.length);
+    if (n < 2) throw new Error(`KDSVD compares consecutive feature maps: it needs at least 2 per network, got ${n}`);
+    let previous: { s: Tensor; t: Tensor } | null = null;
+    let total: Tensor | null = null;
+    for (let i = 0; i < n; i++) {
+      const t = kdsvdBasis(gT[i]!, k, layout);
+      const s = kdsvdBasis(gS[i]!, k + 3, layout);
+      if (s.v.shape[1] !== t.v.shape[1])
+        throw new Error(
+          `KDSVD matches singular vectors entry by entry: map ${i} gives ${s.v.shape[1]} (student) and ${t.v.shape[1]} (teacher) ${layout === 'repdistiller' ? 'channels' : 'columns'}; pick features of equal width`,
+        );
+      const cosine = s.v.transpose(1, 2).matmul(t.v);
+      const best = cosine.abs().max(1, { keepdim: true }).values;
+      const alignment = cosine.sign().where(best.eq(cosine.abs()), 0);
+      const scale = t.s.unsqueeze(1);
+      const current = { s: s.v.matmul(alignment).mul(scale), t: t.v.mul(scale) };
+      if (previous) {
+        const rbf = (v: Tensor, before: Tensor) => v.unsqueeze(2).sub(before.unsqueeze(1)).pow(2).div(-8).exp();
+        const term = finiteOrZero(rbf(current.s, previous.s).sub(rbf(current.t, previous.t).detach()).pow(2)).sum();
+        total = total ? total.add(term) : term;
+      }
+      previous = current;
     }
-    previous = current;
-  }
-  return total!.div(gS[0]!.shape[0]!);
+    return total!.div(gS[0]!.shape[0]!);
+  });
 }
 
 /**
@@ -384,16 +410,18 @@ export function kdsvd(gS: Tensor[], gT: Tensor[], options: { k?: number; layout?
  * batch mean. `margin` is [C], from the teacher's BatchNorm (ofdMargins).
  */
 export function ofd(source: Tensor, target: Tensor, margin: Tensor): Tensor {
-  const m = margin.view(1, -1, 1, 1);
-  const t = target.detach();
-  const aboveMargin = source.gt(m).logicalAnd(t.le(m));
-  const aboveTeacher = source.gt(t).logicalAnd(t.gt(m)).logicalAnd(t.le(0));
-  const toMargin = source.sub(m).pow(2).mul(aboveMargin);
-  const toTeacher = source
-    .sub(t)
-    .pow(2)
-    .mul(aboveTeacher.logicalOr(t.gt(0)));
-  return toMargin.add(toTeacher).abs().mean(0).sum();
+  return tidy(() => {
+    const m = margin.view(1, -1, 1, 1);
+    const t = target.detach();
+    const aboveMargin = source.gt(m).logicalAnd(t.le(m));
+    const aboveTeacher = source.gt(t).logicalAnd(t.gt(m)).logicalAnd(t.le(0));
+    const toMargin = source.sub(m).pow(2).mul(aboveMargin);
+    const toTeacher = source
+      .sub(t)
+      .pow(2)
+      .mul(aboveTeacher.logicalOr(t.gt(0)));
+    return toMargin.add(toTeacher).abs().mean(0).sum();
+  });
 }
 
 /**
@@ -427,8 +455,10 @@ export function fspMatrices(g: Tensor[]): Tensor[] {
 
 /** FSP (RepDistiller's FSP.py): Σ over consecutive pairs of mean((G_s − G_t)²), the teacher's detached. */
 export function fsp(gS: Tensor[], gT: Tensor[]): Tensor {
-  const [s, t] = [fspMatrices(gS), fspMatrices(gT)];
-  return s.map((m, i) => m.sub(t[i]!.detach()).pow(2).mean()).reduce((a, b) => a.add(b));
+  return tidy(() => {
+    const [s, t] = [fspMatrices(gS), fspMatrices(gT)];
+    return s.map((m, i) => m.sub(t[i]!.detach()).pow(2).mean()).reduce((a, b) => a.add(b));
+  });
 }
 
 /**
@@ -436,14 +466,16 @@ export function fsp(gS: Tensor[], gT: Tensor[]): Tensor {
  * resolution × resolution, optionally each l2-normalised over its positions, then MSE.
  */
 export function catkd(camS: Tensor, camT: Tensor, options: { resolution?: number; normalize?: boolean } = {}): Tensor {
-  const r = options.resolution ?? 2;
-  const prepare = (cam: Tensor) => {
-    const pooled = F.adaptiveAvgPool2d(cam, [r, r]);
-    if (!options.normalize) return pooled;
-    const [b, k] = [pooled.shape[0]!, pooled.shape[1]!];
-    return F.normalize(pooled.reshape(b, k, r * r), { dim: 2 }).reshape(b, k, r, r);
-  };
-  return F.mseLoss(prepare(camS), prepare(camT.detach()));
+  return tidy(() => {
+    const r = options.resolution ?? 2;
+    const prepare = (cam: Tensor) => {
+      const pooled = F.adaptiveAvgPool2d(cam, [r, r]);
+      if (!options.normalize) return pooled;
+      const [b, k] = [pooled.shape[0]!, pooled.shape[1]!];
+      return F.normalize(pooled.reshape(b, k, r * r), { dim: 2 }).reshape(b, k, r, r);
+    };
+    return F.mseLoss(prepare(camS), prepare(camT.detach()));
+  });
 }
 
 /**
@@ -542,12 +574,14 @@ export function softTargetCrossEntropy(z: Tensor, targets: Tensor): Tensor {
 
 /** BYOT's feature hint: Σ ((f − t)² · [f > 0 or t > 0]) over every element, t the deepest feature (constant). */
 export function byotFeature(f: Tensor, t: Tensor): Tensor {
-  const target = t.detach();
-  return f
-    .sub(target)
-    .pow(2)
-    .mul(f.gt(0).logicalOr(target.gt(0)).to(f.dtype))
-    .sum();
+  return tidy(() => {
+    const target = t.detach();
+    return f
+      .sub(target)
+      .pow(2)
+      .mul(f.gt(0).logicalOr(target.gt(0)).to(f.dtype))
+      .sum();
+  });
 }
 
 /**
@@ -636,14 +670,16 @@ export function mlkd(
  * channel-summed maps.
  */
 export function distPlusRelations(fS: Tensor, fT: Tensor, options: { eps?: number } = {}): { channel: Tensor; spatial: Tensor } {
-  const eps = options.eps ?? 1e-8;
-  const t = fT.detach();
-  const centre = (f: Tensor) => f.sub(f.mean(1, { keepdim: true }));
-  const [cs, ct] = [centre(fS), centre(t)];
-  const numerator = cs.mul(ct).sum(1);
-  const denominator = cs.pow(2).sum(1).mul(ct.pow(2).sum(1)).sqrt();
-  const channel = numerator.div(denominator.add(eps)).mean();
-  const aggregate = (f: Tensor) => f.sum(1).flatten(1).t(); // [HW, B]
-  const spatial = pearsonRows(aggregate(fS), aggregate(t), eps).mean().neg().add(1);
-  return { channel, spatial };
+  return tidy(() => {
+    const eps = options.eps ?? 1e-8;
+    const t = fT.detach();
+    const centre = (f: Tensor) => f.sub(f.mean(1, { keepdim: true }));
+    const [cs, ct] = [centre(fS), centre(t)];
+    const numerator = cs.mul(ct).sum(1);
+    const denominator = cs.pow(2).sum(1).mul(ct.pow(2).sum(1)).sqrt();
+    const channel = numerator.div(denominator.add(eps)).mean();
+    const aggregate = (f: Tensor) => f.sum(1).flatten(1).t(); // [HW, B]
+    const spatial = pearsonRows(aggregate(fS), aggregate(t), eps).mean().neg().add(1);
+    return { channel, spatial };
+  });
 }

@@ -2,7 +2,7 @@
 // deepest to the shallowest, each output matched to the teacher's pre-activation map of the
 // same level with the hierarchical context loss; w_ce · CE + w · min(epoch / warmup, 1) · Σ HCL.
 import { z } from 'zod';
-import { cat, type Tensor } from '../tensor/index.js';
+import { cat, tidy, type Tensor } from '../tensor/index.js';
 import * as F from '../tensor/functional.js';
 import { Module } from '../nn/module.js';
 import { BatchNorm2d, Conv2d, ModuleList, Sequential } from '../nn/layers.js';
@@ -52,15 +52,19 @@ class ABF extends Module {
   }
   /** Fuses x with the residual y of the deeper level, resizes to `outSize`; returns (output, residual). */
   forward(x: Tensor, y: Tensor | null, outSize: number): { out: Tensor; residual: Tensor } {
-    const [n, , h, w] = x.shape as [number, number, number, number];
-    let z = this.conv1.forward(x);
-    if (this.attConv && y) {
-      const up = F.interpolate(y, { size: [h, w], mode: 'nearest' });
-      const att = this.attConv.forward(cat([z, up], 1)).sigmoid();
-      z = z.mul(att.narrow(1, 0, 1).reshape(n, 1, h, w)).add(up.mul(att.narrow(1, 1, 1).reshape(n, 1, h, w)));
-    }
-    if (z.shape[3] !== outSize) z = F.interpolate(z, { size: [outSize, outSize], mode: 'nearest' });
-    return { out: this.conv2.forward(z), residual: z };
+    // A scope of its own: the full-size maps of the fusion are freed on return (autograd keeps
+    // what backward needs), as PyTorch frees them.
+    return tidy(() => {
+      const [n, , h, w] = x.shape as [number, number, number, number];
+      let z = this.conv1.forward(x);
+      if (this.attConv && y) {
+        const up = F.interpolate(y, { size: [h, w], mode: 'nearest' });
+        const att = this.attConv.forward(cat([z, up], 1)).sigmoid();
+        z = z.mul(att.narrow(1, 0, 1).reshape(n, 1, h, w)).add(up.mul(att.narrow(1, 1, 1).reshape(n, 1, h, w)));
+      }
+      if (z.shape[3] !== outSize) z = F.interpolate(z, { size: [outSize, outSize], mode: 'nearest' });
+      return { out: this.conv2.forward(z), residual: z };
+    });
   }
 }
 

@@ -157,7 +157,10 @@ export function trainStep(
 ): StepResult {
   const forward: StepFn = typeof step === 'function' ? step : (b, c) => step.forwardTrain(b, c);
   return tidy(() => {
-    const { logits, labels = batch.labels, losses, monitor = {} } = forward(batch, ctx);
+    // The forward's own scope: its intermediates (maps, features, the loss's parts) are freed
+    // before backward, as PyTorch frees them once the graph is built; autograd holds what
+    // backward needs by its own references.
+    const { logits, labels = batch.labels, losses, monitor = {} } = tidy(() => forward(batch, ctx));
     const total = Object.values(losses).reduce((a, b) => a.add(b));
     optimizer.zeroGrad();
     if (optimizer instanceof DistillationOrientedTrainer) {
