@@ -1,28 +1,56 @@
-// A size-bucketed caching CPU allocator.
+// A caching CPU allocator: size buckets for small blocks, best fit with splitting and coalescing
+// for large ones.
 //
 // Why: a training step frees and re-allocates the same buffer sizes every iteration. With
 // glibc alone, small long-lived allocations fragment the heap between large tensor buffers
-// and RSS grows step after step (engine-notes.md). Reusing freed blocks of the same bucket
-// keeps memory flat and avoids page faults. ATen frees through raw_deallocate, so the
-// deleter must work from the pointer alone: each block carries its bucket in a header.
+// and RSS grows step after step (engine-notes.md); reusing freed blocks keeps memory flat and
+// avoids page faults. Exact-size buckets alone hold, for every size, the most blocks of that size
+// ever alive at once, which for large maps is far more than the most bytes ever alive at once (a
+// step's forward and backward allocate different sizes at different moments). Large blocks are
+// therefore carved out of segments: a request takes the smallest free block that fits, splits
+// off the rest, and a freed block merges with its free neighbours, as jemalloc's extents and
+// PyTorch's CUDA caching allocator do. ATen frees through raw_deallocate, so the deleter must
+// work from the pointer alone: each block carries a header before its user pointer.
 #include "common.h"
 
 #include <c10/core/CPUAllocator.h>
 
 #include <cstdlib>
 #include <mutex>
+#include <set>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace distill {
 namespace {
 
-constexpr size_t kAlign = 64;  // c10's alignment; also the header size
+constexpr size_t kAlign = 64;                  // c10's alignment; also the header size
+constexpr size_t kLargeMin = size_t(1) << 20;  // requests from 1 MiB up are carved from segments
+constexpr size_t kLargeRound = size_t(64) << 10;  // their sizes are multiples of 64 KiB
 constexpr size_t kMaxCachedBytes = size_t(2) << 30;
+
+// A large block: a piece of a segment, free or in use, with its neighbours in the segment.
+struct Block {
+  char* base;  // start of the block: its header, then the user's bytes
+  size_t size;
+  bool free = false;
+  Block* prev = nullptr;
+  Block* next = nullptr;
+};
+
+// The header before a user pointer: bucket > 0 for a small block, 0 and the block for a large one.
+struct Header {
+  size_t bucket;
+  Block* block;
+};
+static_assert(sizeof(Header) <= kAlign, "the header fits in the alignment padding");
 
 struct Pool {
   std::mutex mutex;
-  std::unordered_map<size_t, std::vector<void*>> free;
+  std::unordered_map<size_t, std::vector<void*>> free;  // small blocks by bucket
+  std::set<std::pair<size_t, Block*>> freeLarge;         // by size, then address: best fit
+  size_t segmentBytes = 0;
   size_t cachedBytes = 0;
   size_t liveBytes = 0;
   size_t peakLiveBytes = 0;
@@ -43,25 +71,98 @@ size_t BucketSize(size_t n) {
   return (n + step - 1) / step * step;
 }
 
+void* UserPointer(char* base, size_t bucket, Block* block) {
+  *reinterpret_cast<Header*>(base) = {bucket, block};
+  return base + kAlign;
+}
+
+// The smallest free large block of at least `size` bytes, split to `size`; null if none fits.
+// Called with the pool locked.
+Block* TakeLarge(Pool& pool, size_t size) {
+  auto it = pool.freeLarge.lower_bound({size, nullptr});
+  if (it == pool.freeLarge.end()) return nullptr;
+  Block* b = it->second;
+  pool.freeLarge.erase(it);
+  pool.cachedBytes -= b->size;
+  if (b->size > size) {  // the rest stays free, next to it
+    Block* rest = new Block{b->base + size, b->size - size, true, b, b->next};
+    if (b->next) b->next->prev = rest;
+    b->next = rest;
+    b->size = size;
+    pool.freeLarge.insert({rest->size, rest});
+    pool.cachedBytes += rest->size;
+  }
+  b->free = false;
+  return b;
+}
+
+// Frees a large block: merged with free neighbours; a whole free segment goes back to the system
+// when the cache is over its limit. Called with the pool locked.
+void ReleaseLarge(Pool& pool, Block* b) {
+  auto absorb = [&](Block* left, Block* right) {  // right disappears into left
+    left->size += right->size;
+    left->next = right->next;
+    if (right->next) right->next->prev = left;
+    delete right;
+  };
+  if (b->next && b->next->free) {
+    pool.freeLarge.erase({b->next->size, b->next});
+    pool.cachedBytes -= b->next->size;
+    absorb(b, b->next);
+  }
+  if (b->prev && b->prev->free) {
+    Block* left = b->prev;
+    pool.freeLarge.erase({left->size, left});
+    pool.cachedBytes -= left->size;
+    absorb(left, b);
+    b = left;
+  }
+  if (!b->prev && !b->next && pool.cachedBytes + b->size > kMaxCachedBytes) {
+    pool.segmentBytes -= b->size;
+    std::free(b->base);
+    delete b;
+    return;
+  }
+  b->free = true;
+  pool.freeLarge.insert({b->size, b});
+  pool.cachedBytes += b->size;
+}
+
 void Release(void* user) {
   if (!user) return;
   char* base = static_cast<char*>(user) - kAlign;
-  size_t bucket = *reinterpret_cast<size_t*>(base);
+  Header header = *reinterpret_cast<Header*>(base);
   Pool& pool = GetPool();
   std::lock_guard<std::mutex> lock(pool.mutex);
-  pool.liveBytes -= bucket;
-  if (pool.cachedBytes + bucket <= kMaxCachedBytes) {
-    pool.free[bucket].push_back(base);
-    pool.cachedBytes += bucket;
+  if (header.bucket == 0) {
+    pool.liveBytes -= header.block->size;
+    ReleaseLarge(pool, header.block);
+    return;
+  }
+  pool.liveBytes -= header.bucket;
+  if (pool.cachedBytes + header.bucket <= kMaxCachedBytes) {
+    pool.free[header.bucket].push_back(base);
+    pool.cachedBytes += header.bucket;
   } else {
     std::free(base);
   }
+}
+
+[[noreturn]] void OutOfMemory(size_t n) {
+  TORCH_CHECK(false, "out of memory: could not allocate ", n, " bytes on the CPU");
 }
 
 class CachingCpuAllocator final : public at::Allocator {
  public:
   at::DataPtr allocate(size_t n) const override {
     if (n == 0) return {nullptr, nullptr, &Release, at::Device(at::kCPU)};
+    void* user = n + kAlign >= kLargeMin ? AllocateLarge(n) : AllocateSmall(n);
+    return {user, user, &Release, at::Device(at::kCPU)};
+  }
+  at::DeleterFnPtr raw_deleter() const override { return &Release; }
+
+ private:
+  static void* AllocateSmall(size_t n) {
     size_t bucket = BucketSize(n);
     void* base = nullptr;
     Pool& pool = GetPool();
@@ -76,21 +177,38 @@ class CachingCpuAllocator final : public at::Allocator {
       } else {
         pool.misses++;
       }
-      pool.liveBytes += bucket;
-      if (pool.liveBytes > pool.peakLiveBytes) pool.peakLiveBytes = pool.liveBytes;
+      Count(pool, bucket);
     }
-    if (!base) {
-      if (posix_memalign(&base, kAlign, bucket + kAlign) != 0) {
-        std::lock_guard<std::mutex> lock(pool.mutex);
-        pool.liveBytes -= bucket;
-        TORCH_CHECK(false, "out of memory: could not allocate ", n, " bytes on the CPU");
-      }
+    if (!base && posix_memalign(&base, kAlign, bucket + kAlign) != 0) {
+      std::lock_guard<std::mutex> lock(pool.mutex);
+      pool.liveBytes -= bucket;
+      OutOfMemory(n);
     }
-    *reinterpret_cast<size_t*>(base) = bucket;
-    void* user = static_cast<char*>(base) + kAlign;
-    return {user, user, &Release, at::Device(at::kCPU)};
+    return UserPointer(static_cast<char*>(base), bucket, nullptr);
   }
-  at::DeleterFnPtr raw_deleter() const override { return &Release; }
+
+  static void* AllocateLarge(size_t n) {
+    size_t size = (n + kAlign + kLargeRound - 1) / kLargeRound * kLargeRound;
+    Pool& pool = GetPool();
+    std::lock_guard<std::mutex> lock(pool.mutex);
+    Block* b = TakeLarge(pool, size);
+    if (b) {
+      pool.hits++;
+    } else {
+      pool.misses++;
+      void* segment = nullptr;
+      if (posix_memalign(&segment, kAlign, size) != 0) OutOfMemory(n);
+      b = new Block{static_cast<char*>(segment), size};
+      pool.segmentBytes += size;
+    }
+    Count(pool, size);
+    return UserPointer(b->base, 0, b);
+  }
+
+  static void Count(Pool& pool, size_t bytes) {
+    pool.liveBytes += bytes;
+    if (pool.liveBytes > pool.peakLiveBytes) pool.peakLiveBytes = pool.liveBytes;
+  }
 };
 
 CachingCpuAllocator gAllocator;
@@ -105,6 +223,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("liveBytes", double(pool.liveBytes));
   out.Set("peakLiveBytes", double(pool.peakLiveBytes));
   out.Set("cachedBytes", double(pool.cachedBytes));
+  out.Set("segmentBytes", double(pool.segmentBytes));
   out.Set("hits", double(pool.hits));
   out.Set("misses", double(pool.misses));
   return out;
@@ -117,14 +236,26 @@ Napi::Value ResetPeak(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// Returns every cached block to the system.
+// Returns every cached block to the system: the small ones, and the large segments wholly free.
 Napi::Value EmptyCache(const Napi::CallbackInfo& info) {
   Pool& pool = GetPool();
   std::lock_guard<std::mutex> lock(pool.mutex);
   for (auto& kv : pool.free)
     for (void* p : kv.second) std::free(p);
   pool.free.clear();
+  for (auto it = pool.freeLarge.begin(); it != pool.freeLarge.end();) {
+    Block* b = it->second;
+    if (b->prev || b->next) {
+      ++it;
+      continue;
+    }
+    pool.segmentBytes -= b->size;
+    std::free(b->base);
+    delete b;
+    it = pool.freeLarge.erase(it);
+  }
   pool.cachedBytes = 0;
+  for (const auto& kv : pool.freeLarge) pool.cachedBytes += kv.first;
   return info.Env().Undefined();
 }
 

@@ -13,6 +13,8 @@ export interface AllocatorStats {
   liveBytes: number;
   peakLiveBytes: number;
   cachedBytes: number;
+  /** Bytes held in segments for large blocks (1 MiB and up), in use or free. */
+  segmentBytes: number;
   hits: number;
   misses: number;
 }
