@@ -1,11 +1,12 @@
 // Where a KD step's time goes (issue 16): teacher forward, student forward, losses, backward,
 // optimizer, and what is left (the binding, JS), per step, for distill-ts and for PyTorch
-// (bench/profile_torch.py, jemalloc with decay off), resnet32x4 -> resnet8x4, batch 64 at 32x32.
+// (bench/profile_torch.py, jemalloc with decay off), resnet32x4 -> resnet8x4 (or --pair
+// wrn_40_2-wrn_16_2), batch 64 at 32x32.
 // distill-ts runs five ways: the teacher as written (before issue 16), with its BatchNorms folded,
 // folded with Winograd convolutions (teacher.convAlgorithm: auto, the default now), the same with
 // the student's convolutions through Winograd too (student.convAlgorithm: auto, opt-in), and
 // folded under bfloat16 autocast (opt-in).
-// Usage: npm run bench:profile [-- --steps 8 --threads 1,2 --channels-last 1]
+// Usage: npm run bench:profile [-- --steps 8 --threads 1,2 --channels-last 1 --pair resnet32x4-resnet8x4]
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,14 +19,16 @@ const arg = (name: string, fallback: string) => {
   return i > 0 ? process.argv[i + 1]! : fallback;
 };
 const steps = Number(arg('steps', '8'));
+const pair = arg('pair', 'resnet32x4-resnet8x4');
+const [teacherName, studentName] = pair.split('-') as [string, string];
 const here = path.dirname(fileURLToPath(import.meta.url));
 type Phases = Record<'teacher' | 'studentForward' | 'losses' | 'backward' | 'optimizer' | 'other' | 'total', number>;
 
 function child(threads: number, channelsLast: boolean, mode: string): Phases {
   torch.setNumThreads(threads);
   torch.manualSeed(0);
-  const teacher = createZooModel('resnet32x4', { numClasses: 100 }).eval();
-  const student = createZooModel('resnet8x4', { numClasses: 100 });
+  const teacher = createZooModel(teacherName, { numClasses: 100 }).eval();
+  const student = createZooModel(studentName, { numClasses: 100 });
   for (const p of teacher.parameters()) p.requiresGrad = false;
   let x = torch.randn(64, 3, 32, 32).keep();
   if (channelsLast) {
@@ -81,7 +84,9 @@ function child(threads: number, channelsLast: boolean, mode: string): Phases {
 
 function main(): void {
   const cl = arg('channels-last', '1') === '1';
-  console.log(`KD step phases, ms per step (batch 64), ${steps} steps after 3 warm-up, ${cl ? 'channels-last' : 'contiguous'}\n`);
+  console.log(
+    `KD step phases, ${pair}, ms per step (batch 64), ${steps} steps after 3 warm-up, ${cl ? 'channels-last' : 'contiguous'}\n`,
+  );
   console.log('| threads | run | teacher | student forward | losses | backward | optimizer | other | total | img/s |');
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const threads of arg('threads', '1,2').split(',').map(Number)) {
@@ -89,7 +94,17 @@ function main(): void {
     for (const mode of ['as written', 'folded', 'folded, Winograd', 'folded, Winograd, student Winograd', 'folded, bfloat16']) {
       const out = execFileSync(
         process.execPath,
-        [fileURLToPath(import.meta.url), '--child', String(threads), cl ? '1' : '0', mode, '--steps', String(steps)],
+        [
+          fileURLToPath(import.meta.url),
+          '--child',
+          String(threads),
+          cl ? '1' : '0',
+          mode,
+          '--steps',
+          String(steps),
+          '--pair',
+          pair,
+        ],
         {
           encoding: 'utf8',
         },
@@ -98,7 +113,7 @@ function main(): void {
     }
     const py = execFileSync(
       '/usr/bin/python3',
-      [path.join(here, '..', '..', 'bench', 'profile_torch.py'), String(threads), cl ? '1' : '0', String(steps)],
+      [path.join(here, '..', '..', 'bench', 'profile_torch.py'), String(threads), cl ? '1' : '0', String(steps), pair],
       {
         encoding: 'utf8',
         env: { ...process.env, ...TORCH_ALLOCATORS.jemalloc, OMP_NUM_THREADS: String(threads) },

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch side of bench/profile.ts: mdistiller's KD step split into phases, ms per step.
 
-Usage: profile_torch.py THREADS CHANNELS_LAST(0|1) STEPS -> one JSON line of phase times."""
+Usage: profile_torch.py THREADS CHANNELS_LAST(0|1) STEPS [PAIR] -> one JSON line of phase times."""
 import json
 import sys
 import time
@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from steps_torch import PAIRS, kd_loss
 
 
-def main(threads, channels_last, steps):
+def main(threads, channels_last, steps, pair="resnet32x4-resnet8x4"):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    make_teacher, make_student = PAIRS["resnet32x4-resnet8x4"]
+    make_teacher, make_student = PAIRS[pair]
     teacher, student = make_teacher().eval(), make_student()
     x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 100, (64,))
     if channels_last:
@@ -55,4 +55,4 @@ def main(threads, channels_last, steps):
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3]))))
+    print(json.dumps(main(int(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3]), *sys.argv[4:5])))

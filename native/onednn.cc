@@ -8,7 +8,7 @@
 //   common.h for why not an ObjectWrap) that keeps its weights packed in Winograd's layout, with a
 //   primitive per input shape. oneDNN blocks the packed weights differently for some batch sizes
 //   (an epoch's last, smaller batch; a method that runs the teacher on two batch sizes per step);
-//   each layout is packed once (4.4x the weight's memory each: packing is slow, ~0.1 s per million
+//   each layout is packed once (4x the weight's memory each: packing is slow, ~0.1 s per million
 //   weights, so a method that alternates must not repack every step), at most kMaxPackings of
 //   them, the least recently used dropped.
 // - Training (opt-in for the student): a libtorch autograd function around the forward,

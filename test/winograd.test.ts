@@ -470,11 +470,11 @@ test('packed kernels: one packing per layout oneDNN picks (never repacked while 
     tidy(() => {
       noGrad(() => conv.forward(torch.randn(n, 256, 8, 8)));
     });
-    // F(4x4, 3x3) stores 6x6 per 3x3 kernel (4x), plus oneDNN's block padding: ~4.44x per packing.
-    packings.push((live() - base) / weightBytes / 4.44);
+    // F(4x4, 3x3) stores 6x6 per 3x3 kernel: 4x the weight per packing (plus a little padding).
+    packings.push((live() - base) / weightBytes / 4);
   }
   const seen = packings.map((v) => v.toFixed(2)).join(', ');
-  for (const p of packings) assert.ok(Math.abs(p - Math.round(p)) < 0.05 && p >= 1 && p <= 3.01, seen);
+  for (const p of packings) assert.ok(Math.abs(p - Math.round(p)) < 0.05 && p >= 1 && p < 3.05, seen);
   // Alternating between two batch sizes neither grows memory nor repacks (the count stays).
   assert.equal(Math.round(packings.at(-1)!), Math.round(packings.at(-3)!), seen);
   conv.releaseDerived();
