@@ -237,6 +237,30 @@ test('large blocks: a freed block serves smaller requests (split) and its pieces
   assert.equal(memory.stats().segmentBytes, s0.segmentBytes, 'a wholly free segment goes back to the system');
 });
 
+test('allocator fuzz: random sizes allocated and freed in random order never overlap (each tensor keeps its own values)', () => {
+  let seed = 12345;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const live: { t: Tensor; value: number }[] = [];
+  for (let i = 0; i < 400; i++) {
+    if (live.length && random() < 0.45) {
+      const [gone] = live.splice(Math.floor(random() * live.length), 1);
+      gone!.t.dispose();
+      continue;
+    }
+    // Mostly large blocks (carved from segments) of many sizes, some small (buckets).
+    const floats = random() < 0.8 ? 2 ** 18 + Math.floor(random() * 2 ** 21) : 1 + Math.floor(random() * 4000);
+    live.push({ t: keep(torch.full([floats], i)), value: i });
+  }
+  for (const { t, value } of live) {
+    assert.deepEqual(
+      tidy(() => [t.min().item(), t.max().item()]),
+      [value, value],
+    );
+    t.dispose();
+  }
+  memory.emptyCache();
+});
+
 test("trainStep frees the forward's intermediates before backward (autograd keeps what it needs)", () => {
   const n = 2 ** 20; // 4 MiB maps
   const x = keep(torch.rand([n]));
