@@ -8,7 +8,9 @@
 // off; glibc tunables), channels-last or not; distill-ts channels-last or not. The settings are
 // ranked on KD for each pair and thread count (all of them, interleaved rounds, best round each);
 // every other method then runs with the winning setting of each side, again interleaved. The KD
-// rows list every setting's figure. Peak RSS of each process is reported beside img/s.
+// rows list every setting's figure. Peak RSS of each process is reported beside img/s, and at
+// the end where distill-ts's comes from (its allocator's live bytes after the forward, at the peak,
+// and what it holds from the system).
 // `--teacher-precision bfloat16` adds rows with distill-ts's teacher under autocast (opt-in), and
 // the relative change of the distillation loss it causes on the same batch. distill-ts's teacher
 // runs its default convolutions (teacher.convAlgorithm: auto, Winograd where it pays);
@@ -41,6 +43,8 @@ interface Measure {
   peakMb: number;
   /** distill-ts only: the distillation loss of the first step (to compare teacher precisions). */
   distillLoss?: number;
+  /** distill-ts only: its allocator over the timed steps, MB (where the peak RSS comes from). */
+  allocator?: { start: number; afterForward: number; peakLive: number; held: number };
 }
 
 function pytorch(method: string, pair: string, threads: number, channelsLast: boolean, env: NodeJS.ProcessEnv): Measure {
@@ -117,10 +121,13 @@ function child(
   const params = stage ? stage.parameters() : d.learnableParameters();
   const opt = new optim.SGD(params, { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: method === 'dlb' });
   const ctx = (i: number) => ({ epoch: 0, epochs: 240, step: i });
-  const step = (i: number) =>
-    stage
-      ? engine.trainStep((b, c) => ({ logits: null, losses: stage.step(b, c) }), batch, ctx(i), opt)
-      : engine.trainStep(d, batch, ctx(i), opt);
+  let afterForward = 0;
+  const forward: Parameters<typeof engine.trainStep>[0] = (b, c) => {
+    const out = stage ? { logits: null, losses: stage.step(b, c) } : d.forwardTrain(b, c);
+    afterForward = torch.memory.stats().liveBytes;
+    return out;
+  };
+  const step = (i: number) => engine.trainStep(forward, batch, ctx(i), opt);
   const distillLoss = tidy(() => {
     const losses = stage ? stage.step(batch, ctx(0)) : d.forwardTrain(batch, ctx(0)).losses;
     return Object.entries(losses)
@@ -128,10 +135,20 @@ function child(
       .reduce((sum, [, v]: [string, Tensor]) => sum + (v.item() as number), 0);
   });
   for (let i = 0; i < 3; i++) step(i);
+  torch.memory.resetPeak();
+  const startLive = torch.memory.stats().liveBytes;
   const start = performance.now();
   for (let i = 0; i < steps; i++) step(i);
   const seconds = (performance.now() - start) / 1000;
-  const r: Measure = { imgPerSec: (64 * steps) / seconds, peakMb: process.resourceUsage().maxRSS / 1024, distillLoss };
+  const mb = (bytes: number) => bytes / 2 ** 20;
+  const stats = torch.memory.stats();
+  const allocator = {
+    start: mb(startLive),
+    afterForward: mb(afterForward),
+    peakLive: mb(stats.peakLiveBytes),
+    held: mb(stats.liveBytes + stats.cachedBytes),
+  };
+  const r: Measure = { imgPerSec: (64 * steps) / seconds, peakMb: process.resourceUsage().maxRSS / 1024, distillLoss, allocator };
   console.log(JSON.stringify(r));
 }
 
@@ -161,6 +178,7 @@ function main(): void {
   );
   console.log('|---|---|---|---|---|---|---|---|' + (variant ? '---|' : ''));
   const notes: string[] = [];
+  const memory: string[] = [];
   for (const pair of pairs) {
     for (const threads of threadCounts) {
       // Rank every setting on KD.
@@ -201,6 +219,10 @@ function main(): void {
         }
         const o = best.get(oursSetting)!;
         const t = best.get(torchSetting)!;
+        const a = o.allocator!;
+        memory.push(
+          `${method}, ${pair}, ${threads} thread(s): peak RSS ${o.peakMb.toFixed(0)}; allocator: ${[a.start, a.afterForward, a.peakLive, a.held].map((v) => v.toFixed(0)).join(' / ')}`,
+        );
         console.log(
           `| ${method} | ${pair} | ${threads} | ${o.imgPerSec.toFixed(1)} (${oursSetting.slice(5)}) | ${o.peakMb.toFixed(0)} | ${t.imgPerSec.toFixed(1)} (${torchSetting.slice(6)}) | ${t.peakMb.toFixed(0)} | ${(o.imgPerSec / t.imgPerSec).toFixed(2)}x |${reduced}`,
         );
@@ -208,6 +230,10 @@ function main(): void {
     }
   }
   console.log('\n' + notes.join('\n'));
+  console.log(
+    "\ndistill-ts's memory, MB (allocator: live at the step's start / live after the forward / peak live / held from the system):\n" +
+      memory.join('\n'),
+  );
 }
 
 if (process.argv[2] === '--child') {

@@ -120,7 +120,8 @@ function runGroup(args: string[], o: LaunchOptions, worldSize: number, attempt: 
           failures.push({ rank, pid: child.pid ?? -1, reason: exitReason(code, signal), code });
           // A worker that exited on its own may have lost a peer that is still on its way out with
           // the cause (exit 2, bad input): that peer gets a moment before the group is stopped.
-          if (failures.length === 1) setTimeout(stopAll, signal ? 0 : PEER_EXIT_GRACE_MS);
+          // (unref: once every worker has exited, the launcher does not wait for the timer.)
+          if (failures.length === 1) setTimeout(stopAll, signal ? 0 : PEER_EXIT_GRACE_MS).unref();
         }
         if (running === 0) {
           process.off('SIGINT', onInt);
