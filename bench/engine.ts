@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../src/index.js';
 import { tidy } from '../src/index.js';
-import { trainJs } from './common.js';
+import { torchThreads, trainJs } from './common.js';
 
 const steps = Number(process.argv[process.argv.indexOf('--steps') + 1] || 20) || 20;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,7 +32,9 @@ function overheadJs(): number {
 
 function py(args: string[]): Record<string, number> | null {
   try {
-    return JSON.parse(execFileSync(python, [pyScript, ...args], { encoding: 'utf8' }).trim()) as Record<string, number>;
+    // args[1] is the thread count: the same OpenMP and OpenBLAS threads as distill-ts's.
+    const env = { ...process.env, ...torchThreads(Number(args[1])) };
+    return JSON.parse(execFileSync(python, [pyScript, ...args], { encoding: 'utf8', env }).trim()) as Record<string, number>;
   } catch {
     return null;
   }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../src/index.js';
 import { createZooModel, save } from '../src/index.js';
-import { TORCH_ALLOCATORS } from './common.js';
+import { TORCH_ALLOCATORS, torchThreads } from './common.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -97,7 +97,7 @@ function pytorch(dir: string, threads: number): { pipeline: number; bare: number
     ],
     {
       encoding: 'utf8',
-      env: { ...process.env, ...TORCH_ALLOCATORS.jemalloc, OMP_NUM_THREADS: String(threads) },
+      env: { ...process.env, ...TORCH_ALLOCATORS.jemalloc, ...torchThreads(threads) },
       cwd: path.join(repo, 'bench'),
     },
   );

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../src/index.js';
 import { F, autocast, createZooModel, nn, noGrad, optim, tidy } from '../src/index.js';
-import { TORCH_ALLOCATORS } from './common.js';
+import { TORCH_ALLOCATORS, torchThreads } from './common.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -116,7 +116,7 @@ function main(): void {
       [path.join(here, '..', '..', 'bench', 'profile_torch.py'), String(threads), cl ? '1' : '0', String(steps), pair],
       {
         encoding: 'utf8',
-        env: { ...process.env, ...TORCH_ALLOCATORS.jemalloc, OMP_NUM_THREADS: String(threads) },
+        env: { ...process.env, ...TORCH_ALLOCATORS.jemalloc, ...torchThreads(threads) },
       },
     );
     rows.push(['PyTorch (jemalloc)', JSON.parse(py.trim().split('\n').at(-1)!) as Phases]);

@@ -23,7 +23,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as torch from '../src/index.js';
 import { createDistiller, createZooModel, engine, nn, optim, tidy, type Tensor } from '../src/index.js';
-import { TORCH_ALLOCATORS } from './common.js';
+import { TORCH_ALLOCATORS, torchThreads } from './common.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -50,7 +50,7 @@ interface Measure {
 function pytorch(method: string, pair: string, threads: number, channelsLast: boolean, env: NodeJS.ProcessEnv): Measure {
   const out = execFileSync('/usr/bin/python3', [script, method, pair, String(threads), String(steps), channelsLast ? '1' : '0'], {
     encoding: 'utf8',
-    env: { ...process.env, ...env, OMP_NUM_THREADS: String(threads) },
+    env: { ...process.env, ...env, ...torchThreads(threads) },
     cwd: path.dirname(script),
   });
   const r = JSON.parse(out.trim().split('\n').at(-1)!) as { img_s: number; peak_rss_mb: number };

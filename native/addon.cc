@@ -8,6 +8,8 @@
 #include <c10/core/GradMode.h>
 #include <torch/version.h>
 
+#include <dlfcn.h>
+
 #include <cstring>
 #include <mutex>
 
@@ -125,6 +127,18 @@ Napi::Value SetRngState(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 constexpr int kMaxThreads = 1024;
+// A libtorch built on OpenBLAS (Debian's) runs its matrix products on OpenBLAS's own thread pool,
+// which at::set_num_threads does not size (it sizes OpenMP's and MKL's): at 1 thread a product
+// would still use every core. Looked up at run time, as the BLAS is whatever libblas.so.3 is.
+void SetBlasThreads(int n) {
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
+}
+Napi::Value GetBlasThreads(const Napi::CallbackInfo& info) {
+  using GetThreads = int (*)();
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get ? Napi::Number::New(info.Env(), get()) : info.Env().Null();
+}
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   double n = info[0].As<Napi::Number>().DoubleValue();
   // An absurd count is accepted by ATen and only fails at the next op (a pool of 1e10 threads).
@@ -133,6 +147,7 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
                                                 ", got " + info[0].ToString().Utf8Value());
   }
   at::set_num_threads(int(n));
+  SetBlasThreads(int(n));
   return info.Env().Undefined();
 }
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
@@ -177,6 +192,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setRngState", Napi::Function::New(env, SetRngState));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("getBlasThreads", Napi::Function::New(env, GetBlasThreads));
   exports.Set("setDeterministic", Napi::Function::New(env, SetDeterministic));
   exports.Set("cudaIsAvailable", Napi::Function::New(env, CudaIsAvailable));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));

@@ -191,6 +191,43 @@ test('threads, seeds and deterministic mode', () => {
   assert.throws(() => torch.manualSeed(-1), /non-negative integer/);
 });
 
+test('one thread means one thread: matrix products at setNumThreads(1) keep off the other cores (OpenBLAS pool sized, no spinning)', () => {
+  const index = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.js');
+  // A child of its own: CPU time per thread (Linux /proc) while 1-thread products and a small
+  // network's steps run; before, OpenBLAS's second worker took ~40% of a core for a tiny Linear.
+  const code = `
+    import fs from 'node:fs';
+    const torch = await import(${JSON.stringify(index)});
+    torch.setNumThreads(1);
+    const cpu = () => Object.fromEntries(fs.readdirSync('/proc/self/task').map((id) => {
+      const f = fs.readFileSync('/proc/self/task/' + id + '/stat', 'utf8').split(') ')[1].split(' ');
+      return [id, Number(f[11]) + Number(f[12])];
+    }));
+    const a = torch.randn(64, 512).keep(), w = torch.randn(512, 512).keep();
+    for (let i = 0; i < 5; i++) torch.tidy(() => { a.matmul(w).sum().item(); });
+    const before = cpu();
+    const t0 = performance.now();
+    while (performance.now() - t0 < 1500) torch.tidy(() => { a.matmul(w).relu().matmul(w).sum().item(); });
+    const after = cpu();
+    const main = String(process.pid);
+    let others = 0;
+    for (const id of Object.keys(after)) if (id !== main) others += after[id] - (before[id] ?? 0);
+    console.log(JSON.stringify({ main: after[main] - before[main], others, timeout: process.env.OPENBLAS_THREAD_TIMEOUT }));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const { main, others, timeout } = JSON.parse(r.stdout.trim()) as { main: number; others: number; timeout: string };
+  assert.ok(main >= 100, `the main thread ran the products (${main} ticks)`);
+  assert.ok(others <= main * 0.1, `other threads used ${others} ticks against the main thread's ${main}`);
+  assert.equal(timeout, '4', "OpenBLAS's workers are told not to spin");
+  const given = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', `await import(${JSON.stringify(index)}); console.log(process.env.OPENBLAS_THREAD_TIMEOUT)`],
+    { encoding: 'utf8', env: { ...process.env, OPENBLAS_THREAD_TIMEOUT: '12' } },
+  );
+  assert.equal(given.stdout.trim(), '12', "a user's own setting wins");
+});
+
 test('dropout: zero in eval mode changes nothing; in training keeps about 1-p, scaled by 1/(1-p)', () => {
   const x = torch.ones(10000);
   assert.deepEqual(F.dropout(x, { p: 0.3, training: false }).sum().item(), 10000);

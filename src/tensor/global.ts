@@ -46,7 +46,10 @@ export const getRngState = (): Tensor => native.getRngState() as Tensor;
 /** Restores a state from getRngState (torch.set_rng_state). */
 export const setRngState = (state: Tensor): void => native.setRngState(state);
 
-/** Intra-op threads. Use no more than the free cores: OpenMP collapses when oversubscribed. */
+/**
+ * Intra-op threads, and OpenBLAS's threads where libtorch's BLAS is OpenBLAS (at::set_num_threads
+ * leaves those at every core). Use no more than the free cores: OpenMP collapses when oversubscribed.
+ */
 export const setNumThreads = (n: number): void => native.setNumThreads(n);
 export const getNumThreads = (): number => native.getNumThreads();
 /** Deterministic algorithms only (torch.use_deterministic_algorithms). */

@@ -57,6 +57,8 @@ export interface NativeAddon {
   setRngState(state: unknown): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
+  /** OpenBLAS's thread count (null when libtorch's BLAS is not OpenBLAS). */
+  getBlasThreads(): number | null;
   setDeterministic(on: boolean): void;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
@@ -83,4 +85,10 @@ function findAddon(): string {
   );
 }
 
+// A libtorch on OpenBLAS (Debian's) runs matrix products on OpenBLAS's own worker threads, which
+// spin for ~2^28 cycles after each product and so take a core from libtorch's threads for most of
+// a step (measured: 15-20% of a 2-thread step). OpenBLAS reads this when it loads, with the addon;
+// a user's own setting wins.
+if (process.env.OPENBLAS_THREAD_TIMEOUT === undefined && process.env.GOTO_THREAD_TIMEOUT === undefined)
+  process.env.OPENBLAS_THREAD_TIMEOUT = '4';
 export const native: NativeAddon = createRequire(import.meta.url)(findAddon()) as NativeAddon;
