@@ -6,17 +6,21 @@ import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync, fst
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import { findBuilt } from '../util/built.js';
 import { roundHalfEven } from './autoaugment.js';
+
+let sharpLoaded: typeof Sharp | undefined;
+/** sharp (libvips: ~30 MB resident), loaded where images are decoded; a CIFAR run never needs it. */
+const sharp = (): typeof Sharp => (sharpLoaded ??= createRequire(import.meta.url)('sharp') as typeof Sharp);
 
 /**
  * libvips for a loader: no operation cache (memory stays flat across millions of images) and one
  * thread per image; samples decode in parallel on libuv's pool instead.
  */
 export function configureSharp(): void {
-  sharp.cache(false);
-  sharp.concurrency(1);
+  sharp().cache(false);
+  sharp().concurrency(1);
 }
 
 /**
@@ -415,10 +419,10 @@ export async function decodeResizedCrop(
   return rgb(openImage(bytes).extract(box).resize(size, size, { fit: 'fill', kernel, fastShrinkOnLoad: false }), size);
 }
 
-const openImage = (bytes: Buffer) => sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'truncated' });
+const openImage = (bytes: Buffer) => sharp()(bytes, { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'truncated' });
 
 /** Runs the pipeline to sRGB without alpha: interleaved [size, size, 3]. */
-async function rgb(pipeline: ReturnType<typeof sharp>, size: number): Promise<Buffer> {
+async function rgb(pipeline: ReturnType<typeof Sharp>, size: number): Promise<Buffer> {
   const { data, info } = await pipeline.toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3 || info.width !== size || info.height !== size)
     throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);

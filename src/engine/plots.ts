@@ -1,10 +1,11 @@
 // PNG charts for reports: Vega-Lite specs rendered to SVG by Vega, then to PNG by resvg.
 import { writeFileAtomic } from '../tensor/index.js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
-import { Resvg } from '@resvg/resvg-js';
+import type { TopLevelSpec } from 'vega-lite';
 
 export async function renderPng(spec: TopLevelSpec, file: string): Promise<void> {
+  // Loaded here, not with the library: Vega, Vega-Lite and resvg hold ~50 MB a training process
+  // that never draws a chart (or draws one at the end) should not carry through every step.
+  const [vega, { compile }, { Resvg }] = await Promise.all([import('vega'), import('vega-lite'), import('@resvg/resvg-js')]);
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG(2);
   view.finalize();

@@ -6,11 +6,12 @@
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type protobuf from 'protobufjs';
 import CRC32C from 'crc-32/crc32c.js';
 
 // tensorflow/core/util/event.proto and framework/summary.proto, the fields written here.
-const schema = protobuf.Root.fromJSON({
+const schema = {
   nested: {
     Event: {
       fields: {
@@ -34,8 +35,11 @@ const schema = protobuf.Root.fromJSON({
       nested: { SessionStatus: { values: { STATUS_UNSPECIFIED: 0, START: 1, STOP: 2, CHECKPOINT: 3 } } },
     },
   },
-});
-const Event = schema.lookupType('Event');
+};
+let eventType: protobuf.Type | undefined;
+/** The Event message (protobufjs, ~10 MB resident, loaded by the first event written). */
+const Event = (): protobuf.Type =>
+  (eventType ??= (createRequire(import.meta.url)('protobufjs') as typeof protobuf).Root.fromJSON(schema).lookupType('Event'));
 
 /** The TFRecord checksum: CRC32C rotated right by 15 bits plus a constant. */
 export function maskedCrc32c(bytes: Uint8Array): number {
@@ -56,7 +60,8 @@ export function tfRecord(data: Uint8Array): Buffer {
 /** The Event protobuf of scalars at a step. */
 export function scalarEvent(step: number, scalars: Record<string, number>, wallTime: number): Uint8Array {
   const value = Object.entries(scalars).map(([tag, simpleValue]) => ({ tag, simpleValue }));
-  return Event.encode(Event.create({ wallTime, step, summary: { value } })).finish();
+  const type = Event();
+  return type.encode(type.create({ wallTime, step, summary: { value } })).finish();
 }
 
 /** Event files opened by this process, so that each name is new. */
@@ -73,9 +78,10 @@ export class TensorBoardWriter {
     // A new file each time (two writers of one process within a second get different counters).
     this.file = path.join(dir, `events.out.tfevents.${Math.floor(time)}.${hostname()}.${process.pid}.${writers++}`);
     this.fd = openSync(this.file, 'wx');
-    this.write(Event.encode(Event.create({ wallTime: time, fileVersion: 'brain.Event:2' })).finish());
+    const event = Event();
+    this.write(event.encode(event.create({ wallTime: time, fileVersion: 'brain.Event:2' })).finish());
     if (options.resumeStep !== undefined)
-      this.write(Event.encode(Event.create({ wallTime: time, step: options.resumeStep, sessionLog: { status: 1 } })).finish());
+      this.write(event.encode(event.create({ wallTime: time, step: options.resumeStep, sessionLog: { status: 1 } })).finish());
     fsyncSync(this.fd);
   }
 
