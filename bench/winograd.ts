@@ -3,8 +3,9 @@
 // of input and weights: a student), then whole frozen teachers (resnet32x4, wrn_40_2, folded),
 // batch 64, channels-last, 1 and 2 threads. Times include the reorders to and from oneDNN's
 // blocked layout (what nn.Conv2d pays). This is what nn.winogradPays' rule comes from. Winograd's
-// first call (creating its primitives and, frozen, packing the weights once) is its own column;
-// the last is the largest difference of the outputs relative to their largest value.
+// first call (creating its primitives) is its own column; a frozen layer's time with its weights
+// packed once (WinogradConvolution, 4x their memory; nn.Conv2d transforms them at each call
+// instead) is the next; the last is the largest difference of the outputs relative to their largest value.
 // Usage: npm run bench:winograd [-- --threads 1,2 --reps 6]
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +53,13 @@ function child(threads: number): void {
   torch.setNumThreads(threads);
   torch.manualSeed(0);
   const rows: string[] = [];
-  const compare = (name: string, module: nn.Module & { forward(x: Tensor): unknown }, x: Tensor, out: (y: unknown) => Tensor) => {
+  const compare = (
+    name: string,
+    module: nn.Module & { forward(x: Tensor): unknown },
+    x: Tensor,
+    out: (y: unknown) => Tensor,
+    packed?: () => Tensor,
+  ) => {
     const frozen = !x.requiresGrad;
     const run = () => (frozen ? noGrad : (f: () => Tensor) => f())(() => tidy(() => out(module.forward(x)).keep()));
     const ms: Record<string, number> = {};
@@ -66,8 +73,10 @@ function child(threads: number): void {
       outputs[alg] = run();
     }
     const diff = relative(outputs.winograd!, outputs.direct!);
+    // The same layer with its weights packed once (WinogradConvolution): what nn.Conv2d gives up for the memory.
+    const pack = packed ? time(packed) : null;
     rows.push(
-      `| ${threads} | ${name} | ${ms.direct!.toFixed(2)} | ${ms.winograd!.toFixed(2)} | ${(ms.direct! / ms.winograd!).toFixed(2)}x | ${ms.auto!.toFixed(2)} | ${first.toFixed(1)} | ${diff.toExponential(1)} |`,
+      `| ${threads} | ${name} | ${ms.direct!.toFixed(2)} | ${ms.winograd!.toFixed(2)} | ${(ms.direct! / ms.winograd!).toFixed(2)}x | ${ms.auto!.toFixed(2)} | ${first.toFixed(1)} | ${pack ? `${pack[1].toFixed(2)} (first ${pack[0].toFixed(1)})` : '-'} | ${diff.toExponential(1)} |`,
     );
     for (const t of Object.values(outputs)) t.dispose();
     nn.setConvAlgorithm(module, 'direct');
@@ -77,7 +86,15 @@ function child(threads: number): void {
     for (const p of conv.parameters()) p.requiresGrad = false;
     conv.to({ memoryFormat: 'channelsLast' });
     const x = torch.randn(64, inC, size, size).contiguous({ memoryFormat: 'channelsLast' }).keep();
-    compare(`frozen conv ${inC}->${outC} at ${size}x${size}`, conv, x, (y) => y as Tensor);
+    const packing = new torch.WinogradConvolution(conv.weight, conv.bias, [1, 1], [1, 1]);
+    compare(
+      `frozen conv ${inC}->${outC} at ${size}x${size}`,
+      conv,
+      x,
+      (y) => y as Tensor,
+      () => noGrad(() => packing.forward(x)!),
+    );
+    packing.dispose();
     // Training: forward, then the gradients of the input and of the weights (returned: the weight's).
     for (const p of conv.parameters()) p.requiresGrad = true;
     x.requiresGrad = true;
@@ -106,9 +123,9 @@ function child(threads: number): void {
 function main(): void {
   console.log(`Frozen 3x3 convolutions, batch 64, channels-last, best of ${reps}, ms\n`);
   console.log(
-    "| threads | layer | direct | Winograd | speed-up | auto | Winograd's first call (plans, packing) | max output difference (relative) |",
+    "| threads | layer | direct | Winograd | speed-up | auto | Winograd's first call (plans) | Winograd, weights packed once (WinogradConvolution) | max output difference (relative) |",
   );
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const threads of arg('threads', '1,2').split(',').map(Number)) {
     const out = execFileSync(
       process.execPath,

@@ -1,6 +1,6 @@
 // Winograd convolutions for a frozen network (native/onednn.cc, nn.Conv2d.algorithm): the
 // same convolution as libtorch's up to float32 rounding (checked against a float64 direct
-// convolution), used only where no gradient flows, repacked when the weights change, and refusing
+// convolution), following the weights when they change (nothing packed is kept), and refusing
 // bad arguments with a JS error. A distiller's teacher uses them by default ('auto').
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,7 @@ import {
   WinogradConvolution,
   createZooModel,
   engine,
+  keep,
   nn,
   noGrad,
   tidy,
@@ -120,7 +121,7 @@ test('a frozen network differentiated with respect to its input goes through Win
   });
 });
 
-test('the packed kernels follow the weights: replaced, changed in place, folded with a BatchNorm', () => {
+test('a frozen Winograd layer follows its weights: replaced, changed in place, folded with a BatchNorm', () => {
   torch.manualSeed(3);
   tidy(() => {
     const conv = frozenConv(64, 64);
@@ -136,7 +137,7 @@ test('the packed kernels follow the weights: replaced, changed in place, folded 
     assert.ok(relativeError(run(), direct()) < 1e-5);
     conv.loadStateDict({ weight: torch.randn(64, 64, 3, 3), bias: torch.zeros(64) });
     assert.ok(relativeError(run(), direct()) < 1e-5);
-    // With a folded BatchNorm the Winograd kernel packs the folded weights.
+    // With a folded BatchNorm the Winograd convolution runs the folded weights.
     const bn = new nn.BatchNorm2d(64).eval();
     noGrad(() => {
       bn.runningMean!.copy_(torch.randn(64));
@@ -458,17 +459,17 @@ test('ONNX export traces the ATen convolution of a network set to Winograd (the 
   x.dispose();
 });
 
-test('packed kernels: one packing per layout oneDNN picks (never repacked while in use, at most 3), freed by releaseDerived', () => {
+test('packed kernels: one packing per layout oneDNN picks (never repacked while in use, at most 3), freed by dispose', () => {
   torch.manualSeed(11);
-  const conv = frozenConv(256, 256);
-  conv.algorithm = 'winograd';
+  const w = torch.randn(256, 256, 3, 3).keep();
+  const conv = new WinogradConvolution(w, null, [1, 1], [1, 1]);
   const weightBytes = 256 * 256 * 9 * 4;
   const live = () => torch.memory.stats().liveBytes;
   const base = live();
   const packings: number[] = [];
   for (const n of [64, 16, 2, 100, 64, 16, 64, 16]) {
     tidy(() => {
-      noGrad(() => conv.forward(torch.randn(n, 256, 8, 8)));
+      conv.forward(torch.randn(n, 256, 8, 8));
     });
     // F(4x4, 3x3) stores 6x6 per 3x3 kernel: 4x the weight per packing (plus a little padding).
     packings.push((live() - base) / weightBytes / 4);
@@ -477,8 +478,27 @@ test('packed kernels: one packing per layout oneDNN picks (never repacked while 
   for (const p of packings) assert.ok(Math.abs(p - Math.round(p)) < 0.05 && p >= 1 && p < 3.05, seen);
   // Alternating between two batch sizes neither grows memory nor repacks (the count stays).
   assert.equal(Math.round(packings.at(-1)!), Math.round(packings.at(-3)!), seen);
-  conv.releaseDerived();
+  conv.dispose();
   assert.equal(live(), base);
+  w.dispose();
+});
+
+test('a frozen nn.Conv2d through Winograd keeps nothing beyond its weights between calls (no packed kernels)', () => {
+  torch.manualSeed(12);
+  const conv = frozenConv(256, 256);
+  conv.algorithm = 'winograd';
+  const x = torch.randn(64, 256, 8, 8).keep();
+  const live = () => torch.memory.stats().liveBytes;
+  const direct = tidy(() => keep(F.conv2d(x, conv.weight, { bias: conv.bias, padding: 1 })));
+  const base = live();
+  for (let i = 0; i < 3; i++)
+    tidy(() => {
+      const y = noGrad(() => conv.forward(x));
+      const error = relativeError(y, direct);
+      assert.ok(error > 0 && error < 1e-5, `Winograd ran: ${error}`);
+    });
+  assert.equal(live(), base);
+  for (const t of [x, direct]) t.dispose();
   conv.dispose();
 });
 

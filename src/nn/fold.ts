@@ -157,7 +157,7 @@ const flatTensors = (value: unknown): Tensor[] => tensorsIn<Tensor>(value);
  * Sets the algorithm of every Conv2d of `module` (Conv2d.algorithm): 'auto' gives the 3x3 layers
  * with 64 or more output channels (from 32 or more) oneDNN's Winograd kernels (winogradPays), in a
  * frozen network and in training alike.
- * Returns the number of convolutions set. 'direct' also releases their packed kernels.
+ * Returns the number of convolutions set.
  */
 export function setConvAlgorithm(module: Module, algorithm: ConvAlgorithm): number {
   if (!['direct', 'winograd', 'auto'].includes(algorithm))
@@ -166,7 +166,6 @@ export function setConvAlgorithm(module: Module, algorithm: ConvAlgorithm): numb
   for (const m of module.modules()) {
     if (!(m instanceof Conv2d)) continue;
     m.algorithm = algorithm;
-    if (algorithm === 'direct') m.releaseDerived();
     count++;
   }
   return count;

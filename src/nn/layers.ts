@@ -5,7 +5,6 @@ import {
   empty,
   full,
   isAutocastEnabled,
-  isGradEnabled,
   keep,
   noGrad,
   ones,
@@ -15,7 +14,6 @@ import {
   tidy,
   zeros,
   tensor,
-  WinogradConvolution,
   winogradAvailable,
   winogradTrain,
   type DType,
@@ -58,7 +56,7 @@ abstract class WeightBiasLayer extends Layer {
 }
 
 /**
- * The tensors a derived value (folded weights, packed kernels) was computed from, by identity and
+ * The tensors a derived value (folded weights) was computed from, by identity and
  * libtorch's version counter: `changed` says whether one was replaced or modified in place since.
  */
 class Sources {
@@ -124,8 +122,7 @@ export class Conv2d extends WeightBiasLayer {
    * it. Used by nn.foldBatchNorm, which checks that the pair reads as assumed.
    */
   foldBatchNorm(bn: BatchNorm2d | null): void {
-    // Folding the same pair again (a teacher shared by several distillers) keeps the folded
-    // weights, and so the Winograd kernels packed from them (packing is slow).
+    // Folding the same pair again (a teacher shared by several distillers) keeps the folded weights.
     if (bn && this.folded?.bn === bn) return;
     if (this.folded) {
       this.folded.bn.foldedInto = null;
@@ -139,14 +136,11 @@ export class Conv2d extends WeightBiasLayer {
    * Which convolution algorithm runs: 'direct' (libtorch's: the default), 'winograd' (oneDNN's
    * F(4x4, 3x3) kernels wherever they apply) or 'auto' (Winograd where it pays: winogradPays).
    * Winograd applies to float32 3x3 convolutions on the CPU outside autocast; everything else
-   * runs direct. Without gradients (a frozen network) the weights are packed once; with them
-   * (training) forward, backward-data and backward-weights all run Winograd. Its results differ
+   * runs direct. In training, forward, backward-data and backward-weights all run Winograd. Its results differ
    * from direct's by rounding (~1e-6 relative), as cuDNN's algorithm choice does on a GPU.
    * nn.setConvAlgorithm sets it on a network.
    */
   algorithm: ConvAlgorithm = 'direct';
-  private winograd: WinogradConvolution | null = null;
-  private readonly winogradSources = new Sources();
 
   forward(x: Tensor): Tensor {
     const folded = this.folded?.active() ? this.folded.current() : null;
@@ -168,21 +162,14 @@ export class Conv2d extends WeightBiasLayer {
     // Under autocast the convolution runs in reduced precision; a trace (ONNX export) must see it.
     if (isAutocastEnabled('cpu') || opsObserved() || !winogradAvailable()) return null;
     if (this.algorithm === 'auto' && !winogradPays(this.inChannels, this.outChannels)) return null;
-    if (isGradEnabled() && (x.requiresGrad || weight.requiresGrad || bias?.requiresGrad))
-      return winogradTrain(x, weight, bias, this.stride, padding);
-    if (!this.winograd || this.winogradSources.changed([weight, bias])) {
-      this.winograd?.dispose();
-      this.winograd = new WinogradConvolution(weight, bias, this.stride, padding);
-      this.winogradSources.record([weight, bias]);
-    }
-    return this.winograd.forward(x);
+    // Frozen or not, the weights are transformed by each call, not packed once and kept: packed
+    // kernels hold 4x the weights (resnet32x4's: 120 MB) for 3-5% of a frozen forward and no
+    // measurable part of a KD step (npm run bench:winograd, "packed" column).
+    return winogradTrain(x, weight, bias, this.stride, padding);
   }
 
   override releaseDerived(): void {
     this.folded?.release();
-    this.winograd?.dispose();
-    this.winograd = null;
-    this.winogradSources.forget();
   }
 }
 

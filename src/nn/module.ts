@@ -356,7 +356,7 @@ export abstract class Module {
 
   /**
    * Releases what this module computed from its parameters to run faster (folded BatchNorm
-   * weights, packed Winograd kernels); it is computed again when next needed.
+   * weights); it is computed again when next needed.
    */
   releaseDerived(): void {}
 }
