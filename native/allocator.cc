@@ -14,8 +14,8 @@
 // neighbours across the whole arena, and a request no free block serves extends the arena's last
 // block when that one is free: only the shortfall is new memory, where a new segment of the
 // whole size would leave the free block stranded (measured: 65 MB of a DLB step's 496 MB).
-// Where the reservation is refused (a strict overcommit policy, ulimit -v), or the arena is full,
-// segments come from posix_memalign one by one. ATen frees through raw_deallocate, so the deleter
+// Where the reservation is refused (a strict overcommit policy, ulimit -v), the arena is full, or
+// for requests over 1 GiB, segments come from posix_memalign one by one. ATen frees through raw_deallocate, so the deleter
 // must work from the pointer alone: each block carries a header before its user pointer.
 #include "common.h"
 
@@ -38,6 +38,10 @@ constexpr size_t kLargeMin = size_t(1) << 20;  // requests from 1 MiB up are car
 constexpr size_t kLargeRound = size_t(64) << 10;  // their sizes are multiples of 64 KiB
 constexpr size_t kMaxCachedBytes = size_t(2) << 30;
 constexpr size_t kArenaReserve = size_t(1) << 38;  // 256 GiB of address space, not memory
+// Requests above this take their own segment: the arena's reservation skips the kernel's
+// overcommit check, which must still refuse an absurd request (a 40 GB tensor on a 24 GB machine
+// is an out-of-memory error, not a process killed when its pages are first written).
+constexpr size_t kArenaMaxRequest = size_t(1) << 30;
 
 // A large block: a piece of a segment, free or in use, with its neighbours in the segment.
 struct Block {
@@ -132,6 +136,7 @@ void TrimArena(Pool& pool, Block* b) {
 // when the arena is refused or full. Called with the pool locked, after TakeLarge found nothing.
 Block* ExtendArena(Pool& pool, size_t size) {
   Arena& a = pool.arena;
+  if (size > kArenaMaxRequest) return nullptr;
   if (!a.base && !a.refused) {
     void* p = mmap(nullptr, kArenaReserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
@@ -298,6 +303,7 @@ Napi::Value Stats(const Napi::CallbackInfo& info) {
   out.Set("peakLiveBytes", double(pool.peakLiveBytes));
   out.Set("cachedBytes", double(pool.cachedBytes));
   out.Set("segmentBytes", double(pool.segmentBytes));
+  out.Set("arena", pool.arena.base != nullptr);
   out.Set("hits", double(pool.hits));
   out.Set("misses", double(pool.misses));
   return out;

@@ -274,6 +274,51 @@ test('large blocks: a freed block serves smaller requests (split) and its pieces
   assert.equal(memory.stats().segmentBytes, s0.segmentBytes, 'a wholly free segment goes back to the system');
 });
 
+test("large blocks: a request no free block serves grows the arena's free last block by the shortfall only", () => {
+  const mib = 2 ** 20;
+  const floats = (bytes: number) => keep(torch.zeros([bytes / 4]));
+  memory.emptyCache();
+  const a = floats(8 * mib);
+  const b = floats(4 * mib); // the arena's last block
+  const before = memory.stats().segmentBytes;
+  b.dispose(); // free, at the end
+  const c = floats(6 * mib);
+  const grown = memory.stats().segmentBytes - before;
+  assert.equal(memory.stats().arena, true);
+  assert.ok(grown > 1.9 * mib && grown < 2.2 * mib, `grew by ${grown / mib} MiB, not 6`);
+  assert.deepEqual(
+    tidy(() => [a.max().item(), c.max().item()]),
+    [0, 0],
+  );
+  for (const t of [a, c]) t.dispose();
+  memory.emptyCache();
+});
+
+test('allocator without the arena (address space refused: ulimit -v): segments one by one, the same results', () => {
+  // The arena reserves 256 GiB of address space; under a 64 GiB limit the allocator takes segments
+  // from posix_memalign instead. A child process under that limit runs the split/coalesce checks.
+  const index = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.js');
+  const code = `
+    const torch = await import(${JSON.stringify(index)});
+    const mib = 2 ** 20;
+    const s0 = torch.memory.stats().segmentBytes;
+    torch.tidy(() => { torch.zeros([4 * mib]); });
+    const s1 = torch.memory.stats().segmentBytes;
+    torch.tidy(() => { const parts = [0, 1, 2, 3].map(() => torch.full([0.875 * mib], 3)); if (torch.memory.stats().segmentBytes !== s1) throw new Error('a new segment'); return parts.map((p) => p.sum().item()); });
+    torch.memory.emptyCache();
+    const arena = torch.memory.stats().arena;
+    console.log(JSON.stringify({ arena, grew: (s1 - s0) / mib, back: torch.memory.stats().segmentBytes === s0 }));
+  `;
+  const r = spawnSync('bash', ['-c', 'ulimit -v 67108864 && exec "$0" --input-type=module -e "$1"', process.execPath, code], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const { arena, grew, back } = JSON.parse(r.stdout.trim()) as { arena: boolean; grew: number; back: boolean };
+  assert.equal(arena, false, 'the reservation was refused');
+  assert.ok(grew >= 16 && grew < 16.1, `one 16 MiB segment (its header rounded up to 64 KiB): ${grew}`);
+  assert.equal(back, true, 'a wholly free segment goes back to the system');
+});
+
 test('allocator fuzz: random sizes allocated and freed in random order never overlap (each tensor keeps its own values)', () => {
   let seed = 12345;
   const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;

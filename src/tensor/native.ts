@@ -15,6 +15,8 @@ export interface AllocatorStats {
   cachedBytes: number;
   /** Bytes held in segments for large blocks (1 MiB and up), in use or free. */
   segmentBytes: number;
+  /** Whether large blocks come from one reserved arena (false until the first, or where the reservation was refused). */
+  arena: boolean;
   hits: number;
   misses: number;
 }
