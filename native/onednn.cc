@@ -292,6 +292,7 @@ struct WinogradFunction : public torch::autograd::Function<WinogradFunction> {
                                          {DNNL_ARG_SCRATCHPAD, Scratchpad(pd.scratchpad_desc(), scratch)}};
     if (hasBias) args[DNNL_ARG_BIAS] = Wrap(pd.bias_desc(), bias);
     dnnl::convolution_forward(pd).execute(s, args);
+    src = weights = scratch = at::Tensor();  // before the output is made: only dst is read now
     at::Tensor y = FromLayout(s, dst, pd.dst_desc(), x.options().memory_format(x.suggest_memory_format()));
     s.wait();
     ctx->save_for_backward({x, w});
@@ -313,19 +314,30 @@ struct WinogradFunction : public torch::autograd::Function<WinogradFunction> {
     dnnl::stream s(Engine());
     at::Tensor g = grads[0].contiguous(x.suggest_memory_format());
     at::Tensor gradX, gradW, gradB, scratch;
+    // Each stage's blocked copies go as soon as it is done (the CPU stream runs each primitive to
+    // completion in execute), and the incoming gradient is reordered once for both stages where
+    // their layouts agree: a step's peak is in backward, and these copies are map-sized.
+    at::Tensor diffDstData;
     if (ctx->needs_input_grad(0)) {
       const auto& pd = p.bwdData;
-      at::Tensor diffDst = ToLayout(s, g, pd.diff_dst_desc()), weights = ToLayout(s, w, pd.weights_desc());
+      at::Tensor weights = ToLayout(s, w, pd.weights_desc());
+      diffDstData = ToLayout(s, g, pd.diff_dst_desc());
+      const at::Tensor& diffDst = diffDstData;
       at::Tensor diffSrc = Bytes(pd.diff_src_desc().get_size());
       dnnl::convolution_backward_data(pd).execute(s, {{DNNL_ARG_DIFF_DST, Wrap(pd.diff_dst_desc(), diffDst)},
                                                       {DNNL_ARG_WEIGHTS, Wrap(pd.weights_desc(), weights)},
                                                       {DNNL_ARG_DIFF_SRC, Wrap(pd.diff_src_desc(), diffSrc)},
                                                       {DNNL_ARG_SCRATCHPAD, Scratchpad(pd.scratchpad_desc(), scratch)}});
+      scratch = at::Tensor();
+      weights = at::Tensor();
       gradX = FromLayout(s, diffSrc, pd.diff_src_desc(), x.options().memory_format(x.suggest_memory_format()));
     }
     if (ctx->needs_input_grad(1) || (hasBias && ctx->needs_input_grad(2))) {
       const auto& pd = p.bwdWeights;
-      at::Tensor src = ToLayout(s, x, pd.src_desc()), diffDst = ToLayout(s, g, pd.diff_dst_desc());
+      const bool shared = diffDstData.defined() && p.bwdData.diff_dst_desc() == pd.diff_dst_desc();
+      at::Tensor diffDst = shared ? diffDstData : ToLayout(s, g, pd.diff_dst_desc());
+      diffDstData = g = at::Tensor();  // diffDst holds what this stage reads
+      at::Tensor src = ToLayout(s, x, pd.src_desc());
       at::Tensor diffW = Bytes(pd.diff_weights_desc().get_size());
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, Wrap(pd.src_desc(), src)},
                                            {DNNL_ARG_DIFF_DST, Wrap(pd.diff_dst_desc(), diffDst)},
