@@ -33,12 +33,13 @@ export function trainJs(name: string, threads: number, channelsLast: boolean, st
 
 /**
  * PyTorch's thread settings for `threads` threads: OpenMP's (OMP_NUM_THREADS also sizes OpenBLAS's
- * pool, as torch.setNumThreads does for distill-ts), and OpenBLAS's workers told not to spin after
- * each product, as distill-ts tells them (src/tensor/native.ts): both sides run the same BLAS.
+ * pool, as torch.setNumThreads does for distill-ts), and OpenBLAS's worker timeout distill-ts runs
+ * with (src/tensor/native.ts sets it when the library loads, unless the user did): both sides run
+ * the same BLAS.
  */
 export const torchThreads = (threads: number): NodeJS.ProcessEnv => ({
   OMP_NUM_THREADS: String(threads),
-  OPENBLAS_THREAD_TIMEOUT: process.env.OPENBLAS_THREAD_TIMEOUT ?? '4',
+  OPENBLAS_THREAD_TIMEOUT: process.env.OPENBLAS_THREAD_TIMEOUT,
 });
 
 /**

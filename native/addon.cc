@@ -134,11 +134,6 @@ void SetBlasThreads(int n) {
   using SetThreads = void (*)(int);
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
 }
-Napi::Value GetBlasThreads(const Napi::CallbackInfo& info) {
-  using GetThreads = int (*)();
-  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  return get ? Napi::Number::New(info.Env(), get()) : info.Env().Null();
-}
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   double n = info[0].As<Napi::Number>().DoubleValue();
   // An absurd count is accepted by ATen and only fails at the next op (a pool of 1e10 threads).
@@ -192,7 +187,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setRngState", Napi::Function::New(env, SetRngState));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
-  exports.Set("getBlasThreads", Napi::Function::New(env, GetBlasThreads));
   exports.Set("setDeterministic", Napi::Function::New(env, SetDeterministic));
   exports.Set("cudaIsAvailable", Napi::Function::New(env, CudaIsAvailable));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));

@@ -191,13 +191,28 @@ test('threads, seeds and deterministic mode', () => {
   assert.throws(() => torch.manualSeed(-1), /non-negative integer/);
 });
 
+/** The library's entry point, for code run in a child process of its own (a fresh allocator, its own threads). */
+const libraryIndex = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.js');
+
+/**
+ * Runs an ES module body in a new Node process (`torch` is the library, imported first) and
+ * returns the JSON it prints last; `shell` wraps the command (e.g. a ulimit) as `shell "$@"`.
+ */
+function inChild<T>(body: string, options: { env?: NodeJS.ProcessEnv; shell?: string } = {}): T {
+  const code = `const torch = await import(${JSON.stringify(libraryIndex)});\n${body}`;
+  const command = [process.execPath, '--input-type=module', '-e', code];
+  const r = options.shell
+    ? spawnSync('bash', ['-c', `${options.shell} && exec "$@"`, 'bash', ...command], { encoding: 'utf8', env: options.env })
+    : spawnSync(command[0]!, command.slice(1), { encoding: 'utf8', env: options.env });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
+}
+
 test('one thread means one thread: matrix products at setNumThreads(1) keep off the other cores (OpenBLAS pool sized, no spinning)', () => {
-  const index = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.js');
   // A child of its own: CPU time per thread (Linux /proc) while 1-thread products and a small
   // network's steps run; before, OpenBLAS's second worker took ~40% of a core for a tiny Linear.
-  const code = `
-    import fs from 'node:fs';
-    const torch = await import(${JSON.stringify(index)});
+  const { main, others, timeout } = inChild<{ main: number; others: number; timeout: string }>(`
+    const fs = await import('node:fs');
     torch.setNumThreads(1);
     const cpu = () => Object.fromEntries(fs.readdirSync('/proc/self/task').map((id) => {
       const f = fs.readFileSync('/proc/self/task/' + id + '/stat', 'utf8').split(') ')[1].split(' ');
@@ -213,19 +228,31 @@ test('one thread means one thread: matrix products at setNumThreads(1) keep off 
     let others = 0;
     for (const id of Object.keys(after)) if (id !== main) others += after[id] - (before[id] ?? 0);
     console.log(JSON.stringify({ main: after[main] - before[main], others, timeout: process.env.OPENBLAS_THREAD_TIMEOUT }));
-  `;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  const { main, others, timeout } = JSON.parse(r.stdout.trim()) as { main: number; others: number; timeout: string };
+  `);
   assert.ok(main >= 100, `the main thread ran the products (${main} ticks)`);
   assert.ok(others <= main * 0.1, `other threads used ${others} ticks against the main thread's ${main}`);
   assert.equal(timeout, '4', "OpenBLAS's workers are told not to spin");
-  const given = spawnSync(
-    process.execPath,
-    ['--input-type=module', '-e', `await import(${JSON.stringify(index)}); console.log(process.env.OPENBLAS_THREAD_TIMEOUT)`],
-    { encoding: 'utf8', env: { ...process.env, OPENBLAS_THREAD_TIMEOUT: '12' } },
-  );
-  assert.equal(given.stdout.trim(), '12', "a user's own setting wins");
+  const given = inChild<string>('console.log(JSON.stringify(process.env.OPENBLAS_THREAD_TIMEOUT));', {
+    env: { ...process.env, OPENBLAS_THREAD_TIMEOUT: '12' },
+  });
+  assert.equal(given, '12', "a user's own setting wins");
+});
+
+test('importing the library loads no image, protobuf or chart package (each loads where it is used)', () => {
+  // sharp, protobufjs, onnx-proto and resvg are CommonJS: once loaded they are in require.cache.
+  const heavy = ['/sharp/', '/protobufjs/', '/onnx-proto/', '/@resvg/'];
+  const loaded = inChild<string[]>(`
+    const { createRequire } = await import('node:module');
+    const cache = Object.keys(createRequire(import.meta.url).cache);
+    const heavy = ${JSON.stringify(heavy)};
+    const onImport = heavy.filter((p) => cache.some((f) => f.includes('/node_modules' + p)));
+    // The same check sees a package once something uses it: an event is encoded with protobufjs.
+    const { scalarEvent } = await import(${JSON.stringify(path.join(path.dirname(libraryIndex), 'engine', 'tensorboard.js'))});
+    scalarEvent(1, { loss: 1 }, 0);
+    const afterUse = Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('/node_modules/protobufjs/'));
+    console.log(JSON.stringify([...onImport, afterUse ? 'used: protobufjs' : 'not seen after use']));
+  `);
+  assert.deepEqual(loaded, ['used: protobufjs']);
 });
 
 test('dropout: zero in eval mode changes nothing; in training keeps about 1-p, scaled by 1/(1-p)', () => {
@@ -275,31 +302,29 @@ test('large blocks: a freed block serves smaller requests (split) and its pieces
 });
 
 test("large blocks: a request no free block serves grows the arena's free last block by the shortfall only", () => {
-  const mib = 2 ** 20;
-  const floats = (bytes: number) => keep(torch.zeros([bytes / 4]));
-  memory.emptyCache();
-  const a = floats(8 * mib);
-  const b = floats(4 * mib); // the arena's last block
-  const before = memory.stats().segmentBytes;
-  b.dispose(); // free, at the end
-  const c = floats(6 * mib);
-  const grown = memory.stats().segmentBytes - before;
-  assert.equal(memory.stats().arena, true);
-  assert.ok(grown > 1.9 * mib && grown < 2.2 * mib, `grew by ${grown / mib} MiB, not 6`);
-  assert.deepEqual(
-    tidy(() => [a.max().item(), c.max().item()]),
-    [0, 0],
-  );
-  for (const t of [a, c]) t.dispose();
-  memory.emptyCache();
+  // A fresh process: free blocks left by other tests could serve these requests instead.
+  const r = inChild<{ arena: boolean; grownMib: number; values: number[] }>(`
+    const mib = 2 ** 20;
+    const floats = (bytes, v) => torch.keep(torch.full([bytes / 4], v));
+    const a = floats(8 * mib, 1);
+    const b = floats(4 * mib, 2); // the arena's last block
+    const before = torch.memory.stats().segmentBytes;
+    b.dispose(); // free, at the end
+    const c = floats(6 * mib, 3);
+    const grownMib = (torch.memory.stats().segmentBytes - before) / mib;
+    const values = torch.tidy(() => [a.min().item(), a.max().item(), c.min().item(), c.max().item()]);
+    console.log(JSON.stringify({ arena: torch.memory.stats().arena, grownMib, values }));
+  `);
+  assert.equal(r.arena, true);
+  assert.ok(r.grownMib > 1.9 && r.grownMib < 2.2, `grew by ${r.grownMib} MiB, not 6`);
+  assert.deepEqual(r.values, [1, 1, 3, 3]);
 });
 
 test('allocator without the arena (address space refused: ulimit -v): segments one by one, the same results', () => {
   // The arena reserves 256 GiB of address space; under a 64 GiB limit the allocator takes segments
   // from posix_memalign instead. A child process under that limit runs the split/coalesce checks.
-  const index = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'index.js');
-  const code = `
-    const torch = await import(${JSON.stringify(index)});
+  const { arena, grew, back } = inChild<{ arena: boolean; grew: number; back: boolean }>(
+    `
     const mib = 2 ** 20;
     const s0 = torch.memory.stats().segmentBytes;
     torch.tidy(() => { torch.zeros([4 * mib]); });
@@ -308,12 +333,9 @@ test('allocator without the arena (address space refused: ulimit -v): segments o
     torch.memory.emptyCache();
     const arena = torch.memory.stats().arena;
     console.log(JSON.stringify({ arena, grew: (s1 - s0) / mib, back: torch.memory.stats().segmentBytes === s0 }));
-  `;
-  const r = spawnSync('bash', ['-c', 'ulimit -v 67108864 && exec "$0" --input-type=module -e "$1"', process.execPath, code], {
-    encoding: 'utf8',
-  });
-  assert.equal(r.status, 0, r.stderr);
-  const { arena, grew, back } = JSON.parse(r.stdout.trim()) as { arena: boolean; grew: number; back: boolean };
+  `,
+    { shell: 'ulimit -v 67108864' },
+  );
   assert.equal(arena, false, 'the reservation was refused');
   assert.ok(grew >= 16 && grew < 16.1, `one 16 MiB segment (its header rounded up to 64 KiB): ${grew}`);
   assert.equal(back, true, 'a wholly free segment goes back to the system');

@@ -8,11 +8,11 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type Sharp from 'sharp';
 import { findBuilt } from '../util/built.js';
+import { lazyRequire } from '../util/lazy.js';
 import { roundHalfEven } from './autoaugment.js';
 
-let sharpLoaded: typeof Sharp | undefined;
 /** sharp (libvips: ~30 MB resident), loaded where images are decoded; a CIFAR run never needs it. */
-const sharp = (): typeof Sharp => (sharpLoaded ??= createRequire(import.meta.url)('sharp') as typeof Sharp);
+const sharp = lazyRequire<typeof Sharp>('sharp');
 
 /**
  * libvips for a loader: no operation cache (memory stays flat across millions of images) and one

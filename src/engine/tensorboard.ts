@@ -6,9 +6,9 @@
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import type protobuf from 'protobufjs';
 import CRC32C from 'crc-32/crc32c.js';
+import { lazyRequire } from '../util/lazy.js';
 
 // tensorflow/core/util/event.proto and framework/summary.proto, the fields written here.
 const schema = {
@@ -36,10 +36,10 @@ const schema = {
     },
   },
 };
+const protobufjs = lazyRequire<typeof protobuf>('protobufjs');
 let eventType: protobuf.Type | undefined;
 /** The Event message (protobufjs, ~10 MB resident, loaded by the first event written). */
-const Event = (): protobuf.Type =>
-  (eventType ??= (createRequire(import.meta.url)('protobufjs') as typeof protobuf).Root.fromJSON(schema).lookupType('Event'));
+const Event = (): protobuf.Type => (eventType ??= protobufjs().Root.fromJSON(schema).lookupType('Event'));
 
 /** The TFRecord checksum: CRC32C rotated right by 15 bits plus a constant. */
 export function maskedCrc32c(bytes: Uint8Array): number {

@@ -4,14 +4,13 @@
 // state-dict keys, and what does not depend on the input is folded into constants. Only what the
 // logits depend on is kept. An operator without a mapping is an error naming it and the module
 // path where it ran.
-import { createRequire } from 'node:module';
 import type onnxProto from 'onnx-proto';
 import { Tensor, noGrad, observeOps, ones, tidy, writeFileAtomic, zeros, type Op } from '../tensor/index.js';
 import type { Network } from '../models/model.js';
+import { lazyRequire } from '../util/lazy.js';
 
 /** ONNX's protobuf classes (protobufjs: ~10 MB resident), loaded by the first export. */
-let onnxLoaded: typeof onnxProto.onnx | undefined;
-const onnxClasses = () => (onnxLoaded ??= (createRequire(import.meta.url)('onnx-proto') as typeof onnxProto).onnx);
+const onnxClasses = lazyRequire<typeof onnxProto>('onnx-proto');
 
 export interface OnnxExportOptions {
   /** ONNX opset (default 17; 13 at least). */
@@ -457,7 +456,7 @@ function encode(
       for (const i of n.inputs) needed.add(i);
     }
   kept.reverse();
-  const onnx = onnxClasses();
+  const { onnx } = onnxClasses();
   const dims = (shape: number[]) => shape.map((d, i) => (i === 0 && g.batch ? { dimParam: 'batch' } : { dimValue: d }));
   const valueInfo = (name: string, shape: number[]) => ({
     name,

@@ -163,8 +163,8 @@ export class Conv2d extends WeightBiasLayer {
     if (isAutocastEnabled('cpu') || opsObserved() || !winogradAvailable()) return null;
     if (this.algorithm === 'auto' && !winogradPays(this.inChannels, this.outChannels)) return null;
     // Frozen or not, the weights are transformed by each call, not packed once and kept: packed
-    // kernels hold 4x the weights (resnet32x4's: 120 MB) for 3-5% of a frozen forward and no
-    // measurable part of a KD step (npm run bench:winograd, "packed" column).
+    // kernels hold 4x the weights (resnet32x4's: 120 MB) for 0-14% of a layer's time (npm run
+    // bench:winograd, "packed" column) and no measurable part of a whole teacher or a KD step.
     return winogradTrain(x, weight, bias, this.stride, padding);
   }
 

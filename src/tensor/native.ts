@@ -59,8 +59,6 @@ export interface NativeAddon {
   setRngState(state: unknown): void;
   setNumThreads(n: number): void;
   getNumThreads(): number;
-  /** OpenBLAS's thread count (null when libtorch's BLAS is not OpenBLAS). */
-  getBlasThreads(): number | null;
   setDeterministic(on: boolean): void;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;

@@ -12,7 +12,7 @@ export const winogradAvailable = (): boolean => native.winograd !== undefined;
 /**
  * A 3x3 convolution with fixed weights, its weights packed once in Winograd's layout (one packing
  * per input shape oneDNN blocks differently: 4x the weight's memory each). Float32 on the CPU;
- * the output comes back in the input's memory format. Dispose it when done. 0-15% faster per call
+ * the output comes back in the input's memory format. Dispose it when done. 0-14% faster per call
  * than winogradTrain's transform-per-call on the CIFAR shapes, which nn.Conv2d takes for the memory.
  */
 export class WinogradConvolution {
