@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Tensor, nn, createZooModel, createModel, engine, noGrad, tidy } from '../src/index.js';
+import { Tensor, nn, createZooModel, createModel, createDistiller, engine, noGrad, tidy } from '../src/index.js';
 
 type Net = nn.Module & { forward(x: Tensor): unknown };
 
@@ -285,5 +285,38 @@ test('maps are freed block by block, yet a forward hook may keep the map it saw 
   assert.ok(
     peak < 12 * oneMap,
     `peak ${(peak / 2 ** 20).toFixed(0)} MB for ${(oneMap / 2 ** 20).toFixed(0)} MB maps (layer1 alone has 5 blocks of about 3 of them)`,
+  );
+});
+
+test("a logits-only method frees the student's other outputs as soon as its logits exist (DLB's two forwards hold no pre-activations)", () => {
+  torch.manualSeed(10);
+  const student = createZooModel('resnet8x4', { numClasses: 10 });
+  const d = createDistiller('dlb', student, null);
+  const b = 16;
+  const views = [torch.randn(b, 3, 32, 32), torch.randn(b, 3, 32, 32)];
+  const batch = {
+    images: views[0]!,
+    views,
+    labels: torch.randint(0, 10, [b]),
+    indices: Int32Array.from({ length: b }, (_, i) => i),
+  };
+  const ctx = { epoch: 0, epochs: 1, step: 0 };
+  tidy(() => void d.forwardTrain(batch, ctx)); // carries a batch: the next call runs two forwards
+  const live = () => torch.memory.stats().liveBytes;
+  const held = (run: () => void) =>
+    tidy(() => {
+      const before = live();
+      run();
+      return live() - before;
+    });
+  const scoped = held(() => void d.forwardTrain(batch, ctx));
+  // The same two forwards with every output kept to the end, as the step did before.
+  const kept = held(() => void [student.forward(views[0]!), student.forward(views[1]!)]);
+  // Not saved for backward (ReLU keeps its output), so freed with the forward's other outputs:
+  // the three stages' pre-activations, 64 x 32², 128 x 16² and 256 x 8² per sample, twice.
+  const preacts = 2 * b * 4 * (64 * 32 * 32 + 128 * 16 * 16 + 256 * 8 * 8);
+  assert.ok(
+    kept - scoped >= 0.9 * preacts,
+    `DLB's step holds ${(scoped / 2 ** 20).toFixed(1)} MB, the forwards with all their outputs ${(kept / 2 ** 20).toFixed(1)} MB (pre-activations: ${(preacts / 2 ** 20).toFixed(1)} MB)`,
   );
 });

@@ -174,7 +174,7 @@ export abstract class Distiller extends Module {
   abstract forwardTrain(batch: TrainBatch, ctx: TrainContext): TrainOutput;
 
   forwardTest(x: Tensor): Tensor {
-    return logitsOf(this.student.forward(x));
+    return this.studentLogits(x);
   }
 
   /**
@@ -214,8 +214,12 @@ export abstract class Distiller extends Module {
     return [];
   }
 
+  /**
+   * The student's logits. Its other outputs (feature maps, pre-activations) are released as soon as
+   * the logits exist, as PyTorch frees the `feats` of `student(x)[0]`, not at the end of the step.
+   */
   protected studentLogits(x: Tensor): Tensor {
-    return logitsOf(this.student.forward(x));
+    return tidy(() => logitsOf(this.student.forward(x)));
   }
 
   /**
