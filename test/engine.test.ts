@@ -341,6 +341,22 @@ test('allocator without the arena (address space refused: ulimit -v): segments o
   assert.equal(back, true, 'a wholly free segment goes back to the system');
 });
 
+test('blocks from 64 KiB up share the arena: a freed 800 KiB block serves a 300 KiB and a 400 KiB request', () => {
+  const kib = 2 ** 10;
+  const floats = (bytes: number) => torch.zeros([bytes / 4]);
+  memory.emptyCache();
+  tidy(() => void floats(800 * kib));
+  const s0 = memory.stats();
+  tidy(() => {
+    floats(300 * kib);
+    floats(400 * kib);
+    const s1 = memory.stats();
+    assert.equal(s1.segmentBytes, s0.segmentBytes, 'no new memory');
+    assert.equal(s1.misses, s0.misses, 'both served by the freed block (size buckets would have missed twice)');
+  });
+  memory.emptyCache();
+});
+
 test('allocator fuzz: random sizes allocated and freed in random order never overlap (each tensor keeps its own values)', () => {
   let seed = 12345;
   const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;

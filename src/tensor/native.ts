@@ -13,7 +13,7 @@ export interface AllocatorStats {
   liveBytes: number;
   peakLiveBytes: number;
   cachedBytes: number;
-  /** Bytes held in segments for large blocks (1 MiB and up), in use or free. */
+  /** Bytes held in segments for large blocks (64 KiB and up), in use or free. */
   segmentBytes: number;
   /** Whether large blocks come from one reserved arena (false until the first, or where the reservation was refused). */
   arena: boolean;
