@@ -77,6 +77,7 @@ function oursBare(threads: number): number {
       String(threads),
       channelsLast ? '1' : '0',
       'float32',
+      'direct', // the student's convolutions: distill run's default
       '--steps',
       String(batches),
     ],
