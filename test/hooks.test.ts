@@ -37,6 +37,30 @@ test('forward hooks: every call, registration order, output replaced, pre-hooks 
   assert.throws(() => lin.registerForwardHook(42 as never), /a hook must be a function/);
 });
 
+test('what a hook saw lives to the end of the outermost scope and is freed there (hooked steps do not leak)', () => {
+  torch.manualSeed(3);
+  const net = createZooModel('resnet8', { numClasses: 10 });
+  const x = torch.randn(8, 3, 32, 32);
+  let seen: Tensor | null = null;
+  const handle = net.getSubmodule('layer1').registerForwardHook((_m, _i, out) => {
+    seen = (out as { out: Tensor }).out;
+  });
+  const live = () => torch.memory.stats().liveBytes;
+  const step = () =>
+    tidy(() => {
+      tidy(() => void net.forward(x).logits.sum().backward());
+      // The inner scope handed the map on: the hook's copy is still readable here.
+      assert.ok(Number.isFinite((seen as Tensor | null)!.sum().item()));
+    });
+  step();
+  const before = live();
+  for (let i = 0; i < 5; i++) step();
+  assert.equal(live() - before, 0, 'the hooked maps of five steps were freed');
+  assert.ok((seen as Tensor | null)!.isDisposed, 'freed when the outermost scope ended');
+  handle.remove();
+  for (const p of net.parameters()) p.grad = null;
+});
+
 test('a forward the instance owns (an arrow-function field) is hooked too, and comes back when the hooks go', () => {
   class Doubler extends nn.Module {
     forward = (x: Tensor): Tensor => x.mul(2);

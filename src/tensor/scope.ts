@@ -78,8 +78,10 @@ export function tidy<T>(fn: () => T): T {
   collect(result, returned);
   const parent = scopes[scopes.length - 1];
   for (const t of created) {
-    if (returned.has(t) || exposed.has(t)) parent?.push(t);
-    else if (!kept.has(t)) t.dispose();
+    if (kept.has(t)) continue;
+    // What a hook saw lives to the end of the outermost scope, and no longer.
+    if (returned.has(t) || (parent && exposed.has(t))) parent?.push(t);
+    else t.dispose();
   }
   return result;
 }
