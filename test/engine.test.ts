@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import * as torch from '../src/index.js';
 import { engine } from '../src/index.js';
-import { F, Tensor, tensor, tidy, keep, memory, noGrad } from '../src/index.js';
+import { F, Tensor, tensor, tidy, keep, memory, noGrad, type DType } from '../src/index.js';
 
 test('tensor() from nested arrays and typed arrays keeps values, shape and dtype', () => {
   const a = tensor([
@@ -253,6 +253,33 @@ test('importing the library loads no image, protobuf or chart package (each load
     console.log(JSON.stringify([...onImport, afterUse ? 'used: protobufjs' : 'not seen after use']));
   `);
   assert.deepEqual(loaded, ['used: protobufjs']);
+});
+
+test('tensor() from a typed array into a wider dtype (converted by libtorch) keeps every value exactly', () => {
+  const cases: [Int8Array | Uint8Array | Int16Array | Int32Array | Float32Array, DType[], number[]][] = [
+    [new Int8Array([-128, -1, 0, 127]), ['int16', 'int32', 'int64', 'float32', 'float64'], [-128, -1, 0, 127]],
+    [new Uint8Array([0, 1, 128, 255]), ['int16', 'int32', 'int64', 'float32', 'float64'], [0, 1, 128, 255]],
+    [new Int16Array([-32768, -7, 32767]), ['int32', 'int64', 'float32', 'float64'], [-32768, -7, 32767]],
+    [new Int32Array([-(2 ** 31), -5, 2 ** 31 - 1]), ['int64', 'float64'], [-(2 ** 31), -5, 2 ** 31 - 1]],
+    [new Float32Array([0.1, -3.5e38, 1e-45]), ['float64'], Array.from(new Float32Array([0.1, -3.5e38, 1e-45]))],
+  ];
+  for (const [data, dtypes, values] of cases) {
+    for (const dtype of dtypes) {
+      const t = tensor(data, [1, data.length], { dtype, requiresGrad: dtype.startsWith('float') });
+      assert.equal(t.dtype, dtype);
+      assert.deepEqual(t.shape, [1, data.length]);
+      assert.equal(t.requiresGrad, dtype.startsWith('float'));
+      assert.deepEqual((t.tolist() as number[][])[0], values, `${data.constructor.name} -> ${dtype}`);
+    }
+  }
+  // A million indices, as CRD's contrast indices of a step: the values at the end are right.
+  const indices = Int32Array.from({ length: 2 ** 20 }, (_, i) => (i * 7919) % 50000);
+  const t = tensor(indices, { dtype: 'int64' });
+  assert.deepEqual(Array.from(t.narrow(0, 2 ** 20 - 2, 2).dataSync() as BigInt64Array), [
+    BigInt(indices[2 ** 20 - 2]!),
+    BigInt(indices[2 ** 20 - 1]!),
+  ]);
+  assert.throws(() => tensor(new Int32Array(5), [2, 2], { dtype: 'int64' }), /5 values do not fill shape \[2, 2\]/);
 });
 
 test('dropout: zero in eval mode changes nothing; in training keeps about 1-p, scaled by 1/(1-p)', () => {
