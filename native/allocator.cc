@@ -18,9 +18,9 @@
 // best fit. What the allocator holds at a step's peak, live peak in brackets (bench/steps.ts
 // --child, resnet pair): DLB 472 -> 454 MB (405), KD 313 -> 295 (268), ReviewKD 1044 -> 1030
 // (994). Where the reservation is refused (a strict overcommit policy, ulimit -v), the arena is
-// full, or for requests over 1 GiB, segments come from posix_memalign one
-// by one. ATen frees through raw_deallocate, so the deleter must work from the pointer alone: each
-// block carries a header before its user pointer.
+// full, or for requests over 1 GiB, segments come from posix_memalign one by one. ATen frees
+// through raw_deallocate, so the deleter must work from the pointer alone: each block carries a
+// header before its user pointer.
 #include "common.h"
 
 #include <c10/core/CPUAllocator.h>
@@ -111,7 +111,8 @@ void* UserPointer(char* base, size_t bucket, Block* block) {
 // The free large block of at least `size` bytes at the lowest address, split to `size`; null if
 // none fits. Called with the pool locked.
 Block* TakeLarge(Pool& pool, size_t size) {
-  auto it = std::find_if(pool.freeLarge.begin(), pool.freeLarge.end(), [size](const Block* b) { return b->size >= size; });
+  auto fits = [size](const Block* b) { return b->size >= size; };
+  auto it = std::find_if(pool.freeLarge.begin(), pool.freeLarge.end(), fits);
   if (it == pool.freeLarge.end()) return nullptr;
   Block* b = *it;
   pool.freeLarge.erase(it);
