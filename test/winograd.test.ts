@@ -171,7 +171,7 @@ test('a frozen Winograd layer follows its weights: replaced, changed in place, f
   });
 });
 
-test("setConvAlgorithm: 'auto' takes layers of 64+ output channels from 32+ only; a frozen resnet32x4 keeps its logits", () => {
+test("setConvAlgorithm: 'auto' takes layers of 64+ output channels from 32+ in training, 32+ from 32+ frozen; a frozen resnet32x4 keeps its logits", () => {
   torch.manualSeed(4);
   const net = createZooModel('resnet32x4', { numClasses: 10 }).eval();
   for (const p of net.parameters()) p.requiresGrad = false;
@@ -182,6 +182,10 @@ test("setConvAlgorithm: 'auto' takes layers of 64+ output channels from 32+ only
   assert.equal(nn.winogradPays(16, 64), false);
   assert.equal(nn.winogradPays(32, 64), true);
   assert.equal(nn.winogradPays(64, 64), true);
+  // Frozen, the forward alone: 32 -> 32 pays as well, 16 -> 32 still does not.
+  assert.equal(nn.winogradPays(32, 32, false), true);
+  assert.equal(nn.winogradPays(16, 32, false), false);
+  assert.equal(nn.winogradPays(32, 16, false), false);
   const x = torch.randn(3, 3, 32, 32).keep();
   const logits = (alg: nn.ConvAlgorithm) => {
     nn.setConvAlgorithm(net, alg);
@@ -195,6 +199,32 @@ test("setConvAlgorithm: 'auto' takes layers of 64+ output channels from 32+ only
   nn.setConvAlgorithm(net, 'direct');
   for (const t of [x, direct, auto]) t.dispose();
   net.dispose();
+});
+
+test("'auto' on a 32 -> 32 layer: Winograd when frozen (the forward alone pays), direct when its weights train", () => {
+  torch.manualSeed(6);
+  const conv = new nn.Conv2d(32, 32, 3, { padding: 1, bias: false });
+  conv.to({ memoryFormat: 'channelsLast' });
+  const x = torch.randn(4, 32, 16, 16).contiguous({ memoryFormat: 'channelsLast' });
+  const difference = (run: () => Tensor) =>
+    tidy(() => {
+      conv.algorithm = 'direct';
+      const direct = run();
+      conv.algorithm = 'auto';
+      const auto = run();
+      return auto.sub(direct).abs().max().item() / direct.abs().max().item();
+    });
+  const frozen = difference(() => noGrad(() => conv.forward(x)));
+  assert.ok(frozen > 0 && frozen < 1e-5, `frozen: Winograd's rounding (${frozen})`);
+  assert.equal(
+    difference(() => conv.forward(x)),
+    0,
+    'training: the direct convolution',
+  );
+  conv.weight.requiresGrad = false;
+  const noGradients = difference(() => conv.forward(x));
+  assert.ok(noGradients > 0, 'frozen weights and an input without gradient: Winograd');
+  conv.dispose();
 });
 
 test("a distiller's teacher runs 'auto' by default; the KD loss moves by rounding only; 'direct' is the reference", () => {

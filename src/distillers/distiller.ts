@@ -137,7 +137,7 @@ export abstract class Distiller extends Module {
   teacherPrecision: 'float32' | 'bfloat16' | 'float16' = 'float32';
   /**
    * How the frozen teacher's 3x3 convolutions run (nn.Conv2d's algorithm): 'auto' (the
-   * default) gives those with 64+ output channels (from 32+) oneDNN's Winograd kernels in float32 on the CPU,
+   * default) gives those with 32+ input and output channels oneDNN's Winograd kernels in float32 on the CPU,
    * ~1e-5 relative from the direct ones (what cudnn.benchmark's algorithm choice does on a GPU);
    * 'direct' keeps libtorch's; 'winograd' uses Winograd wherever oneDNN has a kernel. Config:
    * `teacher.convAlgorithm`.

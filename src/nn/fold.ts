@@ -154,9 +154,9 @@ function tracePairs(module: Forwardable, probe: Tensor, skipped: string[], names
 const flatTensors = (value: unknown): Tensor[] => tensorsIn<Tensor>(value);
 
 /**
- * Sets the algorithm of every Conv2d of `module` (Conv2d.algorithm): 'auto' gives the 3x3 layers
- * with 64 or more output channels (from 32 or more) oneDNN's Winograd kernels (winogradPays), in a
- * frozen network and in training alike.
+ * Sets the algorithm of every Conv2d of `module` (Conv2d.algorithm): 'auto' gives oneDNN's
+ * Winograd kernels to the 3x3 layers where they pay (winogradPays): 64 or more output channels from
+ * 32 or more in training, 32 or more from 32 or more in a frozen network.
  * Returns the number of convolutions set.
  */
 export function setConvAlgorithm(module: Module, algorithm: ConvAlgorithm): number {

@@ -5,6 +5,7 @@ import {
   empty,
   full,
   isAutocastEnabled,
+  isGradEnabled,
   keep,
   noGrad,
   ones,
@@ -161,7 +162,11 @@ export class Conv2d extends WeightBiasLayer {
       return null;
     // Under autocast the convolution runs in reduced precision; a trace (ONNX export) must see it.
     if (isAutocastEnabled('cpu') || opsObserved() || !winogradAvailable()) return null;
-    if (this.algorithm === 'auto' && !winogradPays(this.inChannels, this.outChannels)) return null;
+    if (this.algorithm === 'auto') {
+      // Frozen here (nothing asks for its gradients): only the forward's time counts.
+      const training = isGradEnabled() && (x.requiresGrad || weight.requiresGrad);
+      if (!winogradPays(this.inChannels, this.outChannels, training)) return null;
+    }
     // Frozen or not, the weights are transformed by each call, not packed once and kept: packed
     // kernels hold 4x the weights (resnet32x4's: 120 MB) for 0-14% of a layer's time (npm run
     // bench:winograd, "packed" column) and no measurable part of a whole teacher or a KD step.
@@ -177,13 +182,14 @@ export type ConvAlgorithm = 'direct' | 'winograd' | 'auto';
 
 /**
  * Whether oneDNN's Winograd kernels beat its direct ones on a 3x3 convolution: measured on the
- * CIFAR networks' shapes (npm run bench:winograd) at 1 and 2 threads, forward alone and forward +
- * backward, with the reorders to and from its blocked layout counted. With 64 or more output
- * channels from 32 or more input channels they do (1.2-1.5x at 32x32, 1.4-1.7x at 16x16, up to
- * 2.3x at 8x8); 32 -> 32 ties and 16 -> 32 loses.
+ * CIFAR networks' shapes (npm run bench:winograd) at 1 and 2 threads, with the reorders to and from
+ * its blocked layout counted. In training (forward + backward) they do with 64 or more output
+ * channels from 32 or more input channels (1.5x at 32x32, 1.5-1.75x at 16x16, up to 2.2x at 8x8);
+ * 32 -> 32 ties (1.03-1.06x) and 16 -> 32 loses. Frozen (the forward alone: a teacher), 32 -> 32
+ * pays too (1.19-1.31x at 32x32, a third of wrn_40_2's arithmetic); 16 -> 32 still loses.
  */
-export function winogradPays(inChannels: number, outChannels: number): boolean {
-  return inChannels >= 32 && outChannels >= 64;
+export function winogradPays(inChannels: number, outChannels: number, training = true): boolean {
+  return inChannels >= 32 && outChannels >= (training ? 64 : 32);
 }
 
 export class ConvTranspose2d extends WeightBiasLayer {
