@@ -15,9 +15,11 @@
 // the shortfall is new memory, where a new segment of the whole size would leave the free block
 // stranded. Blocks from 64 KiB up share the arena (below, per-size buckets held ~47 MB of a KD
 // step's mid-sized blocks), and lowest-address first fit packs a step tighter than smallest-first
-// best fit. What the allocator holds at a step's peak, live peak in brackets (bench/steps.ts
-// --child, resnet pair): DLB 472 -> 454 MB (405), KD 313 -> 295 (268), ReviewKD 1044 -> 1030
-// (994). Where the reservation is refused (a strict overcommit policy, ulimit -v), the arena is
+// best fit: what `node dist/bench/steps.js --child METHOD resnet32x4-resnet8x4 1 1 float32 direct
+// --steps 4` prints as `held` (live peak in brackets) is DLB 454 MB (405), KD 281 (249), ReviewKD
+// 1015 (975); best fit held 462, 284, 1016. First fit scans the free blocks in address order;
+// a step has tens of them.
+// Where the reservation is refused (a strict overcommit policy, ulimit -v), the arena is
 // full, or for requests over 1 GiB, segments come from posix_memalign one by one. ATen frees
 // through raw_deallocate, so the deleter must work from the pointer alone: each block carries a
 // header before its user pointer.

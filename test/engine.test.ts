@@ -394,8 +394,15 @@ test('allocator fuzz: random sizes allocated and freed in random order never ove
       gone!.t.dispose();
       continue;
     }
-    // Mostly large blocks (carved from segments) of many sizes, some small (buckets).
-    const floats = random() < 0.8 ? 2 ** 18 + Math.floor(random() * 2 ** 21) : 1 + Math.floor(random() * 4000);
+    // Large blocks of many sizes (1 MiB up), mid-sized ones (64 KiB to 1 MiB: the arena too), some
+    // small (buckets).
+    const r = random();
+    const floats =
+      r < 0.5
+        ? 2 ** 18 + Math.floor(random() * 2 ** 21)
+        : r < 0.8
+          ? 2 ** 14 + Math.floor(random() * 2 ** 18)
+          : 1 + Math.floor(random() * 4000);
     live.push({ t: keep(torch.full([floats], i)), value: i });
   }
   for (const { t, value } of live) {

@@ -8,7 +8,7 @@ import { Module } from '../nn/module.js';
 import { foldBatchNorm, setConvAlgorithm, type FoldResult } from '../nn/fold.js';
 import type { ConvAlgorithm } from '../nn/layers.js';
 import { Model, inputChannels, type ModelOutput } from '../models/model.js';
-import { FeatureSource, logitsOf, type FeaturePaths, type Network } from './features.js';
+import { FeatureSource, logitsAlone, logitsOf, type FeaturePaths, type Network } from './features.js';
 
 export interface TrainBatch {
   /** First augmented view [B, C, H, W]. */
@@ -214,12 +214,9 @@ export abstract class Distiller extends Module {
     return [];
   }
 
-  /**
-   * The student's logits. Its other outputs (feature maps, pre-activations) are released as soon as
-   * the logits exist, as PyTorch frees the `feats` of `student(x)[0]`, not at the end of the step.
-   */
+  /** The student's logits, its other outputs freed at once (logitsAlone). */
   protected studentLogits(x: Tensor): Tensor {
-    return tidy(() => logitsOf(this.student.forward(x)));
+    return logitsAlone(this.student, x);
   }
 
   /**
@@ -228,7 +225,7 @@ export abstract class Distiller extends Module {
    */
   protected teacherLogits(x: Tensor): Tensor {
     const teacher = this.prepareTeacher(x);
-    return this.runTeacher(x, () => tidy(() => logitsOf(teacher.forward(x))));
+    return this.runTeacher(x, () => logitsAlone(teacher, x));
   }
 
   /** Runs `forward` (the teacher on x) without gradient, in teacherPrecision; its tensors come back in x's dtype. */

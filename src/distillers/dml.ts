@@ -5,12 +5,12 @@
 // are constants in its loss. The student is network 0; its peers are extra modules, evaluated and
 // reported beside it each epoch.
 import { z } from 'zod';
-import { tidy, type Tensor } from '../tensor/index.js';
+import type { Tensor } from '../tensor/index.js';
 import type { Module } from '../nn/module.js';
 import { createModel } from '../models/index.js';
 import { inputChannels } from '../models/model.js';
 import { Distiller, type DistillerContext, type TrainBatch, type TrainOutput } from './distiller.js';
-import { logitsOf, type Network } from './features.js';
+import { logitsAlone, type Network } from './features.js';
 import * as L from './losses.js';
 
 const options = z
@@ -61,12 +61,12 @@ export class DML extends Distiller {
   override forwardEvaluation(x: Tensor): { logits: Tensor; others: Record<string, Tensor> } {
     return {
       logits: this.forwardTest(x),
-      others: Object.fromEntries(this.peers.map((p, i) => [`peer${i + 1}`, tidy(() => logitsOf(p.forward(x)))])),
+      others: Object.fromEntries(this.peers.map((p, i) => [`peer${i + 1}`, logitsAlone(p, x)])),
     };
   }
 
   forwardTrain(batch: TrainBatch): TrainOutput {
-    const cohort = [this.student, ...this.peers].map((net) => tidy(() => logitsOf(net.forward(batch.images))));
+    const cohort = [this.student, ...this.peers].map((net) => logitsAlone(net, batch.images));
     const scale = this.options.reduction === 'mean' ? 1 / this.peers.length : 1;
     // Network i's loss: its CE and the KL from every other network's (constant) prediction.
     const mutual = (i: number) =>

@@ -50,6 +50,14 @@ export function logitsOf(out: Tensor | ModelOutput): Tensor {
   throw new Error('a model must return its logits from forward(x) (a tensor), or a zoo ModelOutput');
 }
 
+/**
+ * `net`'s logits on `x`, its other outputs (feature maps, pre-activations) freed as soon as the
+ * logits exist, as PyTorch frees the rest of `net(x)[0]`, not at the end of the step.
+ */
+export function logitsAlone(net: Network, x: Tensor): Tensor {
+  return tidy(() => logitsOf(net.forward(x)));
+}
+
 type Io = 'output' | 'input' | 'preact';
 
 /** Parses `layer2.0.bn2`, `fc:input`, `layer3:preact`. */
